@@ -1,0 +1,119 @@
+"""HTTP API: marketplace webhooks, ops admin, seller reads, vendor reads and approval."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from backorders import accounts, ordering, purchasing
+from backorders.http import Gate, Principal, handle, json_response, make_app, require_found
+from backorders.models import AdjustmentIn, Id, OrderIn, SellerIn, Sku, SkuMappingIn, VendorIn
+from backorders.store import Store
+
+logger = Logger()
+metrics = Metrics()
+app = make_app()
+store = Store()
+gate = Gate(store)
+
+
+def principal() -> Principal:
+    return app.context["principal"]
+
+
+@app.get("/v1/health")
+def health():
+    return {"status": "ok"}
+
+
+@app.get("/v1/openapi.json")
+def openapi():
+    return json_response(200, app.get_openapi_json_schema(title="Backorders API", version="1.0.0"))
+
+
+# --- ops (admin) ----------------------------------------------------------------------
+
+
+@app.put("/v1/sellers/<seller_id>")
+def put_seller(seller_id: Id, body: Annotated[SellerIn, Body()]):
+    return json_response(*accounts.put_seller(store, seller_id, body))
+
+
+@app.put("/v1/vendors/<vendor_id>")
+def put_vendor(vendor_id: Id, body: Annotated[VendorIn, Body()]):
+    return json_response(*accounts.put_vendor(store, vendor_id, body))
+
+
+@app.put("/v1/sellers/<seller_id>/skus/<sku>")
+def map_sku(seller_id: Id, sku: Sku, body: Annotated[SkuMappingIn, Body()]):
+    return json_response(200, accounts.map_sku(store, seller_id, sku, body))
+
+
+@app.post("/v1/sellers/<seller_id>/inventory/adjustments")
+def adjust_inventory(seller_id: Id, body: Annotated[AdjustmentIn, Body()]):
+    return json_response(*accounts.adjust_inventory(store, seller_id, body))
+
+
+# --- marketplace webhooks -------------------------------------------------------------
+
+
+@app.post("/v1/sellers/<seller_id>/orders")
+def receive_order(seller_id: Id, body: Annotated[OrderIn, Body()]):
+    logger.set_correlation_id(body.order_id)
+    seller = principal().seller or accounts.existing_seller(store, seller_id)
+    status, answer = ordering.receive_order(store, seller, body)
+    if status == 201:
+        metrics.add_metric(name="OrdersReceived", unit=MetricUnit.Count, value=1)
+        if answer["warnings"]:
+            metrics.add_metric(name="OrdersShort", unit=MetricUnit.Count, value=1)
+    logger.info("order received", extra={"seller_id": seller_id, "status": answer["status"], "http": status})
+    return json_response(status, answer)
+
+
+# --- seller reads -----------------------------------------------------------------------
+
+
+@app.get("/v1/sellers/<seller_id>/orders/<order_id>")
+def get_order(seller_id: Id, order_id: Id):
+    order = require_found(store.order(seller_id, order_id), f"order {order_id}")
+    return json_response(200, order.public())
+
+
+@app.get("/v1/sellers/<seller_id>/purchase-orders")
+def list_purchase_orders(seller_id: Id):
+    return json_response(200, {"items": [po.public() for po in store.purchase_orders(seller_id)]})
+
+
+@app.get("/v1/sellers/<seller_id>/purchase-orders/<po_id>")
+def get_purchase_order(seller_id: Id, po_id: Id):
+    po, _ = require_found(store.purchase_order(seller_id, po_id), f"purchase order {po_id}")
+    return json_response(200, po.public())
+
+
+# --- vendors ------------------------------------------------------------------------------
+
+
+@app.get("/v1/vendors/<vendor_id>/orders")
+def list_vendor_orders(vendor_id: Id):
+    return json_response(200, {"items": [vo.public() for vo in store.vendor_orders(vendor_id)]})
+
+
+@app.get("/v1/vendors/<vendor_id>/orders/<vendor_order_id>")
+def get_vendor_order(vendor_id: Id, vendor_order_id: Id):
+    vo, _ = purchasing.vendor_order(store, vendor_id, vendor_order_id)
+    return json_response(200, vo.public())
+
+
+@app.post("/v1/vendors/<vendor_id>/orders/<vendor_order_id>/approve")
+def approve_vendor_order(vendor_id: Id, vendor_order_id: Id):
+    return json_response(200, purchasing.approve(store, vendor_id, vendor_order_id).public())
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return handle(app, gate, event, context)

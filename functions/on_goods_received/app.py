@@ -1,0 +1,35 @@
+"""Purchasing stream (GRN inserts) -> assigns the inwarded goods to their order."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from backorders import ordering
+from backorders.models import Grn
+from backorders.store import Store
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+store = Store()
+
+
+def assign(record: DynamoDBRecord) -> None:
+    grn = Grn.model_validate(record.dynamodb.new_image)
+    logger.set_correlation_id(grn.source_order_id)
+    order = ordering.assign_goods_received(store, grn)
+    metrics.add_metric(name="GoodsAssigned", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "goods received assigned",
+        extra={"grn_id": grn.grn_id, "po_id": grn.po_id, "order_status": order.status if order else None},
+    )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=assign, processor=processor, context=context)

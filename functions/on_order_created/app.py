@@ -1,0 +1,40 @@
+"""Orders stream -> assigns available stock to each new order, announces its shortfall."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from backorders import ordering
+from backorders.events import EventBridgePublisher
+from backorders.models import Order
+from backorders.store import Store
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+store = Store()
+publisher = EventBridgePublisher()
+
+
+def assign(record: DynamoDBRecord) -> None:
+    image = record.dynamodb.new_image
+    order = Order.model_validate(image)
+    logger.set_correlation_id(order.order_id)
+    result = ordering.assign_new_order(
+        store, order.seller_id, order.order_id, publisher.order_backordered, first_read=(order, int(image["version"]))
+    )
+    if result is not None:
+        metrics.add_metric(name="OrdersAssigned", unit=MetricUnit.Count, value=1)
+        if result.status == "backordered":
+            metrics.add_metric(name="OrdersBackordered", unit=MetricUnit.Count, value=1)
+        logger.info("order assigned", extra={"seller_id": order.seller_id, "status": result.status})
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=assign, processor=processor, context=context)

@@ -1,0 +1,99 @@
+"""Ops actions: sellers, vendors, SKU mappings and inventory adjustments."""
+
+from __future__ import annotations
+
+from backorders import dynamo, security
+from backorders.dynamo import WriteRefused
+from backorders.errors import BusinessRuleViolation, Conflict, InsufficientStock, NotFound
+from backorders.models import AdjustmentIn, Seller, SellerIn, SkuMappingIn, VendorIn
+from backorders.ordering import body_fingerprint
+from backorders.store import Store, now, seller_key, vendor_key
+
+
+def _public(data: dict) -> dict:
+    return {k: v for k, v in data.items() if k not in ("api_key_sha256", "webhook_secret")}
+
+
+def put_seller(store: Store, seller_id: str, body: SellerIn) -> tuple[int, dict]:
+    """Create a seller (201, with its secrets, shown this once) or update it (200)."""
+    data = {"entity": "SELLER", "seller_id": seller_id, **body.model_dump(), "updated_at": now()}
+    api_key = security.new_api_key("seller", seller_id)
+    secret = security.new_webhook_secret()
+    created = {**data, "webhook_secret": secret, "api_key_sha256": security.sha256_hex(api_key)}
+    try:
+        dynamo.write(store.put_account(seller_key(seller_id), created, create=True))
+    except WriteRefused:
+        dynamo.write(store.put_account(seller_key(seller_id), data, create=False))
+        return 200, _public(data)
+    return 201, {**_public(data), "webhook_secret": secret, "api_key": api_key}
+
+
+def put_vendor(store: Store, vendor_id: str, body: VendorIn) -> tuple[int, dict]:
+    """Create a vendor account (201, with its API key, shown this once) or update it (200)."""
+    data = {"entity": "VENDOR", "vendor_id": vendor_id, **body.model_dump(), "updated_at": now()}
+    api_key = security.new_api_key("vendor", vendor_id)
+    created = {**data, "api_key_sha256": security.sha256_hex(api_key)}
+    try:
+        dynamo.write(store.put_account(vendor_key(vendor_id), created, create=True))
+    except WriteRefused:
+        dynamo.write(store.put_account(vendor_key(vendor_id), data, create=False))
+        return 200, _public(data)
+    return 201, {**_public(data), "api_key": api_key}
+
+
+def existing_seller(store: Store, seller_id: str) -> Seller:
+    seller = store.seller(seller_id)
+    if not seller:
+        raise NotFound(f"seller {seller_id} not found")
+    return seller
+
+
+def map_sku(store: Store, seller_id: str, sku: str, body: SkuMappingIn) -> dict:
+    existing_seller(store, seller_id)
+    if body.vendor_id is not None and not store.vendor(body.vendor_id):
+        raise BusinessRuleViolation(
+            f"vendor {body.vendor_id} does not exist; create it first",
+            code="vendor_not_found",
+            details=[{"field": "vendor_id", "value": body.vendor_id}],
+        )
+    dynamo.write(store.put_mapping(seller_id, sku, body.vendor_id))
+    return {"seller_id": seller_id, "sku": sku, "vendor_id": body.vendor_id}
+
+
+def adjust_inventory(store: Store, seller_id: str, body: AdjustmentIn) -> tuple[int, dict]:
+    """Add (or, negative, remove) available stock in a bin, once per adjustment id."""
+    existing_seller(store, seller_id)
+    record = {**body.model_dump(), "seller_id": seller_id}
+    fingerprint = body_fingerprint(record)
+    answer = {**record}
+    try:
+        dynamo.transact(
+            [
+                store.put_adjustment(seller_id, {**record, "body_sha256": fingerprint, "created_at": now()}),
+                store.change_bin(
+                    seller_id,
+                    body.sku,
+                    body.location,
+                    body.bin,
+                    available=body.qty,
+                    need_available=-body.qty if body.qty < 0 else 0,
+                ),
+            ]
+        )
+    except WriteRefused as refused:
+        if refused.failed(0):
+            stored = store.adjustment(seller_id, body.adjustment_id)
+            if stored and stored.get("body_sha256") == fingerprint:
+                return 200, answer
+            raise Conflict(
+                f"adjustment {body.adjustment_id} was already applied with different content",
+                code="adjustment_id_conflict",
+            ) from None
+        if refused.failed(1):
+            raise InsufficientStock(
+                f"cannot remove {-body.qty} x {body.sku}: not that much available in "
+                f"{body.location}/{body.bin}",
+                details=[{"field": "qty", "value": body.qty}],
+            ) from None
+        raise
+    return 201, answer

@@ -1,0 +1,22 @@
+"""Ids derived from what caused them, so a redelivered cause finds the same id."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def _derive(prefix: str, *parts: str) -> str:
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
+    return f"{prefix}-{digest}"
+
+
+def purchase_order_id(seller_id: str, order_id: str, vendor_id: str) -> str:
+    return _derive("po", seller_id, order_id, vendor_id)
+
+
+def vendor_order_id(seller_id: str, po_id: str, vendor_id: str) -> str:
+    return _derive("vo", seller_id, po_id, vendor_id)
+
+
+def grn_id_for_handover(vendor_id: str, handover_id: str) -> str:
+    return _derive("grn", vendor_id, handover_id)

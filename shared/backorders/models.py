@@ -1,0 +1,307 @@
+"""Pydantic models: what crosses a boundary (HTTP bodies, stored items, events)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+)
+
+# Ids appear in keys, paths and API keys ("<kind>.<account>.<secret>"), so no dots.
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")]
+Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+MAX_QTY = 1_000_000
+Qty = Annotated[StrictInt, Field(ge=1, le=MAX_QTY)]
+MAX_LINES = 100
+
+MAIN_LOCATION = "main"
+DEFAULT_BIN = "default"
+
+OrderStatus = Literal["received", "backordered", "ready"]
+NoPoReason = Literal["stock_available", "sku_not_mapped", "auto_po_disabled", "vendor_not_eligible"]
+PoStatus = Literal["approved", "partially_received", "received"]
+VendorOrderStatus = Literal["unapproved", "approved", "partially_handed_over", "handed_over"]
+
+
+class Input(BaseModel):
+    """Request bodies: unknown fields are refused, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Stored(BaseModel):
+    """Items read back from DynamoDB (numbers arrive as Decimal, extra keys ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- ops (admin) ------------------------------------------------------------
+
+
+class SellerIn(Input):
+    name: Name
+    allow_backorders: StrictBool
+    auto_po_vendor_level: StrictBool
+    auto_grn_through_backorder: StrictBool
+
+
+class VendorIn(Input):
+    name: Name
+    is_b2b_new: StrictBool
+    vendor_panel_type: StrictInt
+    is_warehouse_location: StrictBool
+    approval_required: StrictBool
+
+
+class SkuMappingIn(Input):
+    vendor_id: Id | None
+
+
+class AdjustmentIn(Input):
+    adjustment_id: Id
+    sku: Sku
+    qty: Annotated[StrictInt, Field(ge=-MAX_QTY, le=MAX_QTY)]
+    location: Id = MAIN_LOCATION
+    bin: Id = DEFAULT_BIN
+
+    @field_validator("qty")
+    @classmethod
+    def _not_zero(cls, qty: int) -> int:
+        if qty == 0:
+            raise ValueError("qty must not be 0")
+        return qty
+
+
+# --- marketplace webhooks ---------------------------------------------------
+
+
+class OrderLineIn(BaseModel):
+    line_id: Id
+    sku: Sku
+    qty: Qty
+
+
+class OrderIn(BaseModel):
+    """A marketplace order. Extra fields a marketplace sends are ignored."""
+
+    order_id: Id
+    lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=MAX_LINES)]
+
+    @field_validator("lines")
+    @classmethod
+    def _unique_line_ids(cls, lines: list[OrderLineIn]) -> list[OrderLineIn]:
+        seen: set[str] = set()
+        for line in lines:
+            if line.line_id in seen:
+                raise ValueError(f"line_id {line.line_id!r} appears more than once")
+            seen.add(line.line_id)
+        return lines
+
+
+class SkuQty(BaseModel):
+    sku: Sku
+    qty: Qty
+
+
+def _unique_skus(lines: list[SkuQty]) -> list[SkuQty]:
+    seen: set[str] = set()
+    for line in lines:
+        if line.sku in seen:
+            raise ValueError(f"sku {line.sku!r} appears more than once")
+        seen.add(line.sku)
+    return lines
+
+
+class HandoverIn(Input):
+    handover_id: Id
+    lines: Annotated[list[SkuQty], Field(min_length=1, max_length=MAX_LINES)]
+
+    _unique = field_validator("lines")(_unique_skus)
+
+
+# --- accounts -----------------------------------------------------------------
+
+
+class Seller(Stored):
+    seller_id: str
+    name: str
+    allow_backorders: bool
+    auto_po_vendor_level: bool
+    auto_grn_through_backorder: bool
+    webhook_secret: str
+    api_key_sha256: str
+
+
+class Vendor(Stored):
+    vendor_id: str
+    name: str
+    is_b2b_new: bool
+    vendor_panel_type: int
+    is_warehouse_location: bool
+    approval_required: bool
+    api_key_sha256: str
+
+
+class StockBin(Stored):
+    """Stock of one SKU in one bin. on_hand = available + assigned + reserved.
+
+    `reserved` is inwarded stock (a GRN) waiting to be assigned to the order it was
+    bought for, so no other order can take it in between.
+    """
+
+    location: str
+    bin: str
+    available: int = 0
+    assigned: int = 0
+    reserved: int = 0
+
+    @property
+    def is_default(self) -> bool:
+        return self.location == MAIN_LOCATION and self.bin == DEFAULT_BIN
+
+
+# --- orders -------------------------------------------------------------------
+
+
+class Allocation(Stored):
+    location: str
+    bin: str
+    qty: int
+    grn_id: str | None = None
+
+
+class OrderLine(Stored):
+    line_id: str
+    sku: str
+    qty: int
+    assigned_qty: int = 0
+    pending_qty: int = 0
+    allocations: list[Allocation] = []
+    purchase_order_id: str | None = None
+    no_po_reason: NoPoReason | None = None
+
+
+class Order(Stored):
+    seller_id: str
+    order_id: str
+    status: OrderStatus
+    lines: list[OrderLine]
+    body_sha256: str
+    created_at: str
+    warnings: list[dict] = []
+    applied_grns: set[str] = set()
+
+    def public(self) -> dict:
+        return self.model_dump(include={"order_id", "status", "lines"})
+
+    def lines_needing_po(self) -> list[OrderLine]:
+        return [l for l in self.lines if l.pending_qty and not l.purchase_order_id and not l.no_po_reason]
+
+
+# --- purchasing -----------------------------------------------------------------
+
+
+class PoLine(Stored):
+    sku: str
+    qty: int
+    received_qty: int = 0
+    line_ids: list[str] = []
+
+
+class Quantity(Stored):
+    sku: str
+    qty: int
+
+
+class GrnSummary(Stored):
+    grn_id: str
+    lines: list[Quantity]
+    location: str
+    bin: str
+
+
+class PurchaseOrder(Stored):
+    po_id: str
+    seller_id: str
+    vendor_id: str
+    status: PoStatus
+    source_order_id: str
+    vendor_order_id: str
+    lines: list[PoLine]
+    grns: list[GrnSummary] = []
+    created_at: str
+
+    def public(self) -> dict:
+        data = self.model_dump(
+            include={"po_id", "seller_id", "vendor_id", "status", "source_order_id", "vendor_order_id", "lines", "grns"}
+        )
+        for line in data["lines"]:
+            line.pop("line_ids", None)
+        return data
+
+
+class VendorOrderLine(Stored):
+    sku: str
+    qty: int
+    handed_over_qty: int = 0
+
+
+class VendorOrder(Stored):
+    vendor_order_id: str
+    vendor_id: str
+    po_id: str
+    seller_id: str
+    status: VendorOrderStatus
+    lines: list[VendorOrderLine]
+    created_at: str
+    source_order_id: str | None = None  # the seller's order; not shown to the vendor
+
+    def public(self) -> dict:
+        return self.model_dump(include={"vendor_order_id", "vendor_id", "po_id", "seller_id", "status", "lines"})
+
+
+class Handover(Stored):
+    handover_id: str
+    vendor_id: str
+    vendor_order_id: str
+    seller_id: str
+    po_id: str
+    lines: list[Quantity]
+    body_sha256: str
+    grn_id: str | None = None
+    created_at: str
+    source_order_id: str | None = None
+
+
+class Grn(Stored):
+    grn_id: str
+    seller_id: str
+    po_id: str
+    vendor_id: str
+    source_order_id: str
+    handover_id: str | None = None
+    lines: list[Quantity]
+    location: str
+    bin: str
+    created_at: str
+
+
+# --- events ---------------------------------------------------------------------
+
+
+class OrderBackordered(BaseModel):
+    """detail of the OrderBackordered event: an order has quantity still pending."""
+
+    version: Literal[1] = 1
+    correlation_id: str
+    seller_id: str
+    order_id: str
+    pending: list[SkuQty]

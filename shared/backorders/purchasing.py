@@ -1,0 +1,220 @@
+"""Purchase orders, vendor orders, handovers and goods receipts."""
+
+from __future__ import annotations
+
+from backorders import dynamo, ids, rules
+from backorders.dynamo import WriteRefused, with_retries
+from backorders.errors import Conflict, NotFound, RetryableConflict
+from backorders.models import (
+    MAIN_LOCATION,
+    DEFAULT_BIN,
+    Grn,
+    GrnSummary,
+    Handover,
+    HandoverIn,
+    Order,
+    PurchaseOrder,
+    VendorOrder,
+)
+from backorders.ordering import body_fingerprint
+from backorders.store import Store, now
+
+
+def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> list[str]:
+    """For an order's pending lines: an approved PO per vendor plus the vendor's B2B
+    order, or the reason why not, recorded on the line. Returns the POs created now.
+
+    Each PO is written in one transaction with its vendor order and the order's
+    lines, under an id derived from seller, order and vendor: running this again
+    creates nothing twice.
+    """
+    seller = store.seller(seller_id)
+    found = store.order_version(seller_id, order_id)
+    if not seller or not found:
+        return []
+    skus = {line.sku for line in found[0].lines_needing_po()}
+    if not skus:
+        return []
+    mappings = store.mappings(seller_id, skus)
+    vendors = store.vendors({v for v in mappings.values() if v})
+    created: list[str] = []
+    reads = [found]
+
+    def attempt() -> bool:
+        order, version = reads.pop() if reads else store.order_version(seller_id, order_id)
+        plan = rules.plan_purchase(order, seller, mappings, vendors)
+        if not plan.reasons and not plan.by_vendor:
+            return False
+        lines = [line.model_copy() for line in order.lines]
+        for i, reason in plan.reasons.items():
+            lines[i].no_po_reason = reason
+        writes: list[dynamo.Write] = []
+        po_id = None
+        if plan.by_vendor:
+            vendor_id, indexes = next(iter(plan.by_vendor.items()))
+            po, vendor_order = _purchase_order_for(order, indexes, vendors[vendor_id].approval_required, vendor_id)
+            po_id = po.po_id
+            for i in indexes:
+                lines[i].purchase_order_id = po_id
+            writes += [store.put_purchase_order(po), store.put_vendor_order(vendor_order)]
+        writes.append(store.update_order(order.model_copy(update={"lines": lines}), version))
+        try:
+            dynamo.transact(writes)
+        except WriteRefused:
+            raise RetryableConflict() from None
+        if po_id:
+            created.append(po_id)
+        return True
+
+    # One vendor per step; each step re-reads the order, so a retry sees what is done.
+    while with_retries(attempt):
+        pass
+    return created
+
+
+def _purchase_order_for(
+    order: Order, indexes: list[int], approval_required: bool, vendor_id: str
+) -> tuple[PurchaseOrder, VendorOrder]:
+    po_id = ids.purchase_order_id(order.seller_id, order.order_id, vendor_id)
+    vendor_order_id = ids.vendor_order_id(order.seller_id, po_id, vendor_id)
+    lines = rules.po_lines(order, indexes)
+    created_at = now()
+    po = PurchaseOrder(
+        po_id=po_id,
+        seller_id=order.seller_id,
+        vendor_id=vendor_id,
+        status="approved",
+        source_order_id=order.order_id,
+        vendor_order_id=vendor_order_id,
+        lines=lines,
+        created_at=created_at,
+    )
+    vendor_order = VendorOrder(
+        vendor_order_id=vendor_order_id,
+        vendor_id=vendor_id,
+        po_id=po_id,
+        seller_id=order.seller_id,
+        status="unapproved" if approval_required else "approved",
+        lines=[{"sku": line.sku, "qty": line.qty} for line in lines],
+        created_at=created_at,
+        source_order_id=order.order_id,
+    )
+    return po, vendor_order
+
+
+# --- vendor actions ----------------------------------------------------------------
+
+
+def vendor_order(store: Store, vendor_id: str, vendor_order_id: str) -> tuple[VendorOrder, int]:
+    found = store.vendor_order(vendor_id, vendor_order_id)
+    if not found:
+        raise NotFound(f"vendor order {vendor_order_id} not found")
+    return found
+
+
+def approve(store: Store, vendor_id: str, vendor_order_id: str) -> VendorOrder:
+    """Approve an unapproved vendor order; approving it again changes nothing."""
+
+    def attempt() -> VendorOrder:
+        vo, version = vendor_order(store, vendor_id, vendor_order_id)
+        if vo.status != "unapproved":
+            return vo
+        approved = vo.model_copy(update={"status": "approved"})
+        try:
+            dynamo.write(store.update_vendor_order(approved, version, expect_status="unapproved"))
+        except WriteRefused:
+            raise RetryableConflict() from None
+        return approved
+
+    return with_retries(attempt)
+
+
+def _handover_answer(handover: Handover, status: str) -> dict:
+    return {
+        "handover_id": handover.handover_id,
+        "vendor_order_id": handover.vendor_order_id,
+        "po_id": handover.po_id,
+        "lines": [line.model_dump() for line in handover.lines],
+        "grn_id": handover.grn_id,
+        "vendor_order_status": status,
+    }
+
+
+def hand_over(store: Store, vendor_id: str, vendor_order_id: str, body: HandoverIn) -> tuple[int, dict, Handover]:
+    """Record a vendor's handover. With the seller's auto GRN on, the same transaction
+    writes the GRN, the PO's received quantity and the stock inward (reserved for the
+    order, in the Default Bin of the main location); the GRN's stream record then
+    drives the assignment.
+    """
+    fingerprint = body_fingerprint({"vendor_order_id": vendor_order_id, **body.model_dump()})
+
+    def replay(existing: Handover) -> tuple[int, dict, Handover]:
+        if existing.body_sha256 != fingerprint:
+            raise Conflict(
+                f"handover {existing.handover_id} was already recorded with different content",
+                code="handover_id_conflict",
+            )
+        vo, _ = vendor_order(store, vendor_id, existing.vendor_order_id)
+        return 202, _handover_answer(existing, vo.status), existing
+
+    def attempt() -> tuple[int, dict, Handover]:
+        existing = store.handover(vendor_id, body.handover_id)
+        if existing:
+            return replay(existing)
+        vo, vo_version = vendor_order(store, vendor_id, vendor_order_id)
+        vo_lines, vo_status = rules.apply_handover(vo, body.lines)
+        seller = store.seller(vo.seller_id)
+        handover = Handover(
+            handover_id=body.handover_id,
+            vendor_id=vendor_id,
+            vendor_order_id=vendor_order_id,
+            seller_id=vo.seller_id,
+            po_id=vo.po_id,
+            source_order_id=vo.source_order_id,
+            lines=[line.model_dump() for line in body.lines],
+            body_sha256=fingerprint,
+            created_at=now(),
+        )
+        writes = []
+        if seller and seller.auto_grn_through_backorder:
+            handover.grn_id = ids.grn_id_for_handover(vendor_id, body.handover_id)
+            writes += _goods_receipt(store, handover)
+        updated = vo.model_copy(update={"lines": vo_lines, "status": vo_status})
+        writes = [store.put_handover(handover), store.update_vendor_order(updated, vo_version)] + writes
+        try:
+            dynamo.transact(writes)
+        except WriteRefused:
+            raise RetryableConflict() from None  # a concurrent handover: read again
+        return 202, _handover_answer(handover, vo_status), handover
+
+    return with_retries(attempt)
+
+
+def _goods_receipt(store: Store, handover: Handover) -> list[dynamo.Write]:
+    found = store.purchase_order(handover.seller_id, handover.po_id)
+    if not found:
+        raise NotFound(f"purchase order {handover.po_id} not found")
+    po, po_version = found
+    po_lines, po_status = rules.receive_goods(po, handover.lines)
+    grn = Grn(
+        grn_id=handover.grn_id,
+        seller_id=handover.seller_id,
+        po_id=po.po_id,
+        vendor_id=handover.vendor_id,
+        source_order_id=po.source_order_id,
+        handover_id=handover.handover_id,
+        lines=handover.lines,
+        location=MAIN_LOCATION,
+        bin=DEFAULT_BIN,
+        created_at=handover.created_at,
+    )
+    summary = GrnSummary(grn_id=grn.grn_id, lines=grn.lines, location=grn.location, bin=grn.bin)
+    po = po.model_copy(update={"lines": po_lines, "status": po_status, "grns": [*po.grns, summary]})
+    return [
+        store.put_grn(grn),
+        store.update_purchase_order(po, po_version),
+        *(
+            store.change_bin(grn.seller_id, line.sku, grn.location, grn.bin, reserved=line.qty)
+            for line in grn.lines
+        ),
+    ]

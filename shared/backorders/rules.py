@@ -1,0 +1,269 @@
+"""The business rules, as plain functions over the models. No AWS in here."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from backorders.errors import BusinessRuleViolation, InvalidRequest
+from backorders.models import (
+    Allocation,
+    NoPoReason,
+    Order,
+    OrderIn,
+    OrderLine,
+    OrderStatus,
+    PoLine,
+    PoStatus,
+    PurchaseOrder,
+    Seller,
+    Quantity,
+    SkuQty,
+    StockBin,
+    Vendor,
+    VendorOrder,
+    VendorOrderLine,
+    VendorOrderStatus,
+)
+
+ADVANCED_VENDOR_PANEL = 2
+
+
+# --- stock assignment -----------------------------------------------------------
+
+
+def pick_order(bins: list[StockBin]) -> list[StockBin]:
+    """Bins in the order stock is taken from: the Default Bin of the main location first."""
+    return sorted(bins, key=lambda b: (not b.is_default, b.location, b.bin))
+
+
+def available_by_sku(bins_by_sku: dict[str, list[StockBin]]) -> dict[str, int]:
+    return {sku: sum(b.available for b in bins) for sku, bins in bins_by_sku.items()}
+
+
+def availability_warnings(order: OrderIn, available: dict[str, int]) -> list[dict]:
+    """Lines that stock cannot fill now, as the webhook's answer shows them.
+
+    Lines sharing a SKU draw on the same stock, in line order.
+    """
+    left = dict(available)
+    warnings = []
+    for line in order.lines:
+        have = left.get(line.sku, 0)
+        if have < line.qty:
+            warnings.append({"line_id": line.line_id, "sku": line.sku, "requested": line.qty, "available": have})
+        left[line.sku] = max(0, have - line.qty)
+    return warnings
+
+
+@dataclass
+class AssignmentPlan:
+    """New lines for an order, and how much each bin gives (sku, location, bin) -> qty."""
+
+    lines: list[OrderLine]
+    takes: dict[tuple[str, str, str], int] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> list[SkuQty]:
+        totals: dict[str, int] = defaultdict(int)
+        for line in self.lines:
+            if line.pending_qty:
+                totals[line.sku] += line.pending_qty
+        return [SkuQty(sku=sku, qty=qty) for sku, qty in totals.items()]
+
+
+def plan_assignment(lines: list[OrderLine], bins_by_sku: dict[str, list[StockBin]]) -> AssignmentPlan:
+    """Assign available stock to each line, in line order; the rest stays pending.
+
+    A line with nothing pending gets `no_po_reason = stock_available`.
+    """
+    left = {
+        (sku, b.location, b.bin): b.available for sku, bins in bins_by_sku.items() for b in bins if b.available > 0
+    }
+    plan = AssignmentPlan(lines=[])
+    for line in lines:
+        need = line.qty - line.assigned_qty
+        allocations = list(line.allocations)
+        for b in pick_order(bins_by_sku.get(line.sku, [])):
+            key = (line.sku, b.location, b.bin)
+            take = min(need, left.get(key, 0))
+            if take <= 0:
+                continue
+            left[key] -= take
+            plan.takes[key] = plan.takes.get(key, 0) + take
+            allocations.append(Allocation(location=b.location, bin=b.bin, qty=take))
+            need -= take
+        assigned = line.qty - need
+        plan.lines.append(
+            line.model_copy(
+                update={
+                    "assigned_qty": assigned,
+                    "pending_qty": need,
+                    "allocations": allocations,
+                    "no_po_reason": "stock_available" if need == 0 else line.no_po_reason,
+                }
+            )
+        )
+    return plan
+
+
+def order_status(lines: list[OrderLine]) -> OrderStatus:
+    return "ready" if all(line.pending_qty == 0 for line in lines) else "backordered"
+
+
+def new_order_lines(order: OrderIn) -> list[OrderLine]:
+    return [OrderLine(line_id=l.line_id, sku=l.sku, qty=l.qty, pending_qty=l.qty) for l in order.lines]
+
+
+# --- purchase orders -------------------------------------------------------------
+
+
+def vendor_is_eligible(vendor: Vendor | None) -> bool:
+    """A separate vendor account on the new B2B flow and the advanced vendor panel."""
+    return (
+        vendor is not None
+        and vendor.is_b2b_new
+        and vendor.vendor_panel_type == ADVANCED_VENDOR_PANEL
+        and not vendor.is_warehouse_location
+    )
+
+
+@dataclass
+class PurchasePlan:
+    """What to do with an order's pending lines: reasons, and a PO per vendor."""
+
+    reasons: dict[int, NoPoReason] = field(default_factory=dict)  # line index -> reason
+    by_vendor: dict[str, list[int]] = field(default_factory=dict)  # vendor id -> line indexes
+
+
+def plan_purchase(
+    order: Order,
+    seller: Seller,
+    mappings: dict[str, str | None],
+    vendors: dict[str, Vendor],
+) -> PurchasePlan:
+    """Decide, for each line still pending and without a PO, why not or from whom."""
+    plan = PurchasePlan()
+    for i, line in enumerate(order.lines):
+        if line.pending_qty == 0 or line.purchase_order_id:
+            continue
+        vendor_id = mappings.get(line.sku)
+        if not seller.auto_po_vendor_level:
+            plan.reasons[i] = "auto_po_disabled"
+        elif vendor_id is None:
+            plan.reasons[i] = "sku_not_mapped"
+        elif not vendor_is_eligible(vendors.get(vendor_id)):
+            plan.reasons[i] = "vendor_not_eligible"
+        else:
+            plan.by_vendor.setdefault(vendor_id, []).append(i)
+    return plan
+
+
+def po_lines(order: Order, line_indexes: list[int]) -> list[PoLine]:
+    """One PO line per SKU, for the pending quantity only."""
+    by_sku: dict[str, PoLine] = {}
+    for i in line_indexes:
+        line = order.lines[i]
+        po_line = by_sku.setdefault(line.sku, PoLine(sku=line.sku, qty=0))
+        po_line.qty += line.pending_qty
+        po_line.line_ids.append(line.line_id)
+    return list(by_sku.values())
+
+
+def initial_vendor_order_status(vendor: Vendor) -> VendorOrderStatus:
+    return "unapproved" if vendor.approval_required else "approved"
+
+
+# --- handover and goods receipt ---------------------------------------------------
+
+
+def _quantities(lines: list[SkuQty] | list[Quantity]) -> dict[str, int]:
+    return {line.sku: line.qty for line in lines}
+
+
+def apply_handover(vendor_order: VendorOrder, lines: list[SkuQty] | list[Quantity]) -> tuple[list[VendorOrderLine], VendorOrderStatus]:
+    """The vendor order after a handover; refuses what is not open to hand over."""
+    if vendor_order.status == "unapproved":
+        raise BusinessRuleViolation(
+            f"vendor order {vendor_order.vendor_order_id} is not approved yet; approve it before handing over",
+            code="vendor_order_not_approved",
+        )
+    handed = _quantities(lines)
+    known = {line.sku for line in vendor_order.lines}
+    unknown = sorted(set(handed) - known)
+    if unknown:
+        raise BusinessRuleViolation(
+            f"sku {unknown[0]} is not on vendor order {vendor_order.vendor_order_id}",
+            code="sku_not_on_order",
+            details=[{"field": "lines", "sku": sku} for sku in unknown],
+        )
+    new_lines = []
+    over = []
+    for line in vendor_order.lines:
+        qty = handed.get(line.sku, 0)
+        still_open = line.qty - line.handed_over_qty
+        if qty > still_open:
+            over.append({"field": "lines", "sku": line.sku, "requested": qty, "open": still_open})
+        new_lines.append(line.model_copy(update={"handed_over_qty": line.handed_over_qty + qty}))
+    if over:
+        first = over[0]
+        raise BusinessRuleViolation(
+            f"handover of {first['requested']} x {first['sku']} is more than the {first['open']} still open",
+            code="handover_exceeds_open_quantity",
+            details=over,
+        )
+    done = all(line.handed_over_qty >= line.qty for line in new_lines)
+    return new_lines, "handed_over" if done else "partially_handed_over"
+
+
+def receive_goods(po: PurchaseOrder, lines: list[Quantity]) -> tuple[list[PoLine], PoStatus]:
+    """The PO after goods are received against it; never more than was ordered."""
+    received = _quantities(lines)
+    unknown = sorted(set(received) - {line.sku for line in po.lines})
+    if unknown:
+        raise InvalidRequest(f"sku {unknown[0]} is not on purchase order {po.po_id}", code="sku_not_on_order")
+    new_lines = []
+    for line in po.lines:
+        qty = received.get(line.sku, 0)
+        if line.received_qty + qty > line.qty:
+            raise BusinessRuleViolation(
+                f"receiving {qty} x {line.sku} would exceed the {line.qty - line.received_qty} still open "
+                f"on purchase order {po.po_id}",
+                code="receipt_exceeds_ordered_quantity",
+            )
+        new_lines.append(line.model_copy(update={"received_qty": line.received_qty + qty}))
+    done = all(line.received_qty >= line.qty for line in new_lines)
+    return new_lines, "received" if done else "partially_received"
+
+
+@dataclass
+class ReceiptAssignment:
+    lines: list[OrderLine]
+    used: dict[str, int]  # sku -> qty assigned to the order
+    surplus: dict[str, int]  # sku -> qty the order no longer needs
+
+
+def assign_receipt(
+    order: Order, po_id: str, grn_id: str, location: str, bin_: str, lines: list[Quantity]
+) -> ReceiptAssignment:
+    """Give received goods to the pending quantity of the order lines they were bought for."""
+    left = _quantities(lines)
+    new_lines = []
+    for line in order.lines:
+        take = min(line.pending_qty, left.get(line.sku, 0)) if line.purchase_order_id == po_id else 0
+        if take:
+            left[line.sku] -= take
+            line = line.model_copy(
+                update={
+                    "assigned_qty": line.assigned_qty + take,
+                    "pending_qty": line.pending_qty - take,
+                    "allocations": [
+                        *line.allocations,
+                        Allocation(location=location, bin=bin_, qty=take, grn_id=grn_id),
+                    ],
+                }
+            )
+        new_lines.append(line)
+    received = _quantities(lines)
+    used = {sku: received[sku] - left[sku] for sku in received}
+    return ReceiptAssignment(lines=new_lines, used=used, surplus={k: v for k, v in left.items() if v})

@@ -1,0 +1,318 @@
+"""Where each thing lives in DynamoDB, and how it is read and written.
+
+Every key starts with its account (`SELLER#<id>` or `VENDOR#<id>`):
+
+| table      | pk                              | sk                          | item                     |
+|------------|---------------------------------|-----------------------------|--------------------------|
+| accounts   | SELLER#s                        | PROFILE                     | seller                   |
+| accounts   | VENDOR#v                        | PROFILE                     | vendor                   |
+| accounts   | SELLER#s                        | SKU#<sku>                   | SKU -> vendor mapping    |
+| inventory  | SELLER#s#SKU#<sku>              | BIN#<location>#<bin>        | stock in one bin         |
+| inventory  | SELLER#s#ADJUSTMENT#<id>        | ADJUSTMENT                  | an inventory adjustment  |
+| orders     | SELLER#s#ORDER#<id>             | ORDER                       | order with its lines     |
+| purchasing | SELLER#s                        | PO#<po_id>                  | purchase order           |
+| purchasing | SELLER#s                        | GRN#<grn_id>                | goods receipt note       |
+| purchasing | VENDOR#v                        | VORDER#<vendor_order_id>    | vendor (B2B) order       |
+| purchasing | VENDOR#v                        | HANDOVER#<handover_id>      | handover                 |
+
+Orders, POs and vendor orders carry a `version`; every update is conditional on the
+version it read, so concurrent stages never overwrite each other.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from backorders import dynamo, topology
+from backorders.config import Settings, settings
+from backorders.dynamo import Write, put, update
+from backorders.models import (
+    Grn,
+    Handover,
+    Order,
+    PurchaseOrder,
+    Seller,
+    StockBin,
+    Vendor,
+    VendorOrder,
+)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+# --- keys -------------------------------------------------------------------------
+
+
+def seller_key(seller_id: str) -> dict:
+    return {"pk": f"SELLER#{seller_id}", "sk": "PROFILE"}
+
+
+def vendor_key(vendor_id: str) -> dict:
+    return {"pk": f"VENDOR#{vendor_id}", "sk": "PROFILE"}
+
+
+def mapping_key(seller_id: str, sku: str) -> dict:
+    return {"pk": f"SELLER#{seller_id}", "sk": f"SKU#{sku}"}
+
+
+def stock_pk(seller_id: str, sku: str) -> str:
+    return f"SELLER#{seller_id}#SKU#{sku}"
+
+
+def bin_key(seller_id: str, sku: str, location: str, bin_: str) -> dict:
+    return {"pk": stock_pk(seller_id, sku), "sk": f"BIN#{location}#{bin_}"}
+
+
+def adjustment_key(seller_id: str, adjustment_id: str) -> dict:
+    return {"pk": f"SELLER#{seller_id}#ADJUSTMENT#{adjustment_id}", "sk": "ADJUSTMENT"}
+
+
+def order_key(seller_id: str, order_id: str) -> dict:
+    return {"pk": f"SELLER#{seller_id}#ORDER#{order_id}", "sk": "ORDER"}
+
+
+def po_key(seller_id: str, po_id: str) -> dict:
+    return {"pk": f"SELLER#{seller_id}", "sk": f"PO#{po_id}"}
+
+
+def grn_key(seller_id: str, grn_id: str) -> dict:
+    return {"pk": f"SELLER#{seller_id}", "sk": f"GRN#{grn_id}"}
+
+
+def vendor_order_key(vendor_id: str, vendor_order_id: str) -> dict:
+    return {"pk": f"VENDOR#{vendor_id}", "sk": f"VORDER#{vendor_order_id}"}
+
+
+def handover_key(vendor_id: str, handover_id: str) -> dict:
+    return {"pk": f"VENDOR#{vendor_id}", "sk": f"HANDOVER#{handover_id}"}
+
+
+NOT_EXISTS = "attribute_not_exists(#pk)"
+SAME_VERSION = "#version = :version"
+
+
+class Store:
+    """Entity-level reads and the writes each step makes, for one set of tables."""
+
+    def __init__(self, config: Settings | None = None):
+        config = config or settings()
+        self.accounts = config.table(topology.ACCOUNTS)
+        self.inventory = config.table(topology.INVENTORY)
+        self.orders = config.table(topology.ORDERS)
+        self.purchasing = config.table(topology.PURCHASING)
+
+    # --- reads ----------------------------------------------------------------------
+
+    def seller(self, seller_id: str) -> Seller | None:
+        item = dynamo.get(self.accounts, seller_key(seller_id))
+        return Seller.model_validate(item) if item else None
+
+    def vendor(self, vendor_id: str) -> Vendor | None:
+        item = dynamo.get(self.accounts, vendor_key(vendor_id))
+        return Vendor.model_validate(item) if item else None
+
+    def vendors(self, vendor_ids: set[str]) -> dict[str, Vendor]:
+        items = dynamo.batch_get(self.accounts, [vendor_key(v) for v in sorted(vendor_ids)])
+        return {i["vendor_id"]: Vendor.model_validate(i) for i in items}
+
+    def mappings(self, seller_id: str, skus: set[str]) -> dict[str, str | None]:
+        items = dynamo.batch_get(self.accounts, [mapping_key(seller_id, s) for s in sorted(skus)])
+        return {i["sku"]: i.get("vendor_id") for i in items}
+
+    def bins(self, seller_id: str, sku: str) -> list[StockBin]:
+        return [StockBin.model_validate(i) for i in dynamo.query(self.inventory, stock_pk(seller_id, sku), "BIN#")]
+
+    def bins_by_sku(self, seller_id: str, skus: set[str]) -> dict[str, list[StockBin]]:
+        return {sku: self.bins(seller_id, sku) for sku in sorted(skus)}
+
+    def adjustment(self, seller_id: str, adjustment_id: str) -> dict | None:
+        return dynamo.get(self.inventory, adjustment_key(seller_id, adjustment_id))
+
+    def order(self, seller_id: str, order_id: str) -> Order | None:
+        item = dynamo.get(self.orders, order_key(seller_id, order_id))
+        return Order.model_validate(item) if item else None
+
+    def order_version(self, seller_id: str, order_id: str) -> tuple[Order, int] | None:
+        item = dynamo.get(self.orders, order_key(seller_id, order_id))
+        return (Order.model_validate(item), int(item["version"])) if item else None
+
+    def purchase_order(self, seller_id: str, po_id: str) -> tuple[PurchaseOrder, int] | None:
+        item = dynamo.get(self.purchasing, po_key(seller_id, po_id))
+        return (PurchaseOrder.model_validate(item), int(item["version"])) if item else None
+
+    def purchase_orders(self, seller_id: str) -> list[PurchaseOrder]:
+        items = dynamo.query(self.purchasing, f"SELLER#{seller_id}", "PO#")
+        return [PurchaseOrder.model_validate(i) for i in items]
+
+    def vendor_order(self, vendor_id: str, vendor_order_id: str) -> tuple[VendorOrder, int] | None:
+        item = dynamo.get(self.purchasing, vendor_order_key(vendor_id, vendor_order_id))
+        return (VendorOrder.model_validate(item), int(item["version"])) if item else None
+
+    def vendor_orders(self, vendor_id: str) -> list[VendorOrder]:
+        items = dynamo.query(self.purchasing, f"VENDOR#{vendor_id}", "VORDER#")
+        return [VendorOrder.model_validate(i) for i in items]
+
+    def handover(self, vendor_id: str, handover_id: str) -> Handover | None:
+        item = dynamo.get(self.purchasing, handover_key(vendor_id, handover_id))
+        return Handover.model_validate(item) if item else None
+
+    def grn(self, seller_id: str, grn_id: str) -> Grn | None:
+        item = dynamo.get(self.purchasing, grn_key(seller_id, grn_id))
+        return Grn.model_validate(item) if item else None
+
+    # --- writes: each returns the Write, the caller decides what goes in one step ---
+
+    def put_account(self, key: dict, data: dict, *, create: bool) -> Write:
+        item = {**key, **data}
+        if create:
+            return put(self.accounts, item, NOT_EXISTS)
+        # An update keeps the credentials issued at creation.
+        fields = {k: v for k, v in data.items() if k not in ("webhook_secret", "api_key_sha256")}
+        return update(
+            self.accounts,
+            key,
+            "SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+            "attribute_exists(#pk)",
+            values={f":{k}": v for k, v in fields.items()},
+        )
+
+    def put_mapping(self, seller_id: str, sku: str, vendor_id: str | None) -> Write:
+        item = {**mapping_key(seller_id, sku), "entity": "SKU_MAPPING", "seller_id": seller_id, "sku": sku}
+        return put(self.accounts, {**item, "vendor_id": vendor_id, "updated_at": now()})
+
+    def put_adjustment(self, seller_id: str, record: dict) -> Write:
+        item = {**adjustment_key(seller_id, record["adjustment_id"]), "entity": "ADJUSTMENT", **record}
+        return put(self.inventory, item, NOT_EXISTS)
+
+    def change_bin(
+        self,
+        seller_id: str,
+        sku: str,
+        location: str,
+        bin_: str,
+        *,
+        available: int = 0,
+        assigned: int = 0,
+        reserved: int = 0,
+        need_available: int = 0,
+        need_reserved: int = 0,
+    ) -> Write:
+        """Move stock between a bin's figures; creates the bin on first use.
+
+        `need_*` are the conditions that keep stock from going negative.
+        """
+        sets = ["#entity = :entity", "#seller_id = :seller", "#sku = :sku", "#location = :loc", "#bin = :bin"]
+        values: dict[str, Any] = {
+            ":entity": "STOCK_BIN",
+            ":seller": seller_id,
+            ":sku": sku,
+            ":loc": location,
+            ":bin": bin_,
+            ":zero": 0,
+        }
+        for name, delta in (("available", available), ("assigned", assigned), ("reserved", reserved)):
+            values[f":{name}"] = delta
+            sets.append(f"#{name} = if_not_exists(#{name}, :zero) + :{name}")
+        conditions = []
+        if need_available:
+            conditions.append("#available >= :need_available")
+            values[":need_available"] = need_available
+        if need_reserved:
+            conditions.append("#reserved >= :need_reserved")
+            values[":need_reserved"] = need_reserved
+        return update(
+            self.inventory,
+            bin_key(seller_id, sku, location, bin_),
+            "SET " + ", ".join(sets),
+            " AND ".join(conditions) or None,
+            values=values,
+        )
+
+    def put_order(self, order: Order) -> Write:
+        item = {
+            **order_key(order.seller_id, order.order_id),
+            "entity": "ORDER",
+            **order.model_dump(exclude={"applied_grns"}),
+            "version": 1,
+        }
+        return put(self.orders, item, NOT_EXISTS)
+
+    def update_order(self, order: Order, version: int, *, applied_grn: str | None = None, expect_status: str | None = None) -> Write:
+        """Rewrite an order's lines and status, if nobody changed it since `version`."""
+        expression = "SET #status = :status, #lines = :lines, #version = :next, #updated_at = :now"
+        values: dict[str, Any] = {
+            ":status": order.status,
+            ":lines": [line.model_dump() for line in order.lines],
+            ":version": version,
+            ":next": version + 1,
+            ":now": now(),
+        }
+        condition = SAME_VERSION
+        if applied_grn:
+            expression += " ADD #applied_grns :grn"
+            values[":grn"] = {applied_grn}
+        if expect_status:
+            condition += " AND #status = :expected"
+            values[":expected"] = expect_status
+        return update(
+            self.orders,
+            order_key(order.seller_id, order.order_id),
+            expression,
+            condition,
+            values=values,
+        )
+
+    def put_purchase_order(self, po: PurchaseOrder) -> Write:
+        item = {**po_key(po.seller_id, po.po_id), "entity": "PO", **po.model_dump(), "version": 1}
+        return put(self.purchasing, item, NOT_EXISTS)
+
+    def put_vendor_order(self, vo: VendorOrder) -> Write:
+        item = {**vendor_order_key(vo.vendor_id, vo.vendor_order_id), "entity": "VENDOR_ORDER", **vo.model_dump(), "version": 1}
+        return put(self.purchasing, item, NOT_EXISTS)
+
+    def update_vendor_order(self, vo: VendorOrder, version: int, *, expect_status: str | None = None) -> Write:
+        values: dict[str, Any] = {
+            ":status": vo.status,
+            ":lines": [line.model_dump() for line in vo.lines],
+            ":version": version,
+            ":next": version + 1,
+            ":now": now(),
+        }
+        condition = SAME_VERSION
+        if expect_status:
+            condition += " AND #status = :expected"
+            values[":expected"] = expect_status
+        return update(
+            self.purchasing,
+            vendor_order_key(vo.vendor_id, vo.vendor_order_id),
+            "SET #status = :status, #lines = :lines, #version = :next, #updated_at = :now",
+            condition,
+            values=values,
+        )
+
+    def update_purchase_order(self, po: PurchaseOrder, version: int) -> Write:
+        return update(
+            self.purchasing,
+            po_key(po.seller_id, po.po_id),
+            "SET #status = :status, #lines = :lines, #grns = :grns, #version = :next, #updated_at = :now",
+            SAME_VERSION,
+            values={
+                ":status": po.status,
+                ":lines": [line.model_dump() for line in po.lines],
+                ":grns": [g.model_dump() for g in po.grns],
+                ":version": version,
+                ":next": version + 1,
+                ":now": now(),
+            },
+        )
+
+    def put_handover(self, handover: Handover) -> Write:
+        key = handover_key(handover.vendor_id, handover.handover_id)
+        return put(self.purchasing, {**key, "entity": "HANDOVER", **handover.model_dump()}, NOT_EXISTS)
+
+    def put_grn(self, grn: Grn) -> Write:
+        key = grn_key(grn.seller_id, grn.grn_id)
+        return put(self.purchasing, {**key, "entity": "GRN", **grn.model_dump()}, NOT_EXISTS)

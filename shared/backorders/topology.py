@@ -1,0 +1,229 @@
+"""The one declaration of what runs where.
+
+Which function listens to which table stream, EventBridge rule or HTTP route, with
+which filters, batch sizes and table access, is declared here once. The CDK stack
+(`infra/`) and the local runtime (`backorders_local`) both build from this module,
+so the deployed system and the one on a laptop cannot drift apart.
+
+Pure data: no AWS, no CDK, nothing imported beyond the standard library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+APP_NAME = "backorders"
+METRICS_NAMESPACE = "Backorders"
+
+# --- tables ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    """A DynamoDB table keyed by `pk` (string) and `sk` (string)."""
+
+    name: str
+    env_var: str
+    stream: bool
+    purpose: str
+    partition_key: str = "pk"
+    sort_key: str = "sk"
+
+
+ACCOUNTS = Table(
+    name="accounts",
+    env_var="ACCOUNTS_TABLE",
+    stream=False,
+    purpose="sellers, vendors, SKU -> vendor mappings",
+)
+INVENTORY = Table(
+    name="inventory",
+    env_var="INVENTORY_TABLE",
+    stream=False,
+    purpose="stock per seller, SKU, location and bin; inventory adjustments",
+)
+ORDERS = Table(
+    name="orders",
+    env_var="ORDERS_TABLE",
+    stream=True,
+    purpose="seller orders with their lines, assignments and allocations",
+)
+PURCHASING = Table(
+    name="purchasing",
+    env_var="PURCHASING_TABLE",
+    stream=True,
+    purpose="purchase orders, vendor (B2B) orders, handovers, GRNs",
+)
+TABLES: tuple[Table, ...] = (ACCOUNTS, INVENTORY, ORDERS, PURCHASING)
+
+# --- events ---------------------------------------------------------------
+
+EVENT_BUS = "backorders"
+EVENT_BUS_ENV_VAR = "EVENT_BUS_NAME"
+EVENT_SOURCE = "backorders.orders"
+
+
+class DetailType:
+    """detail-type of every event the domain puts on the bus."""
+
+    ORDER_BACKORDERED = "OrderBackordered"
+
+
+# --- triggers -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamTrigger:
+    """A DynamoDB stream event source mapping.
+
+    `filters` are Lambda filter criteria patterns (each matched against the whole
+    stream record, as Lambda does); a record passes when any pattern matches.
+    """
+
+    table: Table
+    filters: tuple[dict, ...]
+    batch_size: int = 10
+    max_batching_window_s: int = 0
+    retry_attempts: int = 5
+    max_record_age_s: int = 3600
+    bisect_batch_on_error: bool = True
+    parallelization_factor: int = 1
+
+
+@dataclass(frozen=True)
+class RuleTrigger:
+    """An EventBridge rule on the backorders bus targeting the function."""
+
+    name: str
+    pattern: dict
+    retry_attempts: int = 8
+    max_event_age_s: int = 3600
+
+
+@dataclass(frozen=True)
+class Route:
+    method: Literal["GET", "POST", "PUT", "DELETE"]
+    path: str
+    auth: Literal["none", "admin", "seller", "signed", "vendor"]
+
+
+Access = Literal["read", "write", "read_write"]
+
+
+@dataclass(frozen=True)
+class Function:
+    """One Lambda function: its folder under `functions/` and what triggers it."""
+
+    name: str
+    description: str
+    handler: str = "app.handler"
+    memory_mb: int = 512
+    timeout_s: int = 30
+    tables: dict[str, Access] = field(default_factory=dict)
+    publishes_events: bool = False
+    routes: tuple[Route, ...] = ()
+    stream: StreamTrigger | None = None
+    rule: RuleTrigger | None = None
+
+    @property
+    def directory(self) -> str:
+        return f"functions/{self.name}"
+
+
+def _image_is(entity: str, *, status: str | None = None) -> dict:
+    image: dict = {"entity": {"S": [entity]}}
+    if status is not None:
+        image["status"] = {"S": [status]}
+    return {"eventName": ["INSERT"], "dynamodb": {"NewImage": image}}
+
+
+V = "/v1"
+API_ROUTES: tuple[Route, ...] = (
+    Route("GET", f"{V}/health", "none"),
+    Route("GET", f"{V}/openapi.json", "none"),
+    # ops
+    Route("PUT", f"{V}/sellers/{{seller_id}}", "admin"),
+    Route("PUT", f"{V}/vendors/{{vendor_id}}", "admin"),
+    Route("PUT", f"{V}/sellers/{{seller_id}}/skus/{{sku}}", "admin"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/inventory/adjustments", "admin"),
+    # marketplace webhooks
+    Route("POST", f"{V}/sellers/{{seller_id}}/orders", "signed"),
+    # seller reads
+    Route("GET", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}", "seller"),
+    Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders", "seller"),
+    Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}", "seller"),
+    # vendors
+    Route("GET", f"{V}/vendors/{{vendor_id}}/orders", "vendor"),
+    Route("GET", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}", "vendor"),
+    Route("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve", "vendor"),
+)
+HANDOVER_ROUTES: tuple[Route, ...] = (
+    Route("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers", "vendor"),
+)
+
+FUNCTIONS: tuple[Function, ...] = (
+    Function(
+        name="api",
+        description="HTTP API: marketplace webhooks, ops admin, seller and vendor reads",
+        timeout_s=20,
+        tables={
+            ACCOUNTS.name: "read_write",
+            INVENTORY.name: "read_write",
+            ORDERS.name: "read_write",
+            PURCHASING.name: "read_write",
+        },
+        routes=API_ROUTES,
+    ),
+    Function(
+        name="on_order_created",
+        description="Assigns available stock to a new order; announces its shortfall",
+        tables={ACCOUNTS.name: "read", INVENTORY.name: "read_write", ORDERS.name: "read_write"},
+        publishes_events=True,
+        stream=StreamTrigger(table=ORDERS, filters=(_image_is("ORDER", status="received"),)),
+    ),
+    Function(
+        name="create_po",
+        description="Raises the approved PO for the missing quantity and the vendor's B2B order",
+        tables={ACCOUNTS.name: "read", ORDERS.name: "read_write", PURCHASING.name: "read_write"},
+        rule=RuleTrigger(
+            name="order-backordered",
+            pattern={"source": [EVENT_SOURCE], "detail-type": [DetailType.ORDER_BACKORDERED]},
+        ),
+    ),
+    Function(
+        name="on_handover",
+        description="Vendor handover: records it and, with auto GRN on, inwards the goods",
+        timeout_s=20,
+        tables={
+            ACCOUNTS.name: "read",
+            INVENTORY.name: "read_write",
+            PURCHASING.name: "read_write",
+        },
+        routes=HANDOVER_ROUTES,
+    ),
+    Function(
+        name="on_goods_received",
+        description="Assigns inwarded goods (a GRN) to the pending quantity of their order",
+        tables={INVENTORY.name: "read_write", ORDERS.name: "read_write", PURCHASING.name: "read"},
+        stream=StreamTrigger(table=PURCHASING, filters=(_image_is("GRN"),)),
+    ),
+)
+
+
+def function(name: str) -> Function:
+    for fn in FUNCTIONS:
+        if fn.name == name:
+            return fn
+    raise KeyError(name)
+
+
+def all_routes() -> list[tuple[Route, Function]]:
+    return [(route, fn) for fn in FUNCTIONS for route in fn.routes]
+
+
+def table(name: str) -> Table:
+    for t in TABLES:
+        if t.name == name:
+            return t
+    raise KeyError(name)

@@ -1,0 +1,164 @@
+"""Deliver stream records and rule events to the handlers, as Lambda's event source
+mappings and EventBridge targets would: filters, batch sizes, partial batch failures
+retried from the failed record, bounded retries, then the on-failure queue or DLQ.
+
+Each pump has a synchronous `pump()` that delivers what is there now and returns how
+many records or events it handed over; the local runtime calls it in a loop, tests
+call it until everything is drained.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+from backorders import topology
+from backorders_local.functions import Handler, context_for
+from backorders_local.shapes import eventbridge_event, passes, stream_record
+
+log = logging.getLogger("backorders.local")
+
+
+@dataclass
+class StreamPump:
+    function: topology.Function
+    handler: Handler
+    stream_arn: str
+    streams: object  # dynamodbstreams client
+    sqs: object
+    on_failure_url: str
+    iterators: dict[str, str | None] = field(default_factory=dict)
+    delivered: int = 0
+    failed_to_destination: int = 0
+
+    @property
+    def trigger(self) -> topology.StreamTrigger:
+        assert self.function.stream is not None
+        return self.function.stream
+
+    def _refresh_shards(self) -> None:
+        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            if shard["ShardId"] not in self.iterators:
+                self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+
+    def pump(self) -> int:
+        self._refresh_shards()
+        handed = 0
+        for shard_id, iterator in list(self.iterators.items()):
+            if iterator is None:
+                continue
+            out = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            self.iterators[shard_id] = out.get("NextShardIterator")
+            records = [stream_record(r, self.stream_arn) for r in out.get("Records", [])]
+            records = [r for r in records if passes(self.trigger.filters, r)]
+            size = self.trigger.batch_size
+            for start in range(0, len(records), size):
+                handed += self._deliver(records[start : start + size])
+        return handed
+
+    def _invoke(self, batch: list[dict]) -> int | None:
+        """Index of the first failed record in the batch, or None when all succeeded."""
+        try:
+            response = self.handler({"Records": batch}, context_for(self.function)) or {}
+        except Exception:  # the whole batch failed
+            log.exception("%s failed on a batch of %d", self.function.name, len(batch))
+            return 0
+        failures = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        for i, record in enumerate(batch):
+            if record["dynamodb"].get("SequenceNumber") in failures:
+                return i
+        return None
+
+    def _deliver(self, batch: list[dict]) -> int:
+        attempts = 0
+        while batch:
+            failed = self._invoke(batch)
+            self.delivered += len(batch) if failed is None else failed
+            if failed is None:
+                return len(batch)
+            batch = batch[failed:]  # retried from the failed record, as Lambda does
+            attempts += 1
+            if attempts > self.trigger.retry_attempts:
+                # Bisect down to the failing record, park it, carry on with the rest.
+                poison, batch = batch[0], batch[1:]
+                self._to_destination(poison)
+                attempts = 0
+        return 0
+
+    def _to_destination(self, record: dict) -> None:
+        self.failed_to_destination += 1
+        log.error("%s gave up on record %s", self.function.name, record["dynamodb"].get("SequenceNumber"))
+        self.sqs.send_message(
+            QueueUrl=self.on_failure_url,
+            MessageBody=json.dumps(
+                {"requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.function.name}, "record": record},
+                default=str,
+            ),
+        )
+
+
+@dataclass
+class RulePump:
+    function: topology.Function
+    handler: Handler
+    sqs: object
+    queue_url: str
+    dlq_url: str
+    wait_s: int = 0
+    retry_delay_s: int = 0
+    delivered: int = 0
+    dead_lettered: int = 0
+
+    def pump(self) -> int:
+        out = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=self.wait_s,
+            AttributeNames=["ApproximateReceiveCount"],
+        )
+        messages = out.get("Messages", [])
+        for message in messages:
+            self._deliver(message)
+        return len(messages)
+
+    def _deliver(self, message: dict) -> None:
+        rule = self.function.rule
+        assert rule is not None
+        received = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        try:
+            self.handler(eventbridge_event(message["Body"]), context_for(self.function))
+        except Exception:
+            log.exception("%s failed (attempt %d)", self.function.name, received)
+            if received > rule.retry_attempts:
+                self.dead_lettered += 1
+                self.sqs.send_message(QueueUrl=self.dlq_url, MessageBody=message["Body"])
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            else:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=min(self.retry_delay_s * received, 60),
+                )
+            return
+        self.delivered += 1
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def drain(pumps: list, max_rounds: int = 1000) -> int:
+    """Pump until nothing moves. Returns the number of records and events handed over."""
+    total = 0
+    for _ in range(max_rounds):
+        moved = sum(p.pump() for p in pumps)
+        total += moved
+        if not moved:
+            return total
+    raise RuntimeError("pumps did not settle")
+
+
+def wait(seconds: float) -> None:
+    time.sleep(seconds)

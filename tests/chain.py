@@ -1,0 +1,157 @@
+"""A test driver for the whole chain on moto: HTTP requests become API Gateway events,
+stream records and rule events are pumped into the next handler in Lambda's shapes."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from backorders import security, topology
+from backorders_local import functions, provision, pumps, shapes
+
+ADMIN_TOKEN = "test-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+
+    @property
+    def error(self) -> dict:
+        return self.body["error"]
+
+
+class Chain:
+    def __init__(self, resources: provision.Resources):
+        self.handlers = functions.load_all()
+        sqs = boto3.client("sqs")
+        streams = boto3.client("dynamodbstreams")
+        self.resources = resources
+        self.stream_pumps = [
+            pumps.StreamPump(
+                fn,
+                self.handlers[fn.name],
+                resources.stream_arns[fn.stream.table.name],
+                streams,
+                sqs,
+                resources.on_failure_queue_urls[fn.name],
+            )
+            for fn in topology.FUNCTIONS
+            if fn.stream
+        ]
+        self.rule_pumps = [
+            pumps.RulePump(rq.function, self.handlers[rq.function.name], sqs, rq.queue_url, rq.dlq_url)
+            for rq in resources.rules
+        ]
+        self.sellers: dict[str, dict] = {}
+        self.vendors: dict[str, dict] = {}
+
+    @classmethod
+    @contextmanager
+    def started(cls):
+        with mock_aws():
+            yield cls(provision.provision(boto3))
+
+    # --- HTTP --------------------------------------------------------------------------
+
+    def call(self, method: str, path: str, body: Any = None, headers: dict | None = None, raw: bytes | None = None) -> Answer:
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        event, fn = shapes.api_event(method, path, headers or {}, data)
+        handler = self.handlers[fn.name if fn else "api"]
+        out = handler(event, functions.context_for(fn or topology.function("api")))
+        return Answer(out["statusCode"], json.loads(out["body"]) if out.get("body") else None)
+
+    def admin(self, method: str, path: str, body: Any = None) -> Answer:
+        return self.call(method, path, body, ADMIN)
+
+    def signed(self, seller_id: str, path: str, body: Any, secret: str | None = None) -> Answer:
+        raw = json.dumps(body).encode()
+        secret = secret or self.sellers[seller_id]["webhook_secret"]
+        return self.call("POST", path, headers={"X-Signature": security.sign(raw, secret)}, raw=raw)
+
+    def as_seller(self, seller_id: str, method: str, path: str, body: Any = None) -> Answer:
+        return self.call(method, path, body, {"X-Api-Key": self.sellers[seller_id]["api_key"]})
+
+    def as_vendor(self, vendor_id: str, method: str, path: str, body: Any = None) -> Answer:
+        return self.call(method, path, body, {"X-Api-Key": self.vendors[vendor_id]["api_key"]})
+
+    # --- the seller's and vendor's words ------------------------------------------------
+
+    def seller(self, seller_id: str = "s1", **flags) -> dict:
+        body = {
+            "name": f"Seller {seller_id}",
+            "allow_backorders": True,
+            "auto_po_vendor_level": True,
+            "auto_grn_through_backorder": True,
+            **flags,
+        }
+        answer = self.admin("PUT", f"/v1/sellers/{seller_id}", body)
+        assert answer.status in (200, 201), answer
+        if answer.status == 201:
+            self.sellers[seller_id] = answer.body
+        return answer.body
+
+    def vendor(self, vendor_id: str = "v1", **flags) -> dict:
+        body = {
+            "name": f"Vendor {vendor_id}",
+            "is_b2b_new": True,
+            "vendor_panel_type": 2,
+            "is_warehouse_location": False,
+            "approval_required": False,
+            **flags,
+        }
+        answer = self.admin("PUT", f"/v1/vendors/{vendor_id}", body)
+        assert answer.status in (200, 201), answer
+        if answer.status == 201:
+            self.vendors[vendor_id] = answer.body
+        return answer.body
+
+    def map_sku(self, seller_id: str, sku: str, vendor_id: str | None) -> Answer:
+        return self.admin("PUT", f"/v1/sellers/{seller_id}/skus/{sku}", {"vendor_id": vendor_id})
+
+    def stock(self, seller_id: str, sku: str, qty: int, adjustment_id: str | None = None, **where) -> Answer:
+        body = {"adjustment_id": adjustment_id or f"adj-{sku}-{qty}-{len(where)}", "sku": sku, "qty": qty, **where}
+        return self.admin("POST", f"/v1/sellers/{seller_id}/inventory/adjustments", body)
+
+    def order(self, seller_id: str, order_id: str, *lines: tuple[str, int]) -> Answer:
+        body = {
+            "order_id": order_id,
+            "lines": [{"line_id": f"L{i + 1}", "sku": sku, "qty": qty} for i, (sku, qty) in enumerate(lines)],
+        }
+        return self.signed(seller_id, f"/v1/sellers/{seller_id}/orders", body)
+
+    def get_order(self, seller_id: str, order_id: str) -> dict:
+        answer = self.admin("GET", f"/v1/sellers/{seller_id}/orders/{order_id}")
+        assert answer.status == 200, answer
+        return answer.body
+
+    def purchase_orders(self, seller_id: str) -> list[dict]:
+        return self.admin("GET", f"/v1/sellers/{seller_id}/purchase-orders").body["items"]
+
+    def vendor_orders(self, vendor_id: str) -> list[dict]:
+        return self.as_vendor(vendor_id, "GET", f"/v1/vendors/{vendor_id}/orders").body["items"]
+
+    def hand_over(self, vendor_id: str, vendor_order_id: str, handover_id: str, *lines: tuple[str, int]) -> Answer:
+        body = {"handover_id": handover_id, "lines": [{"sku": s, "qty": q} for s, q in lines]}
+        return self.as_vendor(vendor_id, "POST", f"/v1/vendors/{vendor_id}/orders/{vendor_order_id}/handovers", body)
+
+    def bins(self, seller_id: str, sku: str) -> dict[tuple[str, str], dict]:
+        from backorders.store import Store
+
+        return {(b.location, b.bin): b.model_dump() for b in Store().bins(seller_id, sku)}
+
+    # --- the asynchronous part ----------------------------------------------------------
+
+    @property
+    def pumps(self) -> list:
+        return [*self.stream_pumps, *self.rule_pumps]
+
+    def drain(self) -> int:
+        return pumps.drain(self.pumps)

@@ -1,0 +1,31 @@
+"""Shared fixtures: the whole chain on moto, driven the way Lambda would drive it."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        # moto does not intercept the account-id endpoints botocore would use for streams
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "POWERTOOLS_SERVICE_NAME": "backorders-tests",
+        "POWERTOOLS_METRICS_NAMESPACE": "Backorders",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+)
+
+import pytest  # noqa: E402
+
+from tests.chain import ADMIN_TOKEN, Chain  # noqa: E402
+
+os.environ["ADMIN_TOKEN_SHA256"] = __import__("hashlib").sha256(ADMIN_TOKEN.encode()).hexdigest()
+
+
+@pytest.fixture
+def chain():
+    with Chain.started() as running:
+        yield running
