@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from backorders import accounts, ordering, purchasing
+from backorders.handover_route import router as handover_router
 from backorders.http import Gate, Principal, handle, json_response, make_app, require_found
 from backorders.models import AdjustmentIn, Id, OrderIn, SellerIn, Sku, SkuMappingIn, VendorIn
 from backorders.store import Store
@@ -17,6 +19,7 @@ from backorders.store import Store
 logger = Logger()
 metrics = Metrics()
 app = make_app()
+app.include_router(handover_router)  # served by on_handover; here for the OpenAPI document
 store = Store()
 gate = Gate(store)
 
@@ -32,7 +35,8 @@ def health():
 
 @app.get("/v1/openapi.json")
 def openapi():
-    return json_response(200, app.get_openapi_json_schema(title="Backorders API", version="1.0.0"))
+    document = app.get_openapi_json_schema(title="Backorders API", version="1.0.0")
+    return Response(200, content_types.APPLICATION_JSON, document)
 
 
 # --- ops (admin) ----------------------------------------------------------------------

@@ -189,6 +189,13 @@ class OrderLine(Stored):
     no_po_reason: NoPoReason | None = None
 
 
+class AvailabilityWarning(Stored):
+    line_id: str
+    sku: str
+    requested: int
+    available: int
+
+
 class Order(Stored):
     seller_id: str
     order_id: str
@@ -196,7 +203,7 @@ class Order(Stored):
     lines: list[OrderLine]
     body_sha256: str
     created_at: str
-    warnings: list[dict] = []
+    warnings: list[AvailabilityWarning] = []
     applied_grns: set[str] = set()
 
     def public(self) -> dict:

@@ -18,7 +18,7 @@ def body_fingerprint(body: dict) -> str:
 
 
 def _answer(order: Order) -> dict:
-    return {"order_id": order.order_id, "status": order.status, "warnings": order.warnings}
+    return {"order_id": order.order_id, "status": order.status, "warnings": [w.model_dump() for w in order.warnings]}
 
 
 def _replay(existing: Order, fingerprint: str) -> tuple[int, dict]:

@@ -145,7 +145,7 @@ def plan_purchase(
     """Decide, for each line still pending and without a PO, why not or from whom."""
     plan = PurchasePlan()
     for i, line in enumerate(order.lines):
-        if line.pending_qty == 0 or line.purchase_order_id:
+        if line.pending_qty == 0 or line.purchase_order_id or line.no_po_reason:
             continue
         vendor_id = mappings.get(line.sku)
         if not seller.auto_po_vendor_level:

@@ -1,0 +1,222 @@
+"""The seed article's edge cases and FAQ, on the whole chain (moto)."""
+
+import pytest
+
+
+@pytest.fixture
+def ready(chain):
+    chain.seller("s1")
+    chain.vendor("v1")
+    chain.map_sku("s1", "A", "v1")
+    return chain
+
+
+def only_line(chain, order_id="o1"):
+    order = chain.get_order("s1", order_id)
+    return order, order["lines"][0]
+
+
+def test_full_stock_available_no_po_is_created(ready):
+    ready.stock("s1", "A", 5)
+    answer = ready.order("s1", "o1", ("A", 5))
+    assert answer.status == 201 and answer.body["warnings"] == []
+    ready.drain()
+    order, line = only_line(ready)
+    assert order["status"] == "ready"
+    assert (line["assigned_qty"], line["pending_qty"], line["no_po_reason"]) == (5, 0, "stock_available")
+    assert ready.purchase_orders("s1") == [] and ready.vendor_orders("v1") == []
+
+
+def test_sku_not_mapped_no_po_is_created(ready):
+    ready.order("s1", "o1", ("UNMAPPED", 2))
+    ready.drain()
+    order, line = only_line(ready)
+    assert order["status"] == "backordered"
+    assert (line["pending_qty"], line["purchase_order_id"], line["no_po_reason"]) == (2, None, "sku_not_mapped")
+    assert ready.purchase_orders("s1") == []
+
+
+def test_a_sku_mapped_to_null_counts_as_not_mapped(ready):
+    assert ready.map_sku("s1", "A", None).status == 200
+    ready.order("s1", "o1", ("A", 1))
+    ready.drain()
+    assert only_line(ready)[1]["no_po_reason"] == "sku_not_mapped"
+
+
+def test_auto_po_off_records_the_reason(chain):
+    chain.seller("s1", auto_po_vendor_level=False)
+    chain.vendor("v1")
+    chain.map_sku("s1", "A", "v1")
+    chain.order("s1", "o1", ("A", 2))
+    chain.drain()
+    assert only_line(chain)[1]["no_po_reason"] == "auto_po_disabled"
+    assert chain.purchase_orders("s1") == []
+
+
+@pytest.mark.parametrize(
+    "flags", [{"is_b2b_new": False}, {"vendor_panel_type": 1}, {"is_warehouse_location": True}]
+)
+def test_an_ineligible_vendor_gets_no_po(chain, flags):
+    chain.seller("s1")
+    chain.vendor("v1", **flags)
+    chain.map_sku("s1", "A", "v1")
+    chain.order("s1", "o1", ("A", 2))
+    chain.drain()
+    assert only_line(chain)[1]["no_po_reason"] == "vendor_not_eligible"
+    assert chain.purchase_orders("s1") == [] and chain.vendor_orders("v1") == []
+
+
+def test_handover_not_done_nothing_is_inwarded_and_pending_stays(ready):
+    ready.order("s1", "o1", ("A", 2))
+    ready.drain()
+    order, line = only_line(ready)
+    [po] = ready.purchase_orders("s1")
+    assert (line["pending_qty"], po["grns"], po["lines"][0]["received_qty"]) == (2, [], 0)
+    assert ready.bins("s1", "A") == {}
+
+
+def test_partial_fulfilment_only_the_received_quantity_is_inwarded_and_assigned(ready):
+    ready.order("s1", "o1", ("A", 4))
+    ready.drain()
+    [vo] = ready.vendor_orders("v1")
+    assert ready.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 3)).status == 202
+    ready.drain()
+    order, line = only_line(ready)
+    [po] = ready.purchase_orders("s1")
+    assert (line["assigned_qty"], line["pending_qty"], order["status"]) == (3, 1, "backordered")
+    assert (po["status"], po["lines"][0]["received_qty"]) == ("partially_received", 3)
+    assert ready.vendor_orders("v1")[0]["status"] == "partially_handed_over"
+    assert ready.bins("s1", "A")[("main", "default")]["assigned"] == 3
+
+
+def test_the_po_is_only_for_the_missing_quantity_and_the_vendor_order_is_in_the_vendor_account(ready):
+    ready.vendor("v2")
+    ready.stock("s1", "A", 1)
+    ready.order("s1", "o1", ("A", 3))
+    ready.drain()
+    [po] = ready.purchase_orders("s1")
+    assert po["lines"] == [{"sku": "A", "qty": 2, "received_qty": 0}]
+    assert [vo["po_id"] for vo in ready.vendor_orders("v1")] == [po["po_id"]]
+    assert ready.vendor_orders("v2") == []
+
+
+def test_one_po_per_order_and_vendor(ready):
+    ready.vendor("v2")
+    ready.map_sku("s1", "B", "v1")
+    ready.map_sku("s1", "C", "v2")
+    ready.order("s1", "o1", ("A", 1), ("B", 2), ("C", 3), ("A", 1))
+    ready.drain()
+    pos = {po["vendor_id"]: po for po in ready.purchase_orders("s1")}
+    assert sorted(pos) == ["v1", "v2"]
+    assert sorted((l["sku"], l["qty"]) for l in pos["v1"]["lines"]) == [("A", 2), ("B", 2)]
+    assert pos["v2"]["lines"] == [{"sku": "C", "qty": 3, "received_qty": 0}]
+    order = ready.get_order("s1", "o1")
+    assert [l["purchase_order_id"] for l in order["lines"]] == [
+        pos["v1"]["po_id"], pos["v1"]["po_id"], pos["v2"]["po_id"], pos["v1"]["po_id"]
+    ]
+
+
+def test_an_order_in_several_bins_shows_where_its_stock_came_from(ready):
+    ready.stock("s1", "A", 1, location="main", bin="rack-2")
+    ready.stock("s1", "A", 1)
+    ready.order("s1", "o1", ("A", 3))
+    ready.drain()
+    line = only_line(ready)[1]
+    assert [(a["location"], a["bin"], a["qty"]) for a in line["allocations"]] == [
+        ("main", "default", 1), ("main", "rack-2", 1)
+    ]
+    assert line["pending_qty"] == 1
+
+
+def test_auto_grn_off_records_the_handover_alone(chain):
+    chain.seller("s1", auto_grn_through_backorder=False)
+    chain.vendor("v1")
+    chain.map_sku("s1", "A", "v1")
+    chain.order("s1", "o1", ("A", 2))
+    chain.drain()
+    [vo] = chain.vendor_orders("v1")
+    answer = chain.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2))
+    assert answer.status == 202 and answer.body["grn_id"] is None
+    chain.drain()
+    [po] = chain.purchase_orders("s1")
+    assert (po["status"], po["grns"], po["lines"][0]["received_qty"]) == ("approved", [], 0)
+    assert chain.vendor_orders("v1")[0]["status"] == "handed_over"
+    assert only_line(chain)[1]["pending_qty"] == 2
+    assert chain.bins("s1", "A") == {}
+
+
+def test_a_vendor_that_requires_approval_gets_an_unapproved_order_to_approve(chain):
+    chain.seller("s1")
+    chain.vendor("v1", approval_required=True)
+    chain.map_sku("s1", "A", "v1")
+    chain.order("s1", "o1", ("A", 2))
+    chain.drain()
+    [vo] = chain.vendor_orders("v1")
+    [po] = chain.purchase_orders("s1")
+    assert (vo["status"], po["status"]) == ("unapproved", "approved")
+    refused = chain.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2))
+    assert refused.status == 422 and refused.error["code"] == "vendor_order_not_approved"
+    path = f"/v1/vendors/v1/orders/{vo['vendor_order_id']}/approve"
+    assert chain.as_vendor("v1", "POST", path).body["status"] == "approved"
+    assert chain.as_vendor("v1", "POST", path).status == 200  # again: nothing changes
+    assert chain.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2)).status == 202
+    chain.drain()
+    assert chain.get_order("s1", "o1")["status"] == "ready"
+
+
+def test_a_seller_without_backorders_is_refused_a_short_order_and_nothing_is_written(chain):
+    chain.seller("s1", allow_backorders=False)
+    chain.stock("s1", "A", 1)
+    answer = chain.order("s1", "o1", ("A", 2))
+    assert answer.status == 422 and answer.error["code"] == "insufficient_stock"
+    assert answer.error["details"] == [{"line_id": "L1", "sku": "A", "requested": 2, "available": 1}]
+    assert chain.admin("GET", "/v1/sellers/s1/orders/o1").status == 404
+    assert chain.bins("s1", "A")[("main", "default")]["available"] == 1
+    # with enough stock the order is taken and assigned at once
+    ok = chain.order("s1", "o2", ("A", 1))
+    assert (ok.status, ok.body["status"]) == (201, "ready")
+    chain.drain()
+    assert chain.bins("s1", "A")[("main", "default")] | {} == {
+        "location": "main", "bin": "default", "available": 0, "assigned": 1, "reserved": 0
+    }
+
+
+def test_the_same_order_again_changes_nothing_and_another_body_conflicts(ready):
+    first = ready.order("s1", "o1", ("A", 2))
+    again = ready.order("s1", "o1", ("A", 2))
+    assert (first.status, again.status) == (201, 200)
+    assert again.body == first.body
+    ready.drain()
+    other = ready.order("s1", "o1", ("A", 3))
+    assert other.status == 409 and other.error["code"] == "order_id_conflict"
+    assert len(ready.purchase_orders("s1")) == 1
+
+
+def test_the_same_handover_again_changes_nothing(ready):
+    ready.order("s1", "o1", ("A", 3))
+    ready.drain()
+    [vo] = ready.vendor_orders("v1")
+    first = ready.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1))
+    again = ready.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1))
+    assert (first.status, again.status) == (202, 202) and first.body == again.body
+    ready.drain()
+    [po] = ready.purchase_orders("s1")
+    assert (po["lines"][0]["received_qty"], len(po["grns"])) == (1, 1)
+    assert only_line(ready)[1]["assigned_qty"] == 1
+    conflict = ready.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2))
+    assert conflict.status == 409
+
+
+def test_a_handover_beyond_what_is_open_is_refused_and_changes_nothing(ready):
+    ready.order("s1", "o1", ("A", 2))
+    ready.drain()
+    [vo] = ready.vendor_orders("v1")
+    ready.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1))
+    refused = ready.hand_over("v1", vo["vendor_order_id"], "h2", ("A", 2))
+    assert refused.status == 422 and refused.error["code"] == "handover_exceeds_open_quantity"
+    assert refused.error["details"] == [{"field": "lines", "sku": "A", "requested": 2, "open": 1}]
+    not_on_order = ready.hand_over("v1", vo["vendor_order_id"], "h3", ("B", 1))
+    assert not_on_order.status == 422
+    ready.drain()
+    assert ready.vendor_orders("v1")[0]["lines"][0]["handed_over_qty"] == 1
+    assert ready.purchase_orders("s1")[0]["lines"][0]["received_qty"] == 1
