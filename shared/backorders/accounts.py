@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from backorders import dynamo, security
-from backorders.dynamo import WriteRefused
-from backorders.errors import BusinessRuleViolation, Conflict, InsufficientStock, NotFound
+from backorders.dynamo import WriteRefused, with_retries
+from backorders.errors import BusinessRuleViolation, Conflict, InsufficientStock, NotFound, RetryableConflict
 from backorders.models import AdjustmentIn, Seller, SellerIn, SkuMappingIn, VendorIn
 from backorders.ordering import body_fingerprint
 from backorders.store import Store, now, seller_key, vendor_key
@@ -63,6 +63,10 @@ def map_sku(store: Store, seller_id: str, sku: str, body: SkuMappingIn) -> dict:
 def adjust_inventory(store: Store, seller_id: str, body: AdjustmentIn) -> tuple[int, dict]:
     """Add (or, negative, remove) available stock in a bin, once per adjustment id."""
     existing_seller(store, seller_id)
+    return with_retries(lambda: _adjust(store, seller_id, body))
+
+
+def _adjust(store: Store, seller_id: str, body: AdjustmentIn) -> tuple[int, dict]:
     record = {**body.model_dump(), "seller_id": seller_id}
     fingerprint = body_fingerprint(record)
     answer = {**record}
@@ -95,5 +99,5 @@ def adjust_inventory(store: Store, seller_id: str, body: AdjustmentIn) -> tuple[
                 f"{body.location}/{body.bin}",
                 details=[{"field": "qty", "value": body.qty}],
             ) from None
-        raise
+        raise RetryableConflict() from None
     return 201, answer
