@@ -1,0 +1,1 @@
+"""CDK stack tests: the synthesised template against the topology, cdk-nag, moto."""
