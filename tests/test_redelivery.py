@@ -19,7 +19,10 @@ def snapshot() -> dict:
     out = {}
     for t in topology.TABLES:
         for item in client.scan(TableName=t.name)["Items"]:
-            out[(t.name, item["pk"]["S"], item["sk"]["S"])] = {k: v for k, v in item.items() if k not in VOLATILE}
+            sk = item["sk"]["S"]
+            if sk.startswith("WAIT#"):  # queued by order time
+                sk = f"WAIT#{item['order_id']['S']}#{item['line_index']['N']}"
+            out[(t.name, item["pk"]["S"], sk)] = {k: v for k, v in item.items() if k not in VOLATILE | {"sk"}}
     return out
 
 

@@ -1,5 +1,7 @@
 """The seed article's walk-through, end to end on moto."""
 
+from tests import invariants
+
 
 def test_stock_3_order_5_handover_1_then_1_ends_ready(chain):
     # given a seller, an eligible vendor, the SKU mapped to it and 3 in stock
@@ -20,11 +22,14 @@ def test_stock_3_order_5_handover_1_then_1_ends_ready(chain):
     }
 
     chain.drain()
+    invariants.check()
     order = chain.get_order("s1", "o1")
     line = order["lines"][0]
     assert order["status"] == "backordered"
     assert (line["assigned_qty"], line["pending_qty"]) == (3, 2)
-    assert line["allocations"] == [{"location": "main", "bin": "default", "qty": 3, "grn_id": None}]
+    assert line["allocations"] == [
+        {"location": "main", "bin": "default", "qty": 3, "grn_id": None, "reason": "in_stock"}
+    ]
 
     # an approved PO for the missing 2 only, and the vendor's B2B order
     [po] = chain.purchase_orders("s1")
@@ -49,7 +54,9 @@ def test_stock_3_order_5_handover_1_then_1_ends_ready(chain):
     assert po["lines"][0]["received_qty"] == 1
     [grn] = po["grns"]
     assert (grn["location"], grn["bin"], grn["lines"]) == ("main", "default", [{"sku": "SKU-1", "qty": 1}])
-    assert order["lines"][0]["allocations"][-1] == {"location": "main", "bin": "default", "qty": 1, "grn_id": grn["grn_id"]}
+    assert order["lines"][0]["allocations"][-1] == {
+        "location": "main", "bin": "default", "qty": 1, "grn_id": grn["grn_id"], "reason": "received_for_order"
+    }
 
     # handover 1 more -> order ready, PO received
     assert chain.hand_over("v1", vo["vendor_order_id"], "h2", ("SKU-1", 1)).status == 202
@@ -60,6 +67,7 @@ def test_stock_3_order_5_handover_1_then_1_ends_ready(chain):
     po = chain.admin("GET", f"/v1/sellers/s1/purchase-orders/{po['po_id']}").body
     assert po["status"] == "received" and len(po["grns"]) == 2
     assert chain.vendor_orders("v1")[0]["status"] == "handed_over"
+    invariants.check()
     # stock: the 5 units are all assigned, none left over
     assert chain.bins("s1", "SKU-1")[("main", "default")] == {
         "location": "main", "bin": "default", "available": 0, "assigned": 5, "reserved": 0

@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backorders import accounts, ordering, purchasing
+from backorders import accounts, inventory, ordering, purchasing
 from backorders.handover_route import router as handover_router
 from backorders.http import Gate, Principal, handle, json_response, make_app, require_found
-from backorders.models import AdjustmentIn, Id, OrderIn, SellerIn, Sku, SkuMappingIn, VendorIn
+from backorders.models import AdjustmentIn, GrnIn, Id, OrderIn, ReturnIn, SellerIn, Sku, SkuMappingIn, VendorIn
 from backorders.store import Store
 
 logger = Logger()
@@ -78,7 +78,22 @@ def receive_order(seller_id: Id, body: Annotated[OrderIn, Body()]):
     return json_response(status, answer)
 
 
-# --- seller reads -----------------------------------------------------------------------
+@app.post("/v1/sellers/<seller_id>/orders/<order_id>/cancel")
+def cancel_order(seller_id: Id, order_id: Id):
+    logger.set_correlation_id(order_id)
+    accounts.existing_seller(store, seller_id)
+    order = ordering.cancel_order(store, seller_id, order_id)
+    logger.info("order cancelled", extra={"seller_id": seller_id})
+    return json_response(200, order.public())
+
+
+@app.post("/v1/sellers/<seller_id>/returns")
+def record_return(seller_id: Id, body: Annotated[ReturnIn, Body()]):
+    accounts.existing_seller(store, seller_id)
+    return json_response(*inventory.record_return(store, seller_id, body))
+
+
+# --- sellers ------------------------------------------------------------------------------
 
 
 @app.get("/v1/sellers/<seller_id>/orders/<order_id>")
@@ -96,6 +111,18 @@ def list_purchase_orders(seller_id: Id):
 def get_purchase_order(seller_id: Id, po_id: Id):
     po, _ = require_found(store.purchase_order(seller_id, po_id), f"purchase order {po_id}")
     return json_response(200, po.public())
+
+
+@app.post("/v1/sellers/<seller_id>/purchase-orders/<po_id>/grns")
+def manual_grn(seller_id: Id, po_id: Id, body: Annotated[GrnIn, Body()]):
+    seller = principal().seller or accounts.existing_seller(store, seller_id)
+    return json_response(*purchasing.manual_grn(store, seller, po_id, body))
+
+
+@app.get("/v1/sellers/<seller_id>/skus/<sku>/stock")
+def sku_stock(seller_id: Id, sku: Sku):
+    accounts.existing_seller(store, seller_id)
+    return json_response(200, inventory.stock_view(store, seller_id, sku))
 
 
 # --- vendors ------------------------------------------------------------------------------

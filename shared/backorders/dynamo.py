@@ -46,7 +46,7 @@ def from_item(item: dict) -> dict:
 class Write:
     """One write of a transaction (or a single conditional write)."""
 
-    kind: str  # Put | Update | ConditionCheck
+    kind: str  # Put | Update | Delete
     table: str
     key: dict | None = None
     item: dict | None = None
@@ -84,6 +84,10 @@ def update(table: str, key: dict, expression: str, condition: str | None = None,
     return Write("Update", table, key=key, update=expression, condition=condition, **kw)
 
 
+def delete(table: str, key: dict, condition: str | None = None, **kw) -> Write:
+    return Write("Delete", table, key=key, condition=condition, **kw)
+
+
 class WriteRefused(Exception):
     """A conditional write, or a transaction, was refused.
 
@@ -111,8 +115,8 @@ def write(w: Write) -> None:
             c.put_item(**w.request())
         elif w.kind == "Update":
             c.update_item(**w.request())
-        else:  # pragma: no cover - a lone condition check is not a write
-            raise ValueError(w.kind)
+        else:
+            c.delete_item(**w.request())
     except c.exceptions.ConditionalCheckFailedException:
         raise WriteRefused(["ConditionalCheckFailed"]) from None
 

@@ -25,10 +25,13 @@ MAX_LINES = 100
 MAIN_LOCATION = "main"
 DEFAULT_BIN = "default"
 
-OrderStatus = Literal["received", "backordered", "ready"]
+OrderStatus = Literal["received", "backordered", "ready", "cancelled"]
 NoPoReason = Literal["stock_available", "sku_not_mapped", "auto_po_disabled", "vendor_not_eligible"]
-PoStatus = Literal["approved", "partially_received", "received"]
-VendorOrderStatus = Literal["unapproved", "approved", "partially_handed_over", "handed_over"]
+PoStatus = Literal["approved", "partially_received", "received", "cancelled"]
+VendorOrderStatus = Literal["unapproved", "approved", "partially_handed_over", "handed_over", "cancelled"]
+# Why an allocation went where it did.
+AllocationReason = Literal["in_stock", "received_for_order", "freed_stock_oldest_first"]
+ReturnStatus = Literal["expected", "received"]
 
 
 class Input(BaseModel):
@@ -120,6 +123,22 @@ def _unique_skus(lines: list[SkuQty]) -> list[SkuQty]:
     return lines
 
 
+class ReturnIn(Input):
+    return_id: Id
+    sku: Sku
+    qty: Qty
+    status: ReturnStatus
+
+
+class GrnIn(Input):
+    """A manual GRN against a purchase order (sellers with auto GRN off)."""
+
+    grn_ref: Id
+    lines: Annotated[list[SkuQty], Field(min_length=1, max_length=MAX_LINES)]
+
+    _unique = field_validator("lines")(_unique_skus)
+
+
 class HandoverIn(Input):
     handover_id: Id
     lines: Annotated[list[SkuQty], Field(min_length=1, max_length=MAX_LINES)]
@@ -176,6 +195,7 @@ class Allocation(Stored):
     bin: str
     qty: int
     grn_id: str | None = None
+    reason: AllocationReason = "in_stock"
 
 
 class OrderLine(Stored):
@@ -187,6 +207,7 @@ class OrderLine(Stored):
     allocations: list[Allocation] = []
     purchase_order_id: str | None = None
     no_po_reason: NoPoReason | None = None
+    cancelled_qty: int = 0
 
 
 class AvailabilityWarning(Stored):
@@ -211,6 +232,36 @@ class Order(Stored):
 
     def lines_needing_po(self) -> list[OrderLine]:
         return [l for l in self.lines if l.pending_qty and not l.purchase_order_id and not l.no_po_reason]
+
+    def waiting(self) -> dict[int, int]:
+        """Line index -> pending quantity, for the lines waiting for stock."""
+        if self.status != "backordered":
+            return {}
+        return {i: line.pending_qty for i, line in enumerate(self.lines) if line.pending_qty}
+
+
+class WaitingLine(Stored):
+    """An order line waiting for stock, queued per SKU, oldest order first."""
+
+    order_id: str
+    line_id: str
+    line_index: int
+    pending_qty: int
+
+
+class SkuSummary(Stored):
+    """Per SKU figures that no single bin or order holds."""
+
+    open_po_qty: int = 0
+    expected_returns: int = 0
+
+
+class Return(Stored):
+    return_id: str
+    seller_id: str
+    sku: str
+    qty: int
+    status: ReturnStatus
 
 
 # --- purchasing -----------------------------------------------------------------
@@ -295,6 +346,8 @@ class Grn(Stored):
     vendor_id: str
     source_order_id: str
     handover_id: str | None = None
+    grn_ref: str | None = None  # a manual GRN's reference
+    body_sha256: str | None = None
     lines: list[Quantity]
     location: str
     bin: str

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from backorders import dynamo, rules
 from backorders.dynamo import WriteRefused, with_retries
-from backorders.errors import Conflict, InsufficientStock, RetryableConflict
+from backorders.errors import Conflict, InsufficientStock, NotFound, RetryableConflict
 from backorders.models import Grn, Order, OrderBackordered, OrderIn, Seller, SkuQty
 from backorders.security import sha256_hex
 from backorders.store import Store, now
@@ -108,11 +108,12 @@ def assign_new_order(
         if order.status != "received":
             return order
         plan = rules.plan_assignment(order.lines, store.bins_by_sku(seller_id, {l.sku for l in order.lines}))
-        order = order.model_copy(update={"lines": plan.lines, "status": rules.order_status(plan.lines)})
+        before, order = order, order.model_copy(update={"lines": plan.lines, "status": rules.order_status(plan.lines)})
         try:
             dynamo.transact(
                 [store.update_order(order, version, expect_status="received")]
                 + _take_stock(store, seller_id, plan.takes)
+                + store.waiting_writes(before, order)
             )
         except WriteRefused:
             raise RetryableConflict() from None
@@ -140,7 +141,8 @@ def assign_goods_received(store: Store, grn: Grn) -> Order | None:
     """Give a GRN's goods to the pending quantity of the order they were bought for.
 
     The goods sit `reserved` in their bin from the GRN on; this step moves them to
-    `assigned` (what the order still needs) and `available` (any surplus), once per GRN.
+    `assigned` (what the order still needs) and `available` (any surplus, which the
+    bin's stream then offers to the orders waiting longest), once per GRN.
     """
 
     def attempt() -> Order | None:
@@ -151,8 +153,10 @@ def assign_goods_received(store: Store, grn: Grn) -> Order | None:
         if grn.grn_id in order.applied_grns:
             return order
         receipt = rules.assign_receipt(order, grn.po_id, grn.grn_id, grn.location, grn.bin, grn.lines)
-        order = order.model_copy(update={"lines": receipt.lines, "status": rules.order_status(receipt.lines)})
-        writes = [store.update_order(order, version, applied_grn=grn.grn_id)]
+        before = order
+        if order.status != "cancelled":
+            order = order.model_copy(update={"lines": receipt.lines, "status": rules.order_status(receipt.lines)})
+        writes = [store.update_order(order, version, applied_grn=grn.grn_id), *store.waiting_writes(before, order)]
         used = receipt.used
         for line in grn.lines:
             took = used.get(line.sku, 0)
@@ -175,3 +179,93 @@ def assign_goods_received(store: Store, grn: Grn) -> Order | None:
         return order
 
     return with_retries(attempt)
+
+
+def cancel_order(store: Store, seller_id: str, order_id: str) -> Order:
+    """Cancel an order: its assigned stock is released (the bins' stream offers it to
+    waiting orders), it leaves the queue of waiting lines, and each of its POs shrinks,
+    with its vendor order, to what the vendor has already handed over. Goods handed over
+    later, or received after this, become free stock. Cancelling again changes nothing.
+    """
+
+    def attempt() -> Order:
+        found = store.order_version(seller_id, order_id)
+        if not found:
+            raise NotFound(f"order {order_id} not found")
+        order, version = found
+        if order.status == "cancelled":
+            return order
+        cancelled = order.model_copy(
+            update={"status": "cancelled", "lines": [rules.cancel_line(line) for line in order.lines]}
+        )
+        writes = [store.update_order(cancelled, version), *store.waiting_writes(order, cancelled)]
+        for (sku, location, bin_), qty in rules.released_stock(order).items():
+            writes.append(store.change_bin(seller_id, sku, location, bin_, assigned=-qty, available=qty))
+        for po_id in sorted({line.purchase_order_id for line in order.lines if line.purchase_order_id}):
+            writes += _shrink_purchase_order(store, seller_id, po_id)
+        try:
+            dynamo.transact(writes)
+        except WriteRefused:
+            raise RetryableConflict() from None
+        return cancelled
+
+    return with_retries(attempt)
+
+
+def _shrink_purchase_order(store: Store, seller_id: str, po_id: str) -> list[dynamo.Write]:
+    found = store.purchase_order(seller_id, po_id)
+    if not found:
+        return []
+    po, po_version = found
+    vo_found = store.vendor_order(po.vendor_id, po.vendor_order_id)
+    if not vo_found:
+        return []
+    vo, vo_version = vo_found
+    new_po, new_vo = rules.shrink_to_handed_over(po, vo)
+    if new_po == po and new_vo == vo:
+        return []
+    return [
+        store.update_purchase_order(new_po, po_version),
+        store.update_vendor_order(new_vo, vo_version),
+        *store.open_po_writes(po, new_po),
+    ]
+
+
+def assign_free_stock(store: Store, seller_id: str, sku: str, max_steps: int = 1000) -> int:
+    """Offer a SKU's available stock to the lines waiting for it, oldest order first.
+
+    Each step assigns to one line in one transaction; a step that finds nothing to do
+    ends it. Returns the quantity assigned.
+    """
+
+    def step() -> int | None:
+        bins, waiting, _ = store.stock_partition(seller_id, sku)
+        free = sum(b.available for b in bins)
+        if free <= 0 or not waiting:
+            return None
+        first = waiting[0]
+        found = store.order_version(seller_id, first.order_id)
+        order, version = found if found else (None, 0)
+        line = order.lines[first.line_index] if order and first.line_index < len(order.lines) else None
+        if order is None or line is None or order.waiting().get(first.line_index) != first.pending_qty:
+            raise RetryableConflict()  # the order moved on since the queue was read
+        plan = rules.plan_assignment([line], {sku: bins}, reason="freed_stock_oldest_first")
+        lines = list(order.lines)
+        lines[first.line_index] = plan.lines[0].model_copy(update={"no_po_reason": line.no_po_reason})
+        before, order = order, order.model_copy(update={"lines": lines, "status": rules.order_status(lines)})
+        try:
+            dynamo.transact(
+                [store.update_order(order, version), *_take_stock(store, seller_id, plan.takes)]
+                + store.waiting_writes(before, order)
+            )
+        except WriteRefused:
+            raise RetryableConflict() from None
+        return sum(plan.takes.values())
+
+    total = 0
+    for _ in range(max_steps):
+        moved = with_retries(step)
+        if moved is None:
+            break
+        total += moved
+    return total

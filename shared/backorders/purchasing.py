@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from backorders import dynamo, ids, rules
 from backorders.dynamo import WriteRefused, with_retries
-from backorders.errors import Conflict, NotFound, RetryableConflict
+from backorders.errors import BusinessRuleViolation, Conflict, NotFound, RetryableConflict
 from backorders.models import (
-    MAIN_LOCATION,
     DEFAULT_BIN,
+    MAIN_LOCATION,
     Grn,
+    GrnIn,
     GrnSummary,
+    Quantity,
+    Seller,
     Handover,
     HandoverIn,
     Order,
@@ -57,6 +60,7 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> list[s
             for i in indexes:
                 lines[i].purchase_order_id = po_id
             writes += [store.put_purchase_order(po), store.put_vendor_order(vendor_order)]
+            writes += store.open_po_writes(None, po)
         writes.append(store.update_order(order.model_copy(update={"lines": lines}), version))
         try:
             dynamo.transact(writes)
@@ -175,12 +179,16 @@ def hand_over(store: Store, vendor_id: str, vendor_order_id: str, body: Handover
             body_sha256=fingerprint,
             created_at=now(),
         )
-        writes = []
+        receipt: list[dynamo.Write] = []
         if seller and seller.auto_grn_through_backorder:
             handover.grn_id = ids.grn_id_for_handover(vendor_id, body.handover_id)
-            writes += _goods_receipt(store, handover)
+            grn, receipt = goods_receipt(
+                store, handover.seller_id, handover.po_id, handover.grn_id, handover.lines, handover.created_at
+            )
+            grn.handover_id = handover.handover_id
+            receipt.insert(0, store.put_grn(grn))
         updated = vo.model_copy(update={"lines": vo_lines, "status": vo_status})
-        writes = [store.put_handover(handover), store.update_vendor_order(updated, vo_version)] + writes
+        writes = [store.put_handover(handover), store.update_vendor_order(updated, vo_version), *receipt]
         try:
             dynamo.transact(writes)
         except WriteRefused:
@@ -190,31 +198,63 @@ def hand_over(store: Store, vendor_id: str, vendor_order_id: str, body: Handover
     return with_retries(attempt)
 
 
-def _goods_receipt(store: Store, handover: Handover) -> list[dynamo.Write]:
-    found = store.purchase_order(handover.seller_id, handover.po_id)
+def goods_receipt(
+    store: Store, seller_id: str, po_id: str, grn_id: str, lines: list[Quantity], at: str
+) -> tuple[Grn, list[dynamo.Write]]:
+    """The GRN and the writes that inward it: the PO's received quantity, and the goods
+    reserved for their order in the Default Bin of the main location."""
+    found = store.purchase_order(seller_id, po_id)
     if not found:
-        raise NotFound(f"purchase order {handover.po_id} not found")
+        raise NotFound(f"purchase order {po_id} not found")
     po, po_version = found
-    po_lines, po_status = rules.receive_goods(po, handover.lines)
+    po_lines, po_status = rules.receive_goods(po, lines)
     grn = Grn(
-        grn_id=handover.grn_id,
-        seller_id=handover.seller_id,
+        grn_id=grn_id,
+        seller_id=seller_id,
         po_id=po.po_id,
-        vendor_id=handover.vendor_id,
+        vendor_id=po.vendor_id,
         source_order_id=po.source_order_id,
-        handover_id=handover.handover_id,
-        lines=handover.lines,
+        lines=lines,
         location=MAIN_LOCATION,
         bin=DEFAULT_BIN,
-        created_at=handover.created_at,
+        created_at=at,
     )
     summary = GrnSummary(grn_id=grn.grn_id, lines=grn.lines, location=grn.location, bin=grn.bin)
-    po = po.model_copy(update={"lines": po_lines, "status": po_status, "grns": [*po.grns, summary]})
-    return [
-        store.put_grn(grn),
-        store.update_purchase_order(po, po_version),
-        *(
-            store.change_bin(grn.seller_id, line.sku, grn.location, grn.bin, reserved=line.qty)
-            for line in grn.lines
-        ),
+    received = po.model_copy(update={"lines": po_lines, "status": po_status, "grns": [*po.grns, summary]})
+    return grn, [
+        store.update_purchase_order(received, po_version),
+        *store.open_po_writes(po, received),
+        *(store.change_bin(seller_id, line.sku, grn.location, grn.bin, reserved=line.qty) for line in grn.lines),
     ]
+
+
+def manual_grn(store: Store, seller: Seller, po_id: str, body: GrnIn) -> tuple[int, dict]:
+    """A GRN the seller records by hand (auto GRN off): once per `grn_ref`, never more
+    than was ordered, and assigned to the order like an automatic one."""
+    if seller.auto_grn_through_backorder:
+        raise BusinessRuleViolation(
+            "this seller inwards goods automatically on handover; a manual GRN would count them twice",
+            code="auto_grn_enabled",
+        )
+    grn_id = ids.grn_id_for_reference(seller.seller_id, po_id, body.grn_ref)
+    fingerprint = body_fingerprint({"po_id": po_id, **body.model_dump()})
+
+    def answer(grn: Grn) -> dict:
+        return {"grn_id": grn.grn_id, "grn_ref": body.grn_ref, **grn.model_dump(include={"po_id", "lines", "location", "bin"})}
+
+    def attempt() -> tuple[int, dict]:
+        existing = store.grn(seller.seller_id, grn_id)
+        if existing:
+            if existing.body_sha256 != fingerprint:
+                raise Conflict(f"GRN {body.grn_ref} was already recorded with different content", code="grn_ref_conflict")
+            return 200, answer(existing)
+        lines = [Quantity(sku=l.sku, qty=l.qty) for l in body.lines]
+        grn, writes = goods_receipt(store, seller.seller_id, po_id, grn_id, lines, now())
+        grn.grn_ref, grn.body_sha256 = body.grn_ref, fingerprint
+        try:
+            dynamo.transact([store.put_grn(grn), *writes])
+        except WriteRefused:
+            raise RetryableConflict() from None
+        return 201, answer(grn)
+
+    return with_retries(attempt)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from backorders.errors import BusinessRuleViolation, InvalidRequest
 from backorders.models import (
     Allocation,
+    AllocationReason,
     NoPoReason,
     Order,
     OrderIn,
@@ -72,7 +73,9 @@ class AssignmentPlan:
         return [SkuQty(sku=sku, qty=qty) for sku, qty in totals.items()]
 
 
-def plan_assignment(lines: list[OrderLine], bins_by_sku: dict[str, list[StockBin]]) -> AssignmentPlan:
+def plan_assignment(
+    lines: list[OrderLine], bins_by_sku: dict[str, list[StockBin]], reason: AllocationReason = "in_stock"
+) -> AssignmentPlan:
     """Assign available stock to each line, in line order; the rest stays pending.
 
     A line with nothing pending gets `no_po_reason = stock_available`.
@@ -82,7 +85,7 @@ def plan_assignment(lines: list[OrderLine], bins_by_sku: dict[str, list[StockBin
     }
     plan = AssignmentPlan(lines=[])
     for line in lines:
-        need = line.qty - line.assigned_qty
+        need = line.pending_qty
         allocations = list(line.allocations)
         for b in pick_order(bins_by_sku.get(line.sku, [])):
             key = (line.sku, b.location, b.bin)
@@ -91,13 +94,12 @@ def plan_assignment(lines: list[OrderLine], bins_by_sku: dict[str, list[StockBin
                 continue
             left[key] -= take
             plan.takes[key] = plan.takes.get(key, 0) + take
-            allocations.append(Allocation(location=b.location, bin=b.bin, qty=take))
+            allocations.append(Allocation(location=b.location, bin=b.bin, qty=take, reason=reason))
             need -= take
-        assigned = line.qty - need
         plan.lines.append(
             line.model_copy(
                 update={
-                    "assigned_qty": assigned,
+                    "assigned_qty": line.assigned_qty + line.pending_qty - need,
                     "pending_qty": need,
                     "allocations": allocations,
                     "no_po_reason": "stock_available" if need == 0 else line.no_po_reason,
@@ -183,6 +185,11 @@ def _quantities(lines: list[SkuQty] | list[Quantity]) -> dict[str, int]:
 
 def apply_handover(vendor_order: VendorOrder, lines: list[SkuQty] | list[Quantity]) -> tuple[list[VendorOrderLine], VendorOrderStatus]:
     """The vendor order after a handover; refuses what is not open to hand over."""
+    if vendor_order.status == "cancelled":
+        raise BusinessRuleViolation(
+            f"vendor order {vendor_order.vendor_order_id} was cancelled by the seller",
+            code="vendor_order_cancelled",
+        )
     if vendor_order.status == "unapproved":
         raise BusinessRuleViolation(
             f"vendor order {vendor_order.vendor_order_id} is not approved yet; approve it before handing over",
@@ -259,7 +266,7 @@ def assign_receipt(
                     "pending_qty": line.pending_qty - take,
                     "allocations": [
                         *line.allocations,
-                        Allocation(location=location, bin=bin_, qty=take, grn_id=grn_id),
+                        Allocation(location=location, bin=bin_, qty=take, grn_id=grn_id, reason="received_for_order"),
                     ],
                 }
             )
@@ -267,3 +274,47 @@ def assign_receipt(
     received = _quantities(lines)
     used = {sku: received[sku] - left[sku] for sku in received}
     return ReceiptAssignment(lines=new_lines, used=used, surplus={k: v for k, v in left.items() if v})
+
+
+# --- cancellation ---------------------------------------------------------------------
+
+
+def cancel_line(line: OrderLine) -> OrderLine:
+    """Nothing assigned or pending any more: ordered = cancelled."""
+    return line.model_copy(
+        update={
+            "cancelled_qty": line.cancelled_qty + line.assigned_qty + line.pending_qty,
+            "assigned_qty": 0,
+            "pending_qty": 0,
+            "allocations": [],
+        }
+    )
+
+
+def released_stock(order: Order) -> dict[tuple[str, str, str], int]:
+    """(sku, location, bin) -> quantity an order's allocations hold."""
+    held: dict[tuple[str, str, str], int] = defaultdict(int)
+    for line in order.lines:
+        for a in line.allocations:
+            held[(line.sku, a.location, a.bin)] += a.qty
+    return dict(held)
+
+
+def shrink_to_handed_over(po: PurchaseOrder, vo: VendorOrder) -> tuple[PurchaseOrder, VendorOrder]:
+    """A PO whose order is cancelled keeps only what the vendor has already handed over."""
+    handed = {line.sku: line.handed_over_qty for line in vo.lines}
+    po_lines = [
+        line.model_copy(update={"qty": max(line.received_qty, handed.get(line.sku, 0))}) for line in po.lines
+    ]
+    vo_lines = [line.model_copy(update={"qty": line.handed_over_qty}) for line in vo.lines]
+    if all(line.qty == 0 for line in po_lines):
+        po_status, vo_status = "cancelled", "cancelled"
+    else:
+        po_status = "received" if all(l.received_qty >= l.qty for l in po_lines) else (
+            "partially_received" if any(l.received_qty for l in po_lines) else "approved"
+        )
+        vo_status = "handed_over"
+    return (
+        po.model_copy(update={"lines": po_lines, "status": po_status}),
+        vo.model_copy(update={"lines": vo_lines, "status": vo_status}),
+    )

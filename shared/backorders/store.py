@@ -8,13 +8,17 @@ Every key starts with its account (`SELLER#<id>` or `VENDOR#<id>`):
 | accounts   | VENDOR#v                        | PROFILE                     | vendor                   |
 | accounts   | SELLER#s                        | SKU#<sku>                   | SKU -> vendor mapping    |
 | inventory  | SELLER#s#SKU#<sku>              | BIN#<location>#<bin>        | stock in one bin         |
+| inventory  | SELLER#s#SKU#<sku>              | SUMMARY                     | open PO qty, returns due |
+| inventory  | SELLER#s#SKU#<sku>              | WAIT#<ordered at>#<order>#<line> | a line waiting for stock |
 | inventory  | SELLER#s#ADJUSTMENT#<id>        | ADJUSTMENT                  | an inventory adjustment  |
+| inventory  | SELLER#s#RETURN#<id>            | RETURN                      | a customer return        |
 | orders     | SELLER#s#ORDER#<id>             | ORDER                       | order with its lines     |
 | purchasing | SELLER#s                        | PO#<po_id>                  | purchase order           |
 | purchasing | SELLER#s                        | GRN#<grn_id>                | goods receipt note       |
 | purchasing | VENDOR#v                        | VORDER#<vendor_order_id>    | vendor (B2B) order       |
 | purchasing | VENDOR#v                        | HANDOVER#<handover_id>      | handover                 |
 
+One Query of a SKU's partition gives everything the stock view shows.
 Orders, POs and vendor orders carry a `version`; every update is conditional on the
 version it read, so concurrent stages never overwrite each other.
 """
@@ -26,16 +30,19 @@ from typing import Any
 
 from backorders import dynamo, topology
 from backorders.config import Settings, settings
-from backorders.dynamo import Write, put, update
+from backorders.dynamo import Write, delete, put, update
 from backorders.models import (
     Grn,
     Handover,
     Order,
     PurchaseOrder,
+    Return,
     Seller,
+    SkuSummary,
     StockBin,
     Vendor,
     VendorOrder,
+    WaitingLine,
 )
 
 
@@ -64,6 +71,19 @@ def stock_pk(seller_id: str, sku: str) -> str:
 
 def bin_key(seller_id: str, sku: str, location: str, bin_: str) -> dict:
     return {"pk": stock_pk(seller_id, sku), "sk": f"BIN#{location}#{bin_}"}
+
+
+def summary_key(seller_id: str, sku: str) -> dict:
+    return {"pk": stock_pk(seller_id, sku), "sk": "SUMMARY"}
+
+
+def waiting_key(order: Order, line_index: int) -> dict:
+    sk = f"WAIT#{order.created_at}#{order.order_id}#{line_index:03d}"
+    return {"pk": stock_pk(order.seller_id, order.lines[line_index].sku), "sk": sk}
+
+
+def return_key(seller_id: str, return_id: str) -> dict:
+    return {"pk": f"SELLER#{seller_id}#RETURN#{return_id}", "sk": "RETURN"}
 
 
 def adjustment_key(seller_id: str, adjustment_id: str) -> dict:
@@ -127,6 +147,23 @@ class Store:
 
     def bins_by_sku(self, seller_id: str, skus: set[str]) -> dict[str, list[StockBin]]:
         return {sku: self.bins(seller_id, sku) for sku in sorted(skus)}
+
+    def stock_partition(self, seller_id: str, sku: str) -> tuple[list[StockBin], list[WaitingLine], SkuSummary]:
+        """Bins, waiting lines (oldest first) and summary of one SKU, in one Query."""
+        bins, waiting, summary = [], [], SkuSummary()
+        for item in dynamo.query(self.inventory, stock_pk(seller_id, sku)):
+            kind = item["sk"].split("#", 1)[0]
+            if kind == "BIN":
+                bins.append(StockBin.model_validate(item))
+            elif kind == "WAIT":
+                waiting.append(WaitingLine.model_validate(item))
+            elif kind == "SUMMARY":
+                summary = SkuSummary.model_validate(item)
+        return bins, waiting, summary
+
+    def stored_return(self, seller_id: str, return_id: str) -> Return | None:
+        item = dynamo.get(self.inventory, return_key(seller_id, return_id))
+        return Return.model_validate(item) if item else None
 
     def adjustment(self, seller_id: str, adjustment_id: str) -> dict | None:
         return dynamo.get(self.inventory, adjustment_key(seller_id, adjustment_id))
@@ -229,6 +266,53 @@ class Store:
             "SET " + ", ".join(sets),
             " AND ".join(conditions) or None,
             values=values,
+        )
+
+    def waiting_writes(self, before: Order | None, after: Order) -> list[Write]:
+        """Keep the per-SKU queue of waiting lines in step with an order's change."""
+        old, new = (before.waiting() if before else {}), after.waiting()
+        writes = []
+        for i in sorted(set(old) | set(new)):
+            if old.get(i) == new.get(i):
+                continue
+            key = waiting_key(after, i)
+            if i in new:
+                line = after.lines[i]
+                item = {"entity": "WAITING_LINE", "order_id": after.order_id, "line_id": line.line_id}
+                writes.append(put(self.inventory, {**key, **item, "line_index": i, "pending_qty": new[i]}))
+            else:
+                writes.append(delete(self.inventory, key))
+        return writes
+
+    def change_summary(self, seller_id: str, sku: str, *, open_po_qty: int = 0, expected_returns: int = 0) -> Write:
+        return update(
+            self.inventory,
+            summary_key(seller_id, sku),
+            "SET #entity = :entity, #seller_id = :seller, #sku = :sku ADD #open_po_qty :po, #expected_returns :ret",
+            values={":entity": "SKU_SUMMARY", ":seller": seller_id, ":sku": sku, ":po": open_po_qty, ":ret": expected_returns},
+        )
+
+    def open_po_writes(self, before: PurchaseOrder | None, after: PurchaseOrder) -> list[Write]:
+        """Move each SKU's open PO quantity (ordered - received) by what a PO change did."""
+        old = {l.sku: l.qty - l.received_qty for l in before.lines} if before else {}
+        new = {l.sku: l.qty - l.received_qty for l in after.lines}
+        return [
+            self.change_summary(after.seller_id, sku, open_po_qty=new.get(sku, 0) - old.get(sku, 0))
+            for sku in sorted(set(old) | set(new))
+            if new.get(sku, 0) != old.get(sku, 0)
+        ]
+
+    def put_return(self, record: Return, fingerprint: str) -> Write:
+        item = {**return_key(record.seller_id, record.return_id), "entity": "RETURN", **record.model_dump()}
+        return put(self.inventory, {**item, "body_sha256": fingerprint, "created_at": now()}, NOT_EXISTS)
+
+    def mark_return_received(self, record: Return) -> Write:
+        return update(
+            self.inventory,
+            return_key(record.seller_id, record.return_id),
+            "SET #status = :received, #received_at = :now",
+            "#status = :expected",
+            values={":received": "received", ":expected": "expected", ":now": now()},
         )
 
     def put_order(self, order: Order) -> Write:

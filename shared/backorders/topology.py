@@ -40,8 +40,8 @@ ACCOUNTS = Table(
 INVENTORY = Table(
     name="inventory",
     env_var="INVENTORY_TABLE",
-    stream=False,
-    purpose="stock per seller, SKU, location and bin; inventory adjustments",
+    stream=True,
+    purpose="stock per seller, SKU, location and bin; lines waiting per SKU; adjustments, returns",
 )
 ORDERS = Table(
     name="orders",
@@ -149,10 +149,14 @@ API_ROUTES: tuple[Route, ...] = (
     Route("POST", f"{V}/sellers/{{seller_id}}/inventory/adjustments", "admin"),
     # marketplace webhooks
     Route("POST", f"{V}/sellers/{{seller_id}}/orders", "signed"),
-    # seller reads
+    Route("POST", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}/cancel", "signed"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/returns", "signed"),
+    # sellers
     Route("GET", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}", "seller"),
     Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders", "seller"),
     Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}", "seller"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns", "seller"),
+    Route("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}/stock", "seller"),
     # vendors
     Route("GET", f"{V}/vendors/{{vendor_id}}/orders", "vendor"),
     Route("GET", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}", "vendor"),
@@ -207,6 +211,20 @@ FUNCTIONS: tuple[Function, ...] = (
         description="Assigns inwarded goods (a GRN) to the pending quantity of their order",
         tables={INVENTORY.name: "read_write", ORDERS.name: "read_write", PURCHASING.name: "read"},
         stream=StreamTrigger(table=PURCHASING, filters=(_image_is("GRN"),)),
+    ),
+    Function(
+        name="on_stock_changed",
+        description="Offers stock that became available to the orders waiting longest for it",
+        tables={INVENTORY.name: "read_write", ORDERS.name: "read_write"},
+        stream=StreamTrigger(
+            table=INVENTORY,
+            filters=(
+                {
+                    "eventName": ["INSERT", "MODIFY"],
+                    "dynamodb": {"NewImage": {"entity": {"S": ["STOCK_BIN"]}, "available": {"N": [{"anything-but": ["0"]}]}}},
+                },
+            ),
+        ),
     ),
 )
 

@@ -1,0 +1,76 @@
+"""Stock figures per SKU, and customer returns."""
+
+from __future__ import annotations
+
+from backorders import dynamo
+from backorders.dynamo import WriteRefused, with_retries
+from backorders.errors import Conflict, RetryableConflict
+from backorders.models import DEFAULT_BIN, MAIN_LOCATION, Return, ReturnIn
+from backorders.ordering import body_fingerprint
+from backorders.store import Store
+
+
+def stock_view(store: Store, seller_id: str, sku: str) -> dict:
+    """What a seller sees for one SKU; one Query of the SKU's partition, no scans.
+
+    - on_hand: in the seller's bins (available + assigned, including goods received
+      for an order and not yet assigned to it)
+    - pending_backorders: what waiting orders still need
+    - open_po_qty: ordered and not yet received, on open purchase orders
+    - expected_returns: customer returns announced and not yet received
+    """
+    bins, waiting, summary = store.stock_partition(seller_id, sku)
+    available = sum(b.available for b in bins)
+    assigned = sum(b.assigned + b.reserved for b in bins)
+    pending = sum(w.pending_qty for w in waiting)
+    return {
+        "sku": sku,
+        "on_hand": available + assigned,
+        "assigned": assigned,
+        "available": available,
+        "pending_backorders": pending,
+        "open_po_qty": summary.open_po_qty,
+        "expected_returns": summary.expected_returns,
+        "quantity_to_purchase": max(0, pending - available - summary.open_po_qty - summary.expected_returns),
+        "bins": [b.model_dump() for b in sorted(bins, key=lambda b: (not b.is_default, b.location, b.bin))],
+    }
+
+
+def record_return(store: Store, seller_id: str, body: ReturnIn) -> tuple[int, dict]:
+    """A customer return: `expected` counts against the quantity to purchase; `received`
+    adds the goods to the Default Bin of the main location (where the bins' stream
+    offers them to waiting orders). An expected return may later be received; the same
+    return again changes nothing."""
+    fingerprint = body_fingerprint({"sku": body.sku, "qty": body.qty})
+    record = Return(return_id=body.return_id, seller_id=seller_id, sku=body.sku, qty=body.qty, status=body.status)
+
+    def stock_in() -> dynamo.Write:
+        return store.change_bin(seller_id, body.sku, MAIN_LOCATION, DEFAULT_BIN, available=body.qty)
+
+    def attempt() -> tuple[int, dict]:
+        existing = store.stored_return(seller_id, body.return_id)
+        if existing is None:
+            writes = [store.put_return(record, fingerprint)]
+            if body.status == "expected":
+                writes.append(store.change_summary(seller_id, body.sku, expected_returns=body.qty))
+            else:
+                writes.append(stock_in())
+        else:
+            if (existing.sku, existing.qty) != (body.sku, body.qty):
+                raise Conflict(f"return {body.return_id} was already recorded with other goods", code="return_id_conflict")
+            if existing.status == body.status:
+                return 200, record.model_dump()
+            if existing.status == "received":
+                raise Conflict(f"return {body.return_id} was already received", code="return_already_received")
+            writes = [
+                store.mark_return_received(record),
+                store.change_summary(seller_id, body.sku, expected_returns=-body.qty),
+                stock_in(),
+            ]
+        try:
+            dynamo.transact(writes)
+        except WriteRefused:
+            raise RetryableConflict() from None
+        return 201, record.model_dump()
+
+    return with_retries(attempt)

@@ -1,0 +1,261 @@
+"""The stock view and quantity to purchase, returns, manual GRNs, free stock going to
+the orders waiting longest, and cancellation at every stage. The conservation rules
+are checked after every step."""
+
+import pytest
+
+from backorders import security
+from tests import invariants
+
+
+def stock(chain, sku="A", seller="s1"):
+    answer = chain.as_seller(seller, "GET", f"/v1/sellers/{seller}/skus/{sku}/stock")
+    assert answer.status == 200, answer
+    figures = answer.body
+    expected_qtp = max(
+        0, figures["pending_backorders"] - figures["available"] - figures["open_po_qty"] - figures["expected_returns"]
+    )
+    assert figures["quantity_to_purchase"] == expected_qtp
+    assert figures["on_hand"] == figures["available"] + figures["assigned"]
+    return {k: figures[k] for k in ("on_hand", "assigned", "available", "pending_backorders", "open_po_qty", "expected_returns", "quantity_to_purchase")}
+
+
+def step(chain):
+    chain.drain()
+    invariants.check()
+
+
+def ret(chain, return_id, qty, status, sku="A"):
+    body = {"return_id": return_id, "sku": sku, "qty": qty, "status": status}
+    return chain.signed("s1", "/v1/sellers/s1/returns", body)
+
+
+def cancel(chain, order_id):
+    """A signed cancellation with an empty body."""
+    signature = security.sign(b"", chain.sellers["s1"]["webhook_secret"])
+    return chain.call("POST", f"/v1/sellers/s1/orders/{order_id}/cancel", headers={"X-Signature": signature}, raw=b"")
+
+
+@pytest.fixture
+def shop(chain):
+    chain.seller("s1")
+    chain.vendor("v1")
+    chain.map_sku("s1", "A", "v1")
+    return chain
+
+
+def lines(chain, order_id):
+    return [(l["assigned_qty"], l["pending_qty"], l["cancelled_qty"]) for l in chain.get_order("s1", order_id)["lines"]]
+
+
+class TestStockView:
+    def test_the_figures_follow_the_seed_scenario(self, shop):
+        shop.stock("s1", "A", 3)
+        assert stock(shop) == dict(on_hand=3, assigned=0, available=3, pending_backorders=0, open_po_qty=0, expected_returns=0, quantity_to_purchase=0)
+        shop.order("s1", "o1", ("A", 5))
+        step(shop)
+        assert stock(shop) == dict(on_hand=3, assigned=3, available=0, pending_backorders=2, open_po_qty=2, expected_returns=0, quantity_to_purchase=0)
+        [vo] = shop.vendor_orders("v1")
+        shop.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1))
+        step(shop)
+        assert stock(shop) == dict(on_hand=4, assigned=4, available=0, pending_backorders=1, open_po_qty=1, expected_returns=0, quantity_to_purchase=0)
+        shop.hand_over("v1", vo["vendor_order_id"], "h2", ("A", 1))
+        step(shop)
+        assert stock(shop) == dict(on_hand=5, assigned=5, available=0, pending_backorders=0, open_po_qty=0, expected_returns=0, quantity_to_purchase=0)
+
+    def test_what_no_po_covers_is_the_quantity_to_purchase(self, shop):
+        shop.order("s1", "o1", ("B", 4))  # B is not mapped: no PO
+        step(shop)
+        assert stock(shop, "B")["quantity_to_purchase"] == 4
+        assert ret(shop, "r1", 1, "expected", sku="B").status == 201
+        assert stock(shop, "B")["quantity_to_purchase"] == 3
+
+    def test_an_unknown_sku_has_all_zero_figures(self, shop):
+        assert stock(shop, "NEW")["on_hand"] == 0
+
+
+class TestReturns:
+    def test_an_expected_return_then_received_adds_stock_for_the_waiting_order(self, chain):
+        chain.seller("s1")
+        chain.order("s1", "o1", ("A", 2))  # not mapped: waits
+        step(chain)
+        assert ret(chain, "r1", 2, "expected").status == 201
+        assert stock(chain)["expected_returns"] == 2 and stock(chain)["quantity_to_purchase"] == 0
+        assert ret(chain, "r1", 2, "expected").status == 200  # again: nothing new
+        assert ret(chain, "r1", 2, "received").status == 201
+        step(chain)
+        assert stock(chain) == dict(on_hand=2, assigned=2, available=0, pending_backorders=0, open_po_qty=0, expected_returns=0, quantity_to_purchase=0)
+        order = chain.get_order("s1", "o1")
+        assert order["status"] == "ready"
+        assert order["lines"][0]["allocations"][0]["reason"] == "freed_stock_oldest_first"
+        assert ret(chain, "r1", 2, "received").status == 200
+        assert ret(chain, "r1", 2, "expected").status == 409
+        assert ret(chain, "r1", 3, "received").status == 409
+        step(chain)
+        assert stock(chain)["on_hand"] == 2
+
+    def test_returns_are_signed_and_validated(self, chain):
+        chain.seller("s1")
+        answer = chain.call("POST", "/v1/sellers/s1/returns", {"return_id": "r", "sku": "A", "qty": 1, "status": "received"})
+        assert answer.status == 401
+        assert ret(chain, "r1", 1, "lost").status == 400
+        assert ret(chain, "r1", 0, "received").status == 400
+        assert stock(chain)["on_hand"] == 0
+
+
+class TestFreeStock:
+    def test_stock_that_arrives_goes_to_the_orders_waiting_longest(self, chain):
+        chain.seller("s1")
+        chain.order("s1", "o1", ("A", 2))
+        chain.order("s1", "o2", ("A", 2))
+        step(chain)
+        chain.stock("s1", "A", 3)
+        step(chain)
+        assert lines(chain, "o1") == [(2, 0, 0)] and lines(chain, "o2") == [(1, 1, 0)]
+        assert chain.get_order("s1", "o1")["status"] == "ready"
+
+    def test_a_grn_beyond_what_its_order_needs_goes_to_the_next_waiting_order(self, shop):
+        shop.order("s1", "o1", ("A", 2))
+        step(shop)
+        shop.order("s1", "o2", ("B", 1))
+        shop.order("s1", "o3", ("A", 1))  # waits behind o1's PO? no: o3 gets its own PO
+        step(shop)
+        # o1 gets 1 unit from elsewhere first, so its PO's 2 are 1 more than it needs
+        shop.stock("s1", "A", 1)
+        step(shop)
+        assert lines(shop, "o1") == [(1, 1, 0)]
+        po1 = next(po for po in shop.purchase_orders("s1") if po["source_order_id"] == "o1")
+        shop.hand_over("v1", po1["vendor_order_id"], "h1", ("A", 2))
+        step(shop)
+        assert lines(shop, "o1") == [(2, 0, 0)]
+        assert lines(shop, "o3") == [(1, 0, 0)]
+        [alloc] = shop.get_order("s1", "o3")["lines"][0]["allocations"]
+        assert alloc["reason"] == "freed_stock_oldest_first"
+
+
+class TestManualGrn:
+    @pytest.fixture
+    def manual(self, chain):
+        chain.seller("s1", auto_grn_through_backorder=False)
+        chain.vendor("v1")
+        chain.map_sku("s1", "A", "v1")
+        chain.order("s1", "o1", ("A", 3))
+        step(chain)
+        [po] = chain.purchase_orders("s1")
+        return chain, po
+
+    def grn(self, chain, po, ref, qty):
+        body = {"grn_ref": ref, "lines": [{"sku": "A", "qty": qty}]}
+        return chain.as_seller("s1", "POST", f"/v1/sellers/s1/purchase-orders/{po['po_id']}/grns", body)
+
+    def test_a_manual_grn_inwards_and_assigns_like_an_automatic_one(self, manual):
+        chain, po = manual
+        [vo] = chain.vendor_orders("v1")
+        chain.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 3))
+        step(chain)
+        assert lines(chain, "o1") == [(0, 3, 0)]  # handed over, not inwarded yet
+        first = self.grn(chain, po, "GRN-1", 2)
+        assert first.status == 201 and (first.body["location"], first.body["bin"]) == ("main", "default")
+        assert self.grn(chain, po, "GRN-1", 2).status == 200
+        assert self.grn(chain, po, "GRN-1", 1).status == 409
+        step(chain)
+        assert lines(chain, "o1") == [(2, 1, 0)]
+        refused = self.grn(chain, po, "GRN-2", 2)
+        assert refused.status == 422 and refused.error["code"] == "receipt_exceeds_ordered_quantity"
+        assert self.grn(chain, po, "GRN-3", 1).status == 201
+        step(chain)
+        assert chain.get_order("s1", "o1")["status"] == "ready"
+        po = chain.as_seller("s1", "GET", f"/v1/sellers/s1/purchase-orders/{po['po_id']}").body
+        assert po["status"] == "received" and len(po["grns"]) == 2
+
+    def test_sellers_with_auto_grn_cannot_add_manual_ones(self, shop):
+        shop.order("s1", "o1", ("A", 1))
+        step(shop)
+        [po] = shop.purchase_orders("s1")
+        answer = self.grn(shop, po, "GRN-1", 1)
+        assert answer.status == 422 and answer.error["code"] == "auto_grn_enabled"
+
+    def test_a_manual_grn_for_an_unknown_po_is_a_404(self, manual):
+        chain, _ = manual
+        assert self.grn(chain, {"po_id": "nope"}, "GRN-1", 1).status == 404
+
+
+class TestCancellation:
+    def test_before_the_po_assigned_stock_goes_to_the_next_waiting_order(self, chain):
+        chain.seller("s1", auto_po_vendor_level=False)
+        chain.stock("s1", "A", 2)
+        chain.order("s1", "o1", ("A", 3))
+        chain.order("s1", "o2", ("A", 2))
+        step(chain)
+        assert lines(chain, "o1") == [(2, 1, 0)] and lines(chain, "o2") == [(0, 2, 0)]
+        answer = cancel(chain, "o1")
+        assert answer.status == 200 and answer.body["status"] == "cancelled"
+        step(chain)
+        assert lines(chain, "o1") == [(0, 0, 3)]
+        assert lines(chain, "o2") == [(2, 0, 0)]
+        assert stock(chain)["pending_backorders"] == 0
+
+    def test_after_the_po_the_po_and_vendor_order_are_cancelled(self, shop):
+        shop.order("s1", "o1", ("A", 2))
+        step(shop)
+        cancel(shop, "o1")
+        step(shop)
+        [po] = shop.purchase_orders("s1")
+        [vo] = shop.vendor_orders("v1")
+        assert (po["status"], po["lines"][0]["qty"]) == ("cancelled", 0)
+        assert (vo["status"], vo["lines"][0]["qty"]) == ("cancelled", 0)
+        assert stock(shop)["open_po_qty"] == 0 and stock(shop)["pending_backorders"] == 0
+        refused = shop.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1))
+        assert refused.status == 422 and refused.error["code"] == "vendor_order_cancelled"
+
+    def test_after_a_partial_handover_the_po_keeps_what_was_handed_over(self, shop):
+        shop.order("s1", "o1", ("A", 3))
+        shop.order("s1", "o2", ("B", 1))
+        step(shop)
+        shop.map_sku("s1", "A", None)
+        shop.order("s1", "o3", ("A", 1))  # waits, no PO
+        step(shop)
+        [vo] = [v for v in shop.vendor_orders("v1")]
+        shop.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1))
+        step(shop)
+        assert lines(shop, "o1") == [(1, 2, 0)]
+        cancel(shop, "o1")
+        step(shop)
+        po = shop.purchase_orders("s1")[0]
+        vo = shop.vendor_orders("v1")[0]
+        assert (po["status"], po["lines"][0]["qty"], po["lines"][0]["received_qty"]) == ("received", 1, 1)
+        assert (vo["status"], vo["lines"][0]["qty"], vo["lines"][0]["handed_over_qty"]) == ("handed_over", 1, 1)
+        # the unit already received is free stock, and o3 was waiting for it
+        assert lines(shop, "o3") == [(1, 0, 0)]
+        assert stock(shop) == dict(on_hand=1, assigned=1, available=0, pending_backorders=0, open_po_qty=0, expected_returns=0, quantity_to_purchase=0)
+
+    def test_after_a_full_handover_everything_received_becomes_free_stock(self, shop):
+        shop.order("s1", "o1", ("A", 2))
+        step(shop)
+        [vo] = shop.vendor_orders("v1")
+        shop.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2))
+        step(shop)
+        assert shop.get_order("s1", "o1")["status"] == "ready"
+        cancel(shop, "o1")
+        step(shop)
+        assert stock(shop) == dict(on_hand=2, assigned=0, available=2, pending_backorders=0, open_po_qty=0, expected_returns=0, quantity_to_purchase=0)
+        assert shop.purchase_orders("s1")[0]["status"] == "received"
+
+    def test_goods_received_for_an_order_cancelled_before_they_were_assigned_become_free_stock(self, shop):
+        shop.order("s1", "o1", ("A", 2))
+        step(shop)
+        [vo] = shop.vendor_orders("v1")
+        shop.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2))
+        cancel(shop, "o1")  # before the GRN's assignment has run
+        step(shop)
+        assert lines(shop, "o1") == [(0, 0, 2)]
+        assert stock(shop)["available"] == 2
+
+    def test_cancelling_again_changes_nothing_and_needs_a_signature(self, shop):
+        shop.order("s1", "o1", ("A", 2))
+        step(shop)
+        assert cancel(shop, "o1").status == 200
+        assert cancel(shop, "o1").status == 200
+        step(shop)
+        assert shop.call("POST", "/v1/sellers/s1/orders/o1/cancel").status == 401
+        assert cancel(shop, "nope").status == 404
