@@ -259,6 +259,8 @@ class FunctionStage(Construct):
             self._listen_to_stream(spec.stream)
         if spec.rule is not None:
             self._listen_to_rule(spec.rule)
+        if spec.schedule_minutes is not None:
+            self._run_on_schedule(spec.schedule_minutes)
         self._add_alarms()
         self._suppress_nag_findings()
 
@@ -348,6 +350,24 @@ class FunctionStage(Construct):
                 max_event_age=max_age,
             )
         )
+
+    def _run_on_schedule(self, minutes: int) -> None:
+        dlq = failure_queue(self, "ScheduleDlq", f"schedule of {self.spec.name}")
+        self.queues["schedule_dlq"] = dlq
+        schedule = events.Rule(
+            self,
+            "Schedule",
+            description=f"every {minutes} min -> {self.spec.name}",
+            schedule=events.Schedule.rate(Duration.minutes(minutes)),
+        )
+        schedule.add_target(targets.LambdaFunction(self.function, dead_letter_queue=dlq, retry_attempts=2))
+
+    def replay_from(self, queues: list[sqs.Queue]) -> None:
+        """Let this function read and replay the given dead-letter queues."""
+        urls = Stack.of(self).to_json_string([q.queue_url for q in queues])
+        self.function.add_environment(topology.DEAD_LETTER_QUEUES_ENV_VAR, urls)
+        for queue in queues:
+            queue.grant_consume_messages(self.role)
 
     # --- monitoring ---------------------------------------------------------
 
@@ -512,6 +532,16 @@ class BackordersStack(Stack):
             self.stages[spec.name] = FunctionStage(
                 self, pascal(spec.name), spec=spec, code=code, shared=shared
             )
+
+        rule_dead_letters = [
+            stage.queues[name]
+            for stage in self.stages.values()
+            if stage.spec.rule is not None
+            for name in ("delivery_dlq", "handler_failures")
+        ]
+        for stage in self.stages.values():
+            if stage.spec.replays_dead_letters:
+                stage.replay_from(rule_dead_letters)
 
         self.api = self._http_api(settings) if topology.all_routes() else None
         self._dashboard()

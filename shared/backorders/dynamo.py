@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, TypeVar
@@ -163,6 +163,24 @@ def query(table: str, pk: str, sk_prefix: str | None = None, consistent: bool = 
         items.extend(from_item(i) for i in out.get("Items", []))
         if "LastEvaluatedKey" not in out:
             return items
+        kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+def scan(table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]:
+    """Every item matching `condition`, page by page (for periodic repairs only: a scan
+    reads the whole table)."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "FilterExpression": condition,
+        "ExpressionAttributeNames": {f"#{n}": n for n in _NAME.findall(condition)},
+        "ExpressionAttributeValues": {k: to_attr(v) for k, v in values.items()},
+        "ConsistentRead": True,
+    }
+    while True:
+        out = client().scan(**kwargs)
+        yield from (from_item(i) for i in out.get("Items", []))
+        if "LastEvaluatedKey" not in out:
+            return
         kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
 

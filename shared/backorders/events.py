@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
 
 from pydantic import BaseModel
@@ -41,6 +42,10 @@ class EventBridgePublisher:
 
     def order_backordered(self, detail: OrderBackordered) -> None:
         self._put([order_backordered_entry(detail, self.bus)])
+
+    def republish(self, source: str, detail_type: str, detail: dict) -> None:
+        """An event as it was first published (a replay from a dead-letter queue)."""
+        self._put([{"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": self.bus}])
 
     def _put(self, entries: list[dict]) -> None:
         out = client().put_events(Entries=entries)

@@ -26,6 +26,7 @@ version it read, so concurrent stages never overwrite each other.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from collections.abc import Iterator
 from typing import Any
 
 from backorders import dynamo, topology
@@ -199,6 +200,24 @@ class Store:
     def grn(self, seller_id: str, grn_id: str) -> Grn | None:
         item = dynamo.get(self.purchasing, grn_key(seller_id, grn_id))
         return Grn.model_validate(item) if item else None
+
+    # --- repairs: whole-table scans, for the periodic reconciler only ------------------
+
+    def orders_in_progress(self, created_before: str) -> Iterator[Order]:
+        condition = "#entity = :order AND #status IN (:received, :backordered) AND #created_at < :before"
+        values = {":order": "ORDER", ":received": "received", ":backordered": "backordered", ":before": created_before}
+        return (Order.model_validate(i) for i in dynamo.scan(self.orders, condition, values))
+
+    def grns(self, created_before: str) -> Iterator[Grn]:
+        condition = "#entity = :grn AND #created_at < :before"
+        return (Grn.model_validate(i) for i in dynamo.scan(self.purchasing, condition, {":grn": "GRN", ":before": created_before}))
+
+    def skus_with_waiting_lines(self) -> set[tuple[str, str]]:
+        found = set()
+        for item in dynamo.scan(self.inventory, "#entity = :waiting", {":waiting": "WAITING_LINE"}):
+            _, seller_id, _, sku = item["pk"].split("#", 3)
+            found.add((seller_id, sku))
+        return found
 
     # --- writes: each returns the Write, the caller decides what goes in one step ---
 

@@ -125,6 +125,8 @@ class Function:
     routes: tuple[Route, ...] = ()
     stream: StreamTrigger | None = None
     rule: RuleTrigger | None = None
+    schedule_minutes: int | None = None  # run every N minutes
+    replays_dead_letters: bool = False  # may read and replay the rules' dead-letter queues
 
     @property
     def directory(self) -> str:
@@ -139,6 +141,14 @@ def _image_is(entity: str, *, status: str | None = None) -> dict:
 
 
 V = "/v1"
+# The web pages (vendor panel, seller console): static files served by the api function
+# with no credential. They are not part of the API contract (not in the OpenAPI
+# document); in the browser they call the API with the user's own key.
+PANEL = "/panel"
+PANEL_ROUTES: tuple[Route, ...] = (
+    Route("GET", PANEL, "none"),
+    Route("GET", f"{PANEL}/{{asset}}", "none"),
+)
 API_ROUTES: tuple[Route, ...] = (
     Route("GET", f"{V}/health", "none"),
     Route("GET", f"{V}/openapi.json", "none"),
@@ -161,6 +171,7 @@ API_ROUTES: tuple[Route, ...] = (
     Route("GET", f"{V}/vendors/{{vendor_id}}/orders", "vendor"),
     Route("GET", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}", "vendor"),
     Route("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve", "vendor"),
+    *PANEL_ROUTES,
 )
 HANDOVER_ROUTES: tuple[Route, ...] = (
     Route("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers", "vendor"),
@@ -227,6 +238,26 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
     ),
 )
+
+
+RECONCILE = Function(
+    name="reconcile",
+    description="Finds stuck work (unassigned orders, shortfalls without PO or reason, unassigned "
+    "receipts, free stock while orders wait, dead-lettered events) and completes it",
+    timeout_s=300,
+    tables={
+        ACCOUNTS.name: "read",
+        INVENTORY.name: "read_write",
+        ORDERS.name: "read_write",
+        PURCHASING.name: "read_write",
+    },
+    publishes_events=True,
+    schedule_minutes=15,
+    replays_dead_letters=True,
+)
+FUNCTIONS = (*FUNCTIONS, RECONCILE)
+RECONCILE_AFTER_ENV_VAR = "RECONCILE_AFTER_MINUTES"  # work younger than this is not stuck yet
+DEAD_LETTER_QUEUES_ENV_VAR = "DEAD_LETTER_QUEUE_URLS"  # JSON list of queue URLs
 
 
 def function(name: str) -> Function:

@@ -189,6 +189,12 @@ def expected_pairs(synth, fn: topology.Function) -> set[tuple[str, str]]:
             )
     if fn.publishes_events:
         pairs |= on({"events:PutEvents"}, stack.event_bus.event_bus_arn)
+    if fn.replays_dead_letters:
+        consume = {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+        for other in stack.stages.values():
+            for key in ("delivery_dlq", "handler_failures"):
+                if key in other.queues:
+                    pairs |= on(consume, other.queues[key].queue_arn)
     if fn.routes:
         pairs |= on(
             {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
@@ -292,11 +298,12 @@ def test_rule_function_parks_failed_invocations_in_a_queue(synth, fn):
 
 def test_every_rule_target_has_a_dlq_and_retry_policy(synth):
     rules = synth.of_type("AWS::Events::Rule").values()
-    assert len(rules) == len(RULE_FUNCTIONS)
+    scheduled = [f for f in topology.FUNCTIONS if f.schedule_minutes]
+    assert len(rules) == len(RULE_FUNCTIONS) + len(scheduled)
     for rule in rules:
         for target in rule["Properties"]["Targets"]:
             assert "Arn" in target["DeadLetterConfig"]
-            assert set(target["RetryPolicy"]) == {"MaximumRetryAttempts", "MaximumEventAgeInSeconds"}
+            assert "MaximumRetryAttempts" in target["RetryPolicy"]
 
 
 def _domain_events() -> dict[str, dict]:
@@ -339,6 +346,8 @@ def test_synthesised_rule_patterns_match_the_events_the_domain_emits(synth, monk
         eventbridge.create_event_bus(Name=topology.EVENT_BUS)
         queues = {}
         for logical_id, rule in synth.of_type("AWS::Events::Rule").items():
+            if "EventPattern" not in rule["Properties"]:
+                continue  # a schedule
             url = sqs.create_queue(QueueName=logical_id)["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
             eventbridge.put_rule(
@@ -478,7 +487,8 @@ def _notifies_topic(synth, alarm: dict) -> bool:
 
 def test_every_queue_alarms_on_its_first_visible_message(synth):
     queues = synth.of_type("AWS::SQS::Queue")
-    assert len(queues) == len(STREAM_FUNCTIONS) + 2 * len(RULE_FUNCTIONS)
+    scheduled = [f for f in topology.FUNCTIONS if f.schedule_minutes]
+    assert len(queues) == len(STREAM_FUNCTIONS) + 2 * len(RULE_FUNCTIONS) + len(scheduled)
     for logical_id in queues:
         [alarm] = [
             a
@@ -626,3 +636,16 @@ def test_build_script_targets_the_deployed_runtime_and_architecture(synth):
     assert layer["Properties"]["CompatibleRuntimes"] == [f"python{version}"]
     assert "--only-binary :all:" in script
     assert "export --frozen --no-dev --no-emit-project" in script
+
+
+def test_the_reconciler_runs_on_its_schedule_and_knows_the_dead_letter_queues(synth):
+    fn = topology.RECONCILE
+    rules = [
+        r["Properties"] for r in synth.of_type("AWS::Events::Rule").values()
+        if r["Properties"].get("ScheduleExpression")
+    ]
+    assert [r["ScheduleExpression"] for r in rules] == [f"rate({fn.schedule_minutes} minutes)"]
+    [target] = rules[0]["Targets"]
+    assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    env = function_props(synth, fn.name)["Environment"]["Variables"]
+    assert topology.DEAD_LETTER_QUEUES_ENV_VAR in env
