@@ -17,10 +17,17 @@ ROOT = Path(__file__).resolve().parents[2]
 Handler = Callable[[dict, object], dict]
 
 
-def load(fn: topology.Function, root: Path = ROOT) -> Handler:
-    module_name, attr = fn.handler.rsplit(".", 1)
-    path = root / fn.directory / f"{module_name.replace('.', '/')}.py"
-    unique = f"backorders_fn_{fn.name}"
+def handler_path(fn: topology.Function, root: Path = ROOT) -> Path:
+    module_name = fn.handler.rsplit(".", 1)[0]
+    return root / fn.directory / f"{module_name.replace('.', '/')}.py"
+
+
+def load_module(fn: topology.Function, root: Path = ROOT, instance: int = 0):
+    """The module holding `fn`'s handler. Each `instance` is a separate copy of it, with
+    its own module-level state, as separate Lambda execution environments would have;
+    instance 0 is the one `load` returns."""
+    path = handler_path(fn, root)
+    unique = f"backorders_fn_{fn.name}" + (f"__{instance}" if instance else "")
     module = sys.modules.get(unique)
     if module is None:
         spec = importlib.util.spec_from_file_location(unique, path)
@@ -33,7 +40,11 @@ def load(fn: topology.Function, root: Path = ROOT) -> Handler:
         except BaseException:
             del sys.modules[unique]
             raise
-    return getattr(module, attr)
+    return module
+
+
+def load(fn: topology.Function, root: Path = ROOT) -> Handler:
+    return getattr(load_module(fn, root), fn.handler.rsplit(".", 1)[1])
 
 
 def load_all(root: Path = ROOT) -> dict[str, Handler]:

@@ -29,9 +29,13 @@ class StreamPump:
     streams: object  # dynamodbstreams client
     sqs: object
     on_failure_url: str
+    # How often to look for new shards (seconds); 0 = on every pump(). Polling a quiet
+    # stream then costs one GetRecords per shard, not a DescribeStream as well.
+    refresh_shards_every_s: float = 0.0
     iterators: dict[str, str | None] = field(default_factory=dict)
     delivered: int = 0
     failed_to_destination: int = 0
+    _shards_refreshed_at: float | None = field(default=None, init=False, repr=False)
 
     @property
     def trigger(self) -> topology.StreamTrigger:
@@ -39,6 +43,14 @@ class StreamPump:
         return self.function.stream
 
     def _refresh_shards(self) -> None:
+        now = time.monotonic()
+        if (
+            self._shards_refreshed_at is not None
+            and self.iterators
+            and now - self._shards_refreshed_at < self.refresh_shards_every_s
+        ):
+            return
+        self._shards_refreshed_at = now
         shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
         for shard in shards:
             if shard["ShardId"] not in self.iterators:
@@ -158,7 +170,3 @@ def drain(pumps: list, max_rounds: int = 1000) -> int:
         if not moved:
             return total
     raise RuntimeError("pumps did not settle")
-
-
-def wait(seconds: float) -> None:
-    time.sleep(seconds)

@@ -146,3 +146,19 @@ def eventbridge_event(message_body: str) -> dict:
     event.setdefault("resources", [])
     event.setdefault("version", "0")
     return event
+
+
+def scheduled_event(rule_name: str, now: datetime | None = None) -> dict:
+    """What an EventBridge schedule (rate) rule delivers to its Lambda target."""
+    now = now or datetime.now(UTC)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule_name}"],
+        "detail": {},
+    }
