@@ -727,7 +727,8 @@ class BackordersStack(Stack):
                     reason="Authorization happens in the handler as its first step: HMAC "
                     "webhook signatures need the raw body, which an authorizer cannot see; "
                     "seller/vendor API keys and the admin token use the same path. Only "
-                    "GET /v1/health and GET /v1/openapi.json are public by design.",
+                    "GET /v1/health, GET /v1/openapi.json and the static web pages "
+                    "(GET /panel*, nothing secret in them) are public by design.",
                 ),
                 NagPackSuppression(
                     id="AwsSolutions-COG4",

@@ -7,22 +7,48 @@ from backorders import topology
 from backorders_local import functions
 
 
-def served_routes(fn: topology.Function) -> set[tuple[str, str]]:
+def _app(fn: topology.Function):
     functions.load(fn)
-    app = sys.modules[f"backorders_fn_{fn.name}"].app
-    paths = app.get_openapi_schema().paths or {}
+    return sys.modules[f"backorders_fn_{fn.name}"].app
+
+
+def served_routes(fn: topology.Function) -> set[tuple[str, str]]:
+    """The routes of the function's OpenAPI document."""
+    paths = _app(fn).get_openapi_schema().paths or {}
     return {(method.upper(), path) for path, item in paths.items() for method in ("get", "put", "post", "delete") if getattr(item, method, None)}
+
+
+def resolved_routes(fn: topology.Function) -> set[tuple[str, str]]:
+    """Every route the function's resolver answers, in the document or not."""
+    app = _app(fn)
+    return {(r.method, r.openapi_path) for r in [*app._static_routes, *app._dynamic_routes]}
+
+
+def contract(routes) -> set[tuple[str, str]]:
+    """The API contract: every route but the web pages'."""
+    return {(r.method, r.path) for r in routes if r not in topology.PANEL_ROUTES}
 
 
 def test_every_route_of_the_topology_is_served_by_its_function():
     for fn in topology.FUNCTIONS:
         if fn.routes:
-            assert {(r.method, r.path) for r in fn.routes} <= served_routes(fn), fn.name
+            assert contract(fn.routes) <= served_routes(fn), fn.name
+            assert {(r.method, r.path) for r in fn.routes} <= resolved_routes(fn), fn.name
 
 
 def test_the_api_document_covers_the_whole_contract_and_nothing_else():
-    declared = {(route.method, route.path) for route, _ in topology.all_routes()}
+    declared = contract(route for route, _ in topology.all_routes())
     assert served_routes(topology.function("api")) == declared
+
+
+def test_the_web_pages_are_public_static_routes_of_the_api_function_outside_its_document():
+    api = topology.function("api")
+    assert set(topology.PANEL_ROUTES) <= set(api.routes)
+    assert all(r.method == "GET" and r.auth == "none" and r.path.startswith(topology.PANEL) for r in topology.PANEL_ROUTES)
+    # nothing else is public: only health, the OpenAPI document and the pages
+    public = {(r.method, r.path) for r, _ in topology.all_routes() if r.auth == "none"}
+    assert public == {("GET", "/v1/health"), ("GET", "/v1/openapi.json")} | {(r.method, r.path) for r in topology.PANEL_ROUTES}
+    assert not any(path.startswith(topology.PANEL) for _, path in served_routes(api))
 
 
 def test_every_function_has_a_folder_with_its_handler_and_no_two_share_a_route():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics
@@ -12,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from backorders import accounts, inventory, ordering, purchasing
 from backorders.handover_route import router as handover_router
-from backorders.http import Gate, Principal, handle, json_response, make_app, require_found
+from backorders.http import Gate, Principal, error_response, handle, json_response, make_app, require_found
 from backorders.models import AdjustmentIn, GrnIn, Id, OrderIn, ReturnIn, SellerIn, Sku, SkuMappingIn, VendorIn
 from backorders.store import Store
 
@@ -142,6 +144,68 @@ def get_vendor_order(vendor_id: Id, vendor_order_id: Id):
 @app.post("/v1/vendors/<vendor_id>/orders/<vendor_order_id>/approve")
 def approve_vendor_order(vendor_id: Id, vendor_order_id: Id):
     return json_response(200, purchasing.approve(store, vendor_id, vendor_order_id).public())
+
+
+# --- web pages: the vendor panel and the seller console --------------------------------------
+# Static files from ./panel, by an allow-list (the name is looked up, never joined to a path).
+# No credential: the pages hold nothing secret; in the browser they call the API above with
+# the user's own key. Not part of the API contract, so not in the OpenAPI document.
+
+PANEL_DIR = Path(__file__).resolve().parent / "panel"
+_HTML, _CSS, _JS, _SVG = "text/html; charset=utf-8", "text/css; charset=utf-8", "text/javascript; charset=utf-8", "image/svg+xml"
+PANEL_ASSETS: dict[str, str] = {
+    "index.html": _HTML,
+    "vendor.html": _HTML,
+    "seller.html": _HTML,
+    "panel.css": _CSS,
+    "common.js": _JS,
+    "vendor.js": _JS,
+    "seller.js": _JS,
+    "timeline.js": _JS,
+    "icon.svg": _SVG,
+}
+PANEL_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+}
+_panel_cache: dict[str, tuple[str, str]] = {}
+
+
+def _panel_file(name: str) -> tuple[str, str] | None:
+    """(text, etag) of an allowed asset, read once per cold start."""
+    if name not in PANEL_ASSETS:
+        return None
+    if name not in _panel_cache:
+        text = (PANEL_DIR / name).read_text(encoding="utf-8")
+        _panel_cache[name] = (text, '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"')
+    return _panel_cache[name]
+
+
+def _etags(header: str | None) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in (header or "").split(",")}
+
+
+@app.get("/panel", include_in_schema=False)
+def panel_root():
+    # Relative, so that it works under the API stage's prefix (/prod/panel) as well as locally.
+    target = "index.html" if app.current_event.path.endswith("/") else "panel/index.html"
+    return Response(302, content_types.TEXT_PLAIN, "", headers={"Location": target, "Cache-Control": "no-cache"})
+
+
+@app.get("/panel/<asset>", include_in_schema=False)
+def panel_asset(asset: str):
+    found = _panel_file(asset)
+    if found is None:
+        return error_response(404, "not_found", "no such page or file")
+    text, etag = found
+    # Pages are revalidated on every visit (a 304 is cheap); scripts and styles live 5 minutes.
+    cache = "no-cache" if asset.endswith(".html") else "public, max-age=300"
+    headers = {"Cache-Control": cache, "ETag": etag, **PANEL_SECURITY_HEADERS}
+    if etag in _etags(app.current_event.get_header_value("if-none-match")):
+        return Response(304, None, "", headers=headers)
+    return Response(200, PANEL_ASSETS[asset], text, headers=headers)
 
 
 @logger.inject_lambda_context

@@ -141,6 +141,14 @@ def _image_is(entity: str, *, status: str | None = None) -> dict:
 
 
 V = "/v1"
+# The web pages (vendor panel, seller console): static files served by the api function
+# with no credential. They are not part of the API contract (not in the OpenAPI
+# document); in the browser they call the API with the user's own key.
+PANEL = "/panel"
+PANEL_ROUTES: tuple[Route, ...] = (
+    Route("GET", PANEL, "none"),
+    Route("GET", f"{PANEL}/{{asset}}", "none"),
+)
 API_ROUTES: tuple[Route, ...] = (
     Route("GET", f"{V}/health", "none"),
     Route("GET", f"{V}/openapi.json", "none"),
@@ -163,7 +171,7 @@ API_ROUTES: tuple[Route, ...] = (
     Route("GET", f"{V}/vendors/{{vendor_id}}/orders", "vendor"),
     Route("GET", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}", "vendor"),
     Route("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve", "vendor"),
-    
+    *PANEL_ROUTES,
 )
 HANDOVER_ROUTES: tuple[Route, ...] = (
     Route("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers", "vendor"),

@@ -1,0 +1,361 @@
+// The seller console: where each backorder stands (lines, assigned and pending, where the
+// stock came from, the timeline), the purchase orders with their GRNs, and per SKU the
+// stock figures and the quantity to purchase. Talks only to the public API, with the
+// seller's key.
+
+import { api, badge, clear, code, explain, h, path, plural, say, signIn, timeNow } from "./common.js";
+import { NO_PO_WORDS, detailText, drawTimeline, timelineSteps, waitingAt } from "./timeline.js";
+
+const $ = (id) => document.getElementById(id);
+const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const SKU = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const MAX_STOCK_CARDS = 8;
+
+const REASON_WORDS = {
+  in_stock: "In stock when the order arrived",
+  received_for_order: "Received for this order (vendor handover)",
+  freed_stock_oldest_first: "Stock that came free, given to the order waiting longest",
+};
+
+let session = null;
+let shown = null; // {order, pos}
+let stockSkus = [];
+const openPos = new Set();
+
+signIn({
+  kind: "seller",
+  form: $("signin-form"),
+  input: $("key"),
+  error: $("signin-error"),
+  signedIn: $("signed-in"),
+  signedOut: $("signed-out"),
+  who: $("who"),
+  signOutButton: $("sign-out"),
+  check: (key, sellerId) => api("GET", path("sellers", sellerId, "purchase-orders"), { key }),
+  start: (s) => {
+    session = s;
+    shown = null;
+    stockSkus = [];
+    clear($("order"));
+    clear($("stock"));
+    showPos(s.data.items);
+    const wanted = orderInHash();
+    if (wanted) loadOrder(wanted);
+    else $("order-title").focus();
+  },
+});
+
+function call(route) {
+  return api("GET", route, { key: session.key });
+}
+
+function failed(e) {
+  if (e && (e.status === 401 || e.status === 403)) {
+    session.expired();
+    return true;
+  }
+  return false;
+}
+
+// --- the order -----------------------------------------------------------------------
+
+function orderInHash() {
+  const m = /^#order=(.+)$/.exec(location.hash);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+$("order-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $("order-id");
+  const id = input.value.trim();
+  if (!ID.test(id)) {
+    say($("order-error"), id ? "An order id is made of letters, digits, - and _ (at most 64)." : "Enter an order id.", "error");
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+    return;
+  }
+  input.removeAttribute("aria-invalid");
+  openOrder(id);
+});
+
+function openOrder(id) {
+  if (orderInHash() === id) loadOrder(id);
+  else location.hash = `order=${encodeURIComponent(id)}`; // -> hashchange -> loadOrder
+}
+
+window.addEventListener("hashchange", () => {
+  const id = orderInHash();
+  if (session && id) loadOrder(id);
+});
+
+let orderRequest = 0;
+
+async function loadOrder(orderId) {
+  const box = $("order");
+  const error = $("order-error");
+  const request = ++orderRequest;
+  $("order-id").value = orderId;
+  say(error, "");
+  box.setAttribute("aria-busy", "true");
+  try {
+    const order = await call(path("sellers", session.accountId, "orders", orderId));
+    const poIds = [...new Set(order.lines.map((l) => l.purchase_order_id).filter(Boolean))];
+    const pos = await Promise.all(poIds.map((po) => call(path("sellers", session.accountId, "purchase-orders", po))));
+    if (request !== orderRequest) return; // a newer lookup answers instead
+    shown = { order, pos };
+    renderOrder();
+    say($("order-announce"), `Order ${order.order_id}: ${describeWait(order, timelineSteps(order, pos))}`);
+    $("order-heading")?.focus();
+    const skus = [...new Set(order.lines.map((l) => l.sku))];
+    loadStock(skus.slice(0, MAX_STOCK_CARDS), { replace: true });
+  } catch (e) {
+    if (failed(e) || request !== orderRequest) return;
+    shown = null;
+    clear(box);
+    say(error, explain(e, `Order ${orderId}`), "error");
+    $("order-id").focus();
+  } finally {
+    box.setAttribute("aria-busy", "false");
+  }
+}
+
+function describeWait(order, steps) {
+  if (order.status === "ready") return "ready: every unit is assigned.";
+  if (order.status === "cancelled") return "cancelled.";
+  const at = waitingAt(steps);
+  return at ? `waiting at “${at.title}”: ${detailText(at)}.` : "in progress.";
+}
+
+function renderOrder() {
+  const { order, pos } = shown;
+  const lines = order.lines;
+  const ordered = lines.reduce((n, l) => n + l.qty, 0);
+  const assigned = lines.reduce((n, l) => n + (l.assigned_qty || 0), 0);
+  const pending = lines.reduce((n, l) => n + (l.pending_qty || 0), 0);
+  const cancelled = lines.reduce((n, l) => n + (l.cancelled_qty || 0), 0);
+  const steps = timelineSteps(order, pos);
+  const calloutKind = order.status === "ready" ? "success" : order.status === "cancelled" ? "info" : waitingAt(steps)?.state === "blocked" ? "error" : "warning";
+
+  const picture = h("div", { class: "timeline", id: "timeline" });
+  clear($("order"),
+    h("article", { class: "card order-detail", "aria-labelledby": "order-heading" },
+      h("header", { class: "card-head" },
+        h("h2", { id: "order-heading", tabindex: "-1" }, "Order ", code(order.order_id)),
+        badge(order.status),
+        h("button", { type: "button", class: "button small-button", onclick: () => loadOrder(order.order_id) }, "Refresh"),
+      ),
+      h("p", { class: "figures" },
+        figure(ordered, "ordered"), figure(assigned, "assigned"), figure(pending, "pending"),
+        cancelled ? figure(cancelled, "cancelled") : null),
+      callout(order, steps, calloutKind),
+      h("h3", {}, "Timeline"),
+      picture,
+      legend(),
+      h("h3", {}, "Inventory details"),
+      lines.map(lineDetails),
+      h("p", { class: "muted small" }, `Loaded at ${timeNow()}.`),
+    ),
+  );
+  drawInto(picture, steps, order.order_id);
+}
+
+function callout(order, steps, kind) {
+  const at = waitingAt(steps);
+  const [label, words] =
+    order.status === "ready" ? ["Ready", "every unit is assigned."]
+      : order.status === "cancelled" ? ["Cancelled", "nothing more will be assigned to this order."]
+        : at ? [at.state === "blocked" ? "Stuck at" : "Waiting at", `${at.title} — ${detailText(at)}.`]
+          : ["In progress", "being processed."];
+  return h("p", { class: "callout", "data-kind": kind, id: "order-callout" }, h("strong", {}, `${label}: `), words);
+}
+
+function figure(n, words) {
+  return h("span", { class: "figure" }, h("strong", {}, String(n)), ` ${words}`);
+}
+
+function legend() {
+  const item = (state, words) => h("li", {}, h("span", { class: `dot dot-${state}`, "aria-hidden": "true" }), words);
+  return h("ul", { class: "legend", "aria-label": "Legend" },
+    item("done", "done"), item("current", "waiting here"), item("blocked", "stuck: needs you"), item("todo", "still to come"));
+}
+
+let lastWidth = 0;
+const resize = new ResizeObserver((entries) => {
+  for (const entry of entries) {
+    const width = Math.floor(entry.contentRect.width);
+    if (shown && Math.abs(width - lastWidth) > 24) drawInto(entry.target, timelineSteps(shown.order, shown.pos), shown.order.order_id);
+  }
+});
+
+function drawInto(container, steps, orderId) {
+  lastWidth = Math.floor(container.clientWidth) || 320;
+  clear(container, drawTimeline(steps, { width: lastWidth, id: "tl", label: `Timeline of order ${orderId}` }));
+  resize.disconnect();
+  resize.observe(container);
+}
+
+function lineDetails(line) {
+  const po = line.purchase_order_id;
+  const source = po
+    ? ["On purchase order ", h("button", { type: "button", class: "link", onclick: () => revealPo(po) }, code(po))]
+    : line.no_po_reason
+      ? [line.no_po_reason === "stock_available" ? "No PO needed: stock was available." : `No PO: ${NO_PO_WORDS[line.no_po_reason] || line.no_po_reason}.`]
+      : [];
+  const allocations = line.allocations || [];
+  return h("section", { class: "line", "aria-label": `Line ${line.line_id}, SKU ${line.sku}` },
+    h("h4", {}, `Line ${line.line_id} · `, code(line.sku)),
+    h("p", { class: "muted" },
+      `${line.qty} ordered · ${line.assigned_qty || 0} assigned · ${line.pending_qty || 0} pending`,
+      line.cancelled_qty ? ` · ${line.cancelled_qty} cancelled` : "",
+      source.length ? h("br") : null, source),
+    allocations.length
+      ? h("div", { class: "table-wrap" }, h("table", { class: "lines" },
+        h("caption", { class: "visually-hidden" }, `Where the stock of line ${line.line_id} came from`),
+        h("thead", {}, h("tr", {},
+          h("th", { scope: "col", class: "num" }, "Qty"),
+          h("th", { scope: "col" }, "Location"),
+          h("th", { scope: "col" }, "Bin"),
+          h("th", { scope: "col" }, "GRN"),
+          h("th", { scope: "col" }, "Why"))),
+        h("tbody", {}, allocations.map((a) => h("tr", {},
+          h("td", { class: "num" }, String(a.qty)),
+          h("td", {}, a.location),
+          h("td", {}, a.bin),
+          h("td", {}, a.grn_id ? code(a.grn_id) : h("span", { class: "muted" }, "—")),
+          h("td", {}, REASON_WORDS[a.reason] || a.reason || REASON_WORDS.in_stock),
+        )))))
+      : h("p", { class: "empty-line muted" }, "Nothing assigned to this line yet."),
+    allocations.some((a) => a.location === "main" && a.bin === "default")
+      ? h("p", { class: "hint" }, "main / default is the Default Bin of the main location, where received goods are inwarded.")
+      : null,
+  );
+}
+
+// --- purchase orders -------------------------------------------------------------------
+
+$("po-refresh").addEventListener("click", async () => {
+  const box = $("pos");
+  box.setAttribute("aria-busy", "true");
+  try {
+    showPos((await call(path("sellers", session.accountId, "purchase-orders"))).items);
+    say($("po-message"), `Purchase orders refreshed at ${timeNow()}.`, "info");
+  } catch (e) {
+    if (failed(e)) return;
+    say($("po-message"), `Could not load the purchase orders. ${explain(e)}`, "error");
+  } finally {
+    box.setAttribute("aria-busy", "false");
+  }
+});
+
+const PO_ORDER = { approved: 0, partially_received: 1, received: 2, cancelled: 3 };
+
+function showPos(items) {
+  $("po-updated").textContent = `Updated ${timeNow()}`;
+  const pos = [...(items || [])].sort((a, b) => (PO_ORDER[a.status] ?? 9) - (PO_ORDER[b.status] ?? 9));
+  if (!pos.length) {
+    clear($("pos"), h("div", { class: "empty card" },
+      h("h3", {}, "No purchase orders yet"),
+      h("p", {}, "A purchase order is raised automatically when an order needs more than is in stock and its SKU is mapped to a vendor. It appears here, approved, for the missing quantity only.")));
+    return;
+  }
+  clear($("pos"), h("ul", { class: "po-list" }, pos.map((po) => h("li", {}, poCard(po)))));
+}
+
+function poCard(po) {
+  const qty = po.lines.reduce((n, l) => n + l.qty, 0);
+  const received = po.lines.reduce((n, l) => n + (l.received_qty || 0), 0);
+  const details = h("details", { class: "po card", id: `po-${po.po_id}`, open: openPos.has(po.po_id) },
+    h("summary", {},
+      h("span", { class: "po-sum" },
+        h("span", { class: "po-id" }, code(po.po_id)),
+        badge(po.status, "po"),
+        h("span", { class: "po-facts" }, `Order ${po.source_order_id} · vendor ${po.vendor_id} · ${received} of ${qty} received · ${plural((po.grns || []).length, "GRN")}`),
+      ),
+      h("span", { class: "view" }, "View details"),
+    ),
+    h("div", { class: "po-body" },
+      h("dl", { class: "meta" },
+        h("div", {}, h("dt", {}, "Order"), h("dd", {}, h("button", { type: "button", class: "link", onclick: () => openOrder(po.source_order_id) }, `Open order ${po.source_order_id}`))),
+        h("div", {}, h("dt", {}, "Vendor"), h("dd", {}, po.vendor_id)),
+        h("div", {}, h("dt", {}, "Vendor's B2B order"), h("dd", {}, code(po.vendor_order_id))),
+      ),
+      h("div", { class: "table-wrap" }, h("table", { class: "lines" },
+        h("caption", { class: "visually-hidden" }, `Lines of purchase order ${po.po_id}`),
+        h("thead", {}, h("tr", {},
+          h("th", { scope: "col" }, "SKU"),
+          h("th", { scope: "col", class: "num" }, "Ordered"),
+          h("th", { scope: "col", class: "num" }, "Received"),
+          h("th", { scope: "col", class: "num" }, "Open"))),
+        h("tbody", {}, po.lines.map((l) => h("tr", {},
+          h("th", { scope: "row" }, code(l.sku)),
+          h("td", { class: "num" }, String(l.qty)),
+          h("td", { class: "num" }, String(l.received_qty || 0)),
+          h("td", { class: "num" }, String(Math.max(0, l.qty - (l.received_qty || 0))))))))),
+      h("h4", {}, "Goods received (GRNs)"),
+      (po.grns || []).length
+        ? h("ul", { class: "grns" }, po.grns.map((g) => h("li", {},
+          code(g.grn_id), " — ", g.lines.map((l) => `${l.qty} × ${l.sku}`).join(", "), ` into ${g.location} / ${g.bin}`)))
+        : h("p", { class: "muted empty-line" }, "Nothing received yet: goods arrive when the vendor hands them over."),
+    ),
+  );
+  details.addEventListener("toggle", () => (details.open ? openPos.add(po.po_id) : openPos.delete(po.po_id)));
+  return details;
+}
+
+function revealPo(poId) {
+  const card = document.getElementById(`po-${poId}`);
+  if (!card) return;
+  card.open = true;
+  card.scrollIntoView({ block: "start" });
+  card.querySelector("summary").focus();
+}
+
+// --- stock -----------------------------------------------------------------------------
+
+$("stock-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $("sku");
+  const sku = input.value.trim();
+  if (!SKU.test(sku)) {
+    say($("stock-error"), sku ? "A SKU is made of letters, digits, ., - and _ (at most 64)." : "Enter a SKU.", "error");
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+    return;
+  }
+  input.removeAttribute("aria-invalid");
+  loadStock([sku], { replace: false });
+});
+
+let stockRequest = 0;
+
+async function loadStock(skus, { replace }) {
+  say($("stock-error"), "");
+  stockSkus = replace ? skus : [...skus, ...stockSkus.filter((s) => !skus.includes(s))].slice(0, MAX_STOCK_CARDS);
+  const request = ++stockRequest;
+  const results = await Promise.all(stockSkus.map((sku) =>
+    call(path("sellers", session.accountId, "skus", sku, "stock")).then((figures) => ({ sku, figures }), (error) => ({ sku, error }))));
+  if (request !== stockRequest) return; // a newer lookup answers instead
+  if (results.some((r) => failed(r.error))) return;
+  clear($("stock"), results.map(stockCard));
+  if (!replace) say($("stock-announce"), `Stock of ${skus.join(", ")} shown.`);
+}
+
+function stockCard({ sku, figures, error }) {
+  if (error) return h("article", { class: "card stock" }, h("h3", {}, code(sku)), h("p", { class: "message", "data-kind": "error" }, explain(error, `SKU ${sku}`)));
+  const row = (label, value, hint) => h("div", {}, h("dt", {}, label, hint ? h("span", { class: "visually-hidden" }, ` (${hint})`) : null), h("dd", {}, String(value)));
+  const buy = figures.quantity_to_purchase;
+  return h("article", { class: "card stock", "aria-label": `Stock of ${sku}` },
+    h("h3", {}, code(sku)),
+    h("dl", { class: "stock-figures" },
+      row("On hand", figures.on_hand),
+      row("Assigned", figures.assigned),
+      row("Available", figures.available),
+      row("Pending backorders", figures.pending_backorders),
+      row("Open on POs", figures.open_po_qty, "ordered minus received"),
+      row("Expected returns", figures.expected_returns),
+    ),
+    h("p", { class: "callout", "data-kind": buy > 0 ? "warning" : "success" },
+      h("strong", {}, buy > 0 ? `Buy ${buy} more` : "Nothing to buy"),
+      buy > 0 ? " — pending backorders exceed what is available, on order and expected back." : " — what is pending is covered."),
+  );
+}

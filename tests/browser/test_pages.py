@@ -1,0 +1,219 @@
+"""The vendor panel and the seller console in headless chromium, against `backorders
+local`: the seed scenario done by a person in the pages, refusals in words, empty states,
+a phone-sized screen. Screenshots of both pages go to .build/screenshots/ (docs/screenshots/ with
+BACKORDERS_UPDATE_SCREENSHOTS=1)."""
+
+from __future__ import annotations
+
+from selenium.webdriver.common.by import By
+
+from tests.browser.pages import find, session_key, sign_in, text_of, type_into, viewport, visible, wait_text
+from tests.e2e.local import Api, unique
+
+
+def card(vo_id: str, status: str | None = None) -> str:
+    """CSS for a vendor order's card, in the group of `status` when given."""
+    return f"[aria-labelledby='group-{status}'] #vo-{vo_id}" if status else f"#vo-{vo_id}"
+
+
+def hand_over_in_page(driver, vo_id: str, *quantities: int) -> None:
+    """Type the quantities into the card's handover form and submit it with Enter."""
+    inputs = driver.find_elements(By.CSS_SELECTOR, f"#vo-{vo_id} input.qty")
+    assert len(inputs) == len(quantities)
+    for i, (field, qty) in enumerate(zip(inputs, quantities)):
+        type_into(field, str(qty), enter=i == len(quantities) - 1)
+
+
+def backorder(api: Api, seller: str, vendor: str, order_id: str, sku: str, qty: int) -> dict:
+    """The SKU mapped to the vendor, none in stock, an order for `qty`: its PO."""
+    api.map_sku(seller, sku, vendor)
+    assert api.order(seller, order_id, (sku, qty)).status == 201
+    api.settled_order(seller, order_id)
+    [po] = [po for po in api.purchase_orders(seller) if po["source_order_id"] == order_id]
+    return po
+
+
+def test_the_vendor_approves_and_hands_over_in_two_parts_then_the_seller_sees_the_order_ready(browser, local_site, screenshots):
+    api, driver = local_site, browser
+    # given: stock 1, an order for 3 -> 1 assigned, a PO for 2 and the vendor's B2B order
+    # (readable ids, the only test to use them: they show in the screenshots)
+    seller, vendor, sku = "acme-store", "northwind-supply", "MUG-350-BLUE"
+    api.seller(seller)
+    api.vendor(vendor, approval_required=True)
+    api.map_sku(seller, sku, vendor)
+    api.stock(seller, sku, 1)
+    assert api.order(seller, "AMZ-1001", (sku, 3)).status == 201
+    order = api.settled_order(seller, "AMZ-1001")
+    assert (order["status"], order["lines"][0]["pending_qty"]) == ("backordered", 2)
+    [po] = api.purchase_orders(seller)
+    vo = po["vendor_order_id"]
+    # and two more backorders, so that the panel has something in every group
+    po2 = backorder(api, seller, vendor, "AMZ-1002", "TEE-M-BLACK", 2)
+    sku3 = "CAP-GREY"
+    po3 = backorder(api, seller, vendor, "AMZ-1003", sku3, 4)
+    vo3 = po3["vendor_order_id"]
+    assert api.as_vendor(vendor, "POST", f"/v1/vendors/{vendor}/orders/{vo3}/approve").status == 200
+    assert api.hand_over(vendor, vo3, "h-cap-1", (sku3, 1)).status == 202
+
+    # when the vendor signs in with its key (typed, then Enter)
+    sign_in(driver, api.url, "vendor.html", api.vendors[vendor]["api_key"])
+
+    # then its orders are grouped by status, with the seller, the PO and the lines
+    wait_text(driver, "#who", vendor)
+    text = wait_text(driver, card(vo, "unapproved"), seller, po["po_id"], sku)
+    assert "Approve this order before handing it over" in text
+    assert find(driver, f"#vo-{vo} input.qty") is None  # no handover before approval
+    wait_text(driver, card(po2["vendor_order_id"], "unapproved"), po2["po_id"])
+    wait_text(driver, card(vo3, "partially_handed_over"), po3["po_id"])
+    wait_text(driver, "#summary", "3 orders", "2 to approve", "1 to hand over")
+    assert session_key(driver, "vendor") == api.vendors[vendor]["api_key"]
+
+    # when it approves the order
+    find(driver, f"#vo-{vo} .actions button").click()
+    wait_text(driver, f"{card(vo, 'approved')} [data-flash]", "Approved")
+    field = visible(driver, f"#vo-{vo} input.qty")
+    assert (field.get_attribute("value"), field.get_attribute("max")) == ("2", "2")  # all that is open
+
+    # when it types more than is open: the form refuses it and nothing is sent
+    hand_over_in_page(driver, vo, 3)
+    wait_text(driver, f"#vo-{vo} .field-error", "Only 2 open")
+    wait_text(driver, f"#vo-{vo} form [role=alert]", "at most what is still open")
+    assert api.vendor_order(vendor, vo)["lines"][0]["handed_over_qty"] == 0
+
+    # when it hands over 1 of the 2: the result is visible at once
+    hand_over_in_page(driver, vo, 1)
+    wait_text(driver, f"{card(vo, 'partially_handed_over')} [data-flash]", f"Handed over 1 × {sku}", "Goods receipt")
+    cells = [td.text for td in find(driver, f"#vo-{vo} tbody tr").find_elements(By.CSS_SELECTOR, "td")]
+    assert cells[:3] == ["2", "1", "1"]  # ordered, handed over, open
+    assert api.vendor_order(vendor, vo)["status"] == "partially_handed_over"
+    field = visible(driver, f"#vo-{vo} input.qty")
+    assert (field.get_attribute("value"), field.get_attribute("max")) == ("1", "1")
+
+    # when it hands over the rest
+    hand_over_in_page(driver, vo, 1)
+    wait_text(driver, f"{card(vo, 'handed_over')} [data-flash]", f"Handed over 1 × {sku}", "fully handed over")
+    assert find(driver, f"#vo-{vo} input.qty") is None
+    assert api.vendor_order(vendor, vo)["status"] == "handed_over"
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.save_screenshot(str(screenshots / "vendor-panel.png"))
+
+    # then the seller console shows the order ready, with both GRNs in its timeline
+    api.settled_order(seller, "AMZ-1001", assigned=3)
+    grns = [g["grn_id"] for g in api.purchase_order(seller, po["po_id"])["grns"]]
+    assert len(grns) == 2
+    sign_in(driver, api.url, "seller.html", api.sellers[seller]["api_key"])
+    wait_text(driver, "#pos", po["po_id"], po2["po_id"], po3["po_id"])
+    type_into(visible(driver, "#order-id"), "AMZ-1001")
+    wait_text(driver, "#order-heading", "AMZ-1001")
+    wait_text(driver, ".order-detail .badge", "Ready")
+    wait_text(driver, "#order-callout", "Ready", "every unit is assigned")
+    desc = driver.execute_script("return document.querySelector('#timeline svg desc').textContent")
+    for step in ("Order received (done)", "Stock assigned (done)", "PO approved (done)", "Vendor order (done)", "Ready (done)"):
+        assert step in desc, (step, desc)
+    assert all(grn in desc for grn in grns) and desc.count("Handover · GRN (done)") == 2
+    details = text_of(driver, ".order-detail .line")
+    assert "3 ordered · 3 assigned · 0 pending" in details
+    assert all(grn in details for grn in grns)
+    assert "In stock when the order arrived" in details and "Received for this order" in details
+    assert "main / default is the Default Bin of the main location" in details
+    wait_text(driver, "#stock", sku, "Nothing to buy")
+    assert "localhost" not in driver.current_url and driver.current_url.endswith("#order=AMZ-1001")
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.save_screenshot(str(screenshots / "seller-console.png"))
+
+    # and the seller opens a waiting backorder from its purchase orders
+    summary = find(driver, f"#po-{po3['po_id']} summary")
+    driver.execute_script("arguments[0].scrollIntoView()", summary)
+    summary.click()
+    wait_text(driver, f"#po-{po3['po_id']}", "1 of 4 received", "Goods received")
+    find(driver, f"#po-{po3['po_id']} button.link").click()
+    wait_text(driver, "#order-heading", "AMZ-1003")
+    wait_text(driver, "#order-callout", "Waiting at", "Vendor handover", "3 of 4 still open", f"at {vendor}")
+    wait_text(driver, "#stock", sku3)
+    # and nothing went wrong in the pages themselves (scripts, content security policy)
+    problems = [log["message"] for log in driver.get_log("browser") if log["source"] != "network"]
+    assert problems == []
+
+
+def test_a_wrong_key_is_refused_in_words_and_never_kept(browser, local_site):
+    api, driver = local_site, browser
+    seller, vendor, _ = api.setup(stock=0)
+
+    sign_in(driver, api.url, "vendor.html", "hello")
+    wait_text(driver, "#signin-error", "does not look like a vendor key", "vk.")
+    assert find(driver, "#key").get_attribute("aria-invalid") == "true"
+
+    type_into(find(driver, "#key"), api.sellers[seller]["api_key"])
+    wait_text(driver, "#signin-error", "This is a seller key")
+
+    type_into(find(driver, "#key"), f"vk.{vendor}.not-the-secret")
+    wait_text(driver, "#signin-error", "This key was not accepted")
+    assert find(driver, "#signed-in").is_displayed() is False
+    assert session_key(driver, "vendor") is None
+
+    # the right key then works, and an empty account says so
+    type_into(find(driver, "#key"), api.vendors[vendor]["api_key"])
+    wait_text(driver, "#orders", "No orders yet")
+
+    sign_in(driver, api.url, "seller.html", f"sk.{seller}.not-the-secret")
+    wait_text(driver, "#signin-error", "This key was not accepted")
+    assert session_key(driver, "seller") is None
+    type_into(find(driver, "#key"), api.sellers[seller]["api_key"])
+    wait_text(driver, "#pos", "No purchase orders yet")
+    type_into(visible(driver, "#order-id"), "nope")
+    wait_text(driver, "#order-error", "Order nope was not found")
+    type_into(find(driver, "#order-id"), "no such/id")
+    wait_text(driver, "#order-error", "letters, digits")
+
+    # signing out forgets the key
+    find(driver, "#sign-out").click()
+    visible(driver, "#signin-form")
+    assert session_key(driver, "seller") is None
+
+
+def test_a_handover_refused_by_the_server_is_shown_in_words(browser, local_site):
+    api, driver = local_site, browser
+    seller, vendor, sku = api.setup(stock=0)
+    assert api.order(seller, "o1", (sku, 2)).status == 201
+    api.settled_order(seller, "o1")
+    [vo] = api.vendor_orders(vendor)
+    sign_in(driver, api.url, "vendor.html", api.vendors[vendor]["api_key"])
+    field = visible(driver, f"#vo-{vo['vendor_order_id']} input.qty")
+    assert field.get_attribute("value") == "2"
+
+    # when someone else hands 1 over while the page still shows 2 open, and the page sends 2
+    assert api.hand_over(vendor, vo["vendor_order_id"], unique("h"), (sku, 1)).status == 202
+    field.send_keys("\n")
+
+    # then the server's 422 is shown in words, and the card shows what is open now
+    message = wait_text(driver, f"#vo-{vo['vendor_order_id']} [data-flash]", "The handover was not recorded", "Refused", "more than the 1 still open")
+    assert "now shows what is still open" in message
+    field = visible(driver, f"{card(vo['vendor_order_id'], 'partially_handed_over')} input.qty")
+    assert field.get_attribute("max") == "1"
+    assert api.vendor_order(vendor, vo["vendor_order_id"])["lines"][0]["handed_over_qty"] == 1
+
+
+def test_the_pages_fit_a_phone_screen(browser, local_site):
+    api, driver = local_site, browser
+    seller, vendor, sku = api.setup(stock=1)
+    assert api.order(seller, "o1", (sku, 3)).status == 201
+    api.settled_order(seller, "o1")
+    viewport(driver, 390, 844, mobile=True)
+    # nothing wider than the screen (a phone would zoom the page out to show it)
+    no_sideways_scroll = """
+        const width = 390;
+        const boxes = [...document.querySelectorAll('.card, form, table, svg, .topbar-inner')];
+        return document.documentElement.scrollWidth <= width && window.innerWidth === width
+            && boxes.every((b) => b.getBoundingClientRect().right <= width);"""
+
+    sign_in(driver, api.url, "vendor.html", api.vendors[vendor]["api_key"])
+    visible(driver, ".order input.qty")
+    assert driver.execute_script(no_sideways_scroll)
+
+    sign_in(driver, api.url, "seller.html", api.sellers[seller]["api_key"])
+    type_into(visible(driver, "#order-id"), "o1")
+    wait_text(driver, "#order-callout", "Waiting at", "Vendor handover")
+    assert driver.execute_script(no_sideways_scroll)
+    # the timeline is drawn top to bottom, within the screen's width
+    svg = driver.execute_script("const r = document.querySelector('#timeline svg').getBoundingClientRect(); return [r.width, r.height]")
+    assert svg[0] <= 390 and svg[1] > svg[0]
