@@ -37,6 +37,12 @@ def test_health_and_openapi_need_no_credential(chain):
     assert "/v1/sellers/{seller_id}/orders" in doc.body["paths"]
 
 
+def test_a_json_body_sent_with_a_form_content_type_is_read_as_json(chain):
+    body = {"name": "S", "allow_backorders": True, "auto_po_vendor_level": True, "auto_grn_through_backorder": True}
+    answer = chain.call("PUT", "/v1/sellers/s1", body, {**ADMIN, "Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status == 201, answer
+
+
 def test_an_unknown_endpoint_is_a_404_in_the_error_shape(chain):
     assert_error(chain.call("GET", "/v1/nothing-here"), 404, "not_found")
 

@@ -176,7 +176,20 @@ def handle(app: APIGatewayRestResolver, gate: Gate, event: dict, context: Any) -
             "isBase64Encoded": False,
         }
     app.append_context(principal=principal)
-    return app.resolve(event, context)
+    return app.resolve(_as_json(event), context)
+
+
+def _as_json(event: dict) -> dict:
+    """Bodies are JSON whatever Content-Type says (curl -d sends a form type)."""
+    if not event.get("body"):
+        return event
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"}
+    return {
+        **event,
+        "headers": {**headers, "Content-Type": content_types.APPLICATION_JSON},
+        "multiValueHeaders": {**multi, "Content-Type": [content_types.APPLICATION_JSON]},
+    }
 
 
 def require_found(value: Any, what: str) -> Any:
