@@ -39,6 +39,19 @@ def parser() -> argparse.ArgumentParser:
     )
     local.add_argument("--no-walkthrough", action="store_true", help="do not walk through the seed scenario at start")
     local.add_argument("--verbose", "-v", action="store_true", help="show each request, handler logs and metrics")
+    reconcile = sub.add_parser(
+        "reconcile",
+        help="find stuck work and complete it, once",
+        description="Run the reconciler once: orders never assigned, shortfalls with neither PO nor reason, "
+        "goods received and never assigned, free stock while orders wait, dead-lettered events. "
+        "Against `backorders local`, pass its embedded AWS URL with --endpoint; without it, the AWS "
+        "your environment points to (table names from ACCOUNTS_TABLE, INVENTORY_TABLE, ORDERS_TABLE, "
+        "PURCHASING_TABLE, dead-letter queues from DEAD_LETTER_QUEUE_URLS).",
+    )
+    reconcile.add_argument("--endpoint", help="the embedded AWS URL that `backorders local` prints")
+    reconcile.add_argument(
+        "--older-than-minutes", type=float, default=15.0, help="work younger than this is not stuck yet (default 15)"
+    )
     return p
 
 
@@ -46,7 +59,43 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "local":
         return local(args)
+    if args.command == "reconcile":
+        return reconcile(args)
     return 2  # pragma: no cover - argparse refuses unknown commands
+
+
+def reconcile(args: argparse.Namespace) -> int:
+    import json
+
+    from backorders import topology
+
+    os.environ[topology.RECONCILE_AFTER_ENV_VAR] = str(args.older_than_minutes)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", topology.METRICS_NAMESPACE)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    if args.endpoint:
+        import boto3
+
+        from backorders_local import provision
+
+        os.environ.update(provision.environment())
+        os.environ.update(
+            AWS_ENDPOINT_URL=args.endpoint,
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
+        )
+        sqs = boto3.client("sqs")
+        dlqs = [sqs.get_queue_url(QueueName=f"{fn.rule.name}-dlq")["QueueUrl"] for fn in topology.FUNCTIONS if fn.rule]
+        os.environ[topology.DEAD_LETTER_QUEUES_ENV_VAR] = json.dumps(dlqs)
+    from backorders_local import functions, shapes
+
+    handler = functions.load(topology.RECONCILE)
+    out = handler(shapes.scheduled_event("reconcile-once"), functions.context_for(topology.RECONCILE))
+    repairs = out["repairs"]
+    print("nothing was stuck" if not repairs else "\n".join(f"{kind}: {n}" for kind, n in sorted(repairs.items())))
+    return 0
 
 
 def local(args: argparse.Namespace) -> int:
