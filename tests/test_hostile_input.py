@@ -1,0 +1,108 @@
+"""Hostile input against every endpoint: never a 5xx, every refusal in the error shape,
+and a refused request writes nothing. Generated with Hypothesis from the topology's routes."""
+
+import json
+import os
+import re
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backorders import security, topology
+from tests.chain import ADMIN, Chain
+
+ROUTES = [route for route, _ in topology.all_routes() if not route.path.startswith("/panel")]
+WRITES = {"PUT", "POST", "DELETE"}
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False)
+    | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=12,
+)
+# ids that are fine, odd, or hostile
+path_ids = st.sampled_from(["s1", "v1", "o1", "A", "nope", "x" * 200, "..", "%2e%2e", "a b", "é", "sk.s1.x", "0"]) | st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/?#"), min_size=1, max_size=20
+)
+credentials_kinds = ["none", "admin", "seller", "other_seller", "vendor", "other_vendor", "garbage", "signed", "signed_other"]
+credentials = st.sampled_from(credentials_kinds)
+
+
+def near_valid(route) -> st.SearchStrategy:
+    """Bodies that look like the real thing with one part wrong, and plain garbage."""
+    line = st.fixed_dictionaries({"line_id": path_ids, "sku": path_ids, "qty": json_values | st.integers()})
+    shapes = {
+        "/orders": st.fixed_dictionaries({"order_id": path_ids, "lines": st.lists(line, max_size=3)}),
+        "/handovers": st.fixed_dictionaries({"handover_id": path_ids, "lines": st.lists(st.fixed_dictionaries({"sku": path_ids, "qty": json_values}), max_size=3)}),
+        "/adjustments": st.fixed_dictionaries({"adjustment_id": path_ids, "sku": path_ids, "qty": json_values}),
+        "/returns": st.fixed_dictionaries({"return_id": path_ids, "sku": path_ids, "qty": json_values, "status": json_values}),
+    }
+    for suffix, strategy in shapes.items():
+        if route.path.endswith(suffix):
+            return strategy | json_values
+    return json_values
+
+
+@st.composite
+def requests(draw):
+    route = draw(st.sampled_from(ROUTES))
+    path = re.sub(r"\{\w+\}", lambda _: draw(path_ids).replace("/", "_"), route.path)
+    body = draw(near_valid(route)) if route.method in WRITES else None
+    raw = draw(st.sampled_from([json.dumps(body).encode(), b"{", b"", b"\xff\xfe", json.dumps(body).encode() * 2]))
+    return route, path, raw, draw(credentials)
+
+
+def headers_for(chain: Chain, kind: str, raw: bytes) -> dict:
+    return {
+        "none": {},
+        "admin": ADMIN,
+        "seller": {"X-Api-Key": chain.sellers["s1"]["api_key"]},
+        "other_seller": {"X-Api-Key": chain.sellers["s2"]["api_key"]},
+        "vendor": {"X-Api-Key": chain.vendors["v1"]["api_key"]},
+        "other_vendor": {"X-Api-Key": chain.vendors["v2"]["api_key"]},
+        "garbage": {"X-Api-Key": "sk.s1.guess", "Authorization": "Bearer guess", "X-Signature": "sha256=00"},
+        "signed": {"X-Signature": security.sign(raw, chain.sellers["s1"]["webhook_secret"])},
+        "signed_other": {"X-Signature": security.sign(raw, chain.sellers["s2"]["webhook_secret"])},
+    }[kind]
+
+
+def everything() -> dict:
+    client = boto3.client("dynamodb")
+    return {t.name: sorted(json.dumps(i, sort_keys=True) for i in client.scan(TableName=t.name)["Items"]) for t in topology.TABLES}
+
+
+@pytest.fixture(scope="module")
+def world():
+    with Chain.started() as chain:
+        chain.seller("s1")
+        chain.seller("s2")
+        chain.vendor("v1")
+        chain.vendor("v2")
+        chain.map_sku("s1", "A", "v1")
+        chain.order("s1", "o1", ("A", 2))
+        chain.drain()
+        yield chain
+
+
+@settings(max_examples=int(os.environ.get("BACKORDERS_FUZZ_EXAMPLES", "120")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(request=requests())
+def test_no_input_gets_a_5xx_and_every_refusal_is_shaped_and_writes_nothing(world, request):
+    route, path, raw, kind = request
+    before = everything()
+    answer = world.call(route.method, path, headers=headers_for(world, kind, raw), raw=raw)
+    assert answer.status < 500, (route, path, raw, kind, answer)
+    if answer.status >= 400:
+        assert set(answer.body) == {"error"} and set(answer.body["error"]) == {"code", "message", "details"}
+        assert re.fullmatch(r"[a-z_]+", answer.body["error"]["code"])
+        world.drain()
+        assert everything() == before, (route, path, raw, kind, answer)
+    else:
+        accepted = {"none": set(credentials_kinds), "admin": {"admin"}, "seller": {"admin", "seller"},
+                    "vendor": {"admin", "vendor"}, "signed": {"admin", "signed"}}[route.auth]
+        assert kind in accepted, f"{kind} credential was accepted: {route.method} {path} -> {answer.status}"
+        if kind in ("seller", "signed") and route.auth != "none":
+            assert path.startswith("/v1/sellers/s1/"), path
+        if kind == "vendor" and route.auth != "none":
+            assert path.startswith("/v1/vendors/v1/"), path
