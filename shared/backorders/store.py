@@ -343,30 +343,14 @@ class Store:
         }
         return put(self.orders, item, NOT_EXISTS)
 
-    def update_order(self, order: Order, version: int, *, applied_grn: str | None = None, expect_status: str | None = None) -> Write:
+    def update_order(
+        self, order: Order, version: int, *, applied_grn: str | None = None, expect_status: str | None = None
+    ) -> Write:
         """Rewrite an order's lines and status, if nobody changed it since `version`."""
-        expression = "SET #status = :status, #lines = :lines, #version = :next, #updated_at = :now"
-        values: dict[str, Any] = {
-            ":status": order.status,
-            ":lines": [line.model_dump() for line in order.lines],
-            ":version": version,
-            ":next": version + 1,
-            ":now": now(),
-        }
-        condition = SAME_VERSION
-        if applied_grn:
-            expression += " ADD #applied_grns :grn"
-            values[":grn"] = {applied_grn}
-        if expect_status:
-            condition += " AND #status = :expected"
-            values[":expected"] = expect_status
-        return update(
-            self.orders,
-            order_key(order.seller_id, order.order_id),
-            expression,
-            condition,
-            values=values,
-        )
+        fields = {"status": order.status, "lines": [line.model_dump() for line in order.lines]}
+        add = {"applied_grns": {applied_grn}} if applied_grn else {}
+        key = order_key(order.seller_id, order.order_id)
+        return _versioned_update(self.orders, key, fields, version, expect_status=expect_status, add=add)
 
     def put_purchase_order(self, po: PurchaseOrder) -> Write:
         item = {**po_key(po.seller_id, po.po_id), "entity": "PO", **po.model_dump(), "version": 1}
@@ -377,40 +361,17 @@ class Store:
         return put(self.purchasing, item, NOT_EXISTS)
 
     def update_vendor_order(self, vo: VendorOrder, version: int, *, expect_status: str | None = None) -> Write:
-        values: dict[str, Any] = {
-            ":status": vo.status,
-            ":lines": [line.model_dump() for line in vo.lines],
-            ":version": version,
-            ":next": version + 1,
-            ":now": now(),
-        }
-        condition = SAME_VERSION
-        if expect_status:
-            condition += " AND #status = :expected"
-            values[":expected"] = expect_status
-        return update(
-            self.purchasing,
-            vendor_order_key(vo.vendor_id, vo.vendor_order_id),
-            "SET #status = :status, #lines = :lines, #version = :next, #updated_at = :now",
-            condition,
-            values=values,
-        )
+        fields = {"status": vo.status, "lines": [line.model_dump() for line in vo.lines]}
+        key = vendor_order_key(vo.vendor_id, vo.vendor_order_id)
+        return _versioned_update(self.purchasing, key, fields, version, expect_status=expect_status)
 
     def update_purchase_order(self, po: PurchaseOrder, version: int) -> Write:
-        return update(
-            self.purchasing,
-            po_key(po.seller_id, po.po_id),
-            "SET #status = :status, #lines = :lines, #grns = :grns, #version = :next, #updated_at = :now",
-            SAME_VERSION,
-            values={
-                ":status": po.status,
-                ":lines": [line.model_dump() for line in po.lines],
-                ":grns": [g.model_dump() for g in po.grns],
-                ":version": version,
-                ":next": version + 1,
-                ":now": now(),
-            },
-        )
+        fields = {
+            "status": po.status,
+            "lines": [line.model_dump() for line in po.lines],
+            "grns": [g.model_dump() for g in po.grns],
+        }
+        return _versioned_update(self.purchasing, po_key(po.seller_id, po.po_id), fields, version)
 
     def put_handover(self, handover: Handover) -> Write:
         key = handover_key(handover.vendor_id, handover.handover_id)
@@ -419,3 +380,26 @@ class Store:
     def put_grn(self, grn: Grn) -> Write:
         key = grn_key(grn.seller_id, grn.grn_id)
         return put(self.purchasing, {**key, "entity": "GRN", **grn.model_dump()}, NOT_EXISTS)
+
+
+def _versioned_update(
+    table: str,
+    key: dict,
+    fields: dict[str, Any],
+    version: int,
+    *,
+    expect_status: str | None = None,
+    add: dict[str, Any] | None = None,
+) -> Write:
+    """SET `fields` (and ADD `add`) if the item is still at `version`; bumps the version."""
+    values: dict[str, Any] = {f":{k}": v for k, v in fields.items()}
+    values |= {":version": version, ":next": version + 1, ":now": now()}
+    expression = "SET " + ", ".join(f"#{k} = :{k}" for k in fields) + ", #version = :next, #updated_at = :now"
+    if add:
+        expression += " ADD " + ", ".join(f"#{k} :add_{k}" for k in add)
+        values |= {f":add_{k}": v for k, v in add.items()}
+    condition = SAME_VERSION
+    if expect_status:
+        condition += " AND #status = :expected"
+        values[":expected"] = expect_status
+    return update(table, key, expression, condition, values=values)
