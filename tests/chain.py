@@ -12,7 +12,7 @@ import boto3
 from moto import mock_aws
 
 from backorders import security, topology
-from backorders_local import functions, provision, pumps, shapes
+from backorders_local import functions, moto_fixes, provision, pumps, shapes
 
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -56,6 +56,7 @@ class Chain:
     @classmethod
     @contextmanager
     def started(cls):
+        moto_fixes.apply()
         with mock_aws():
             yield cls(provision.provision(boto3))
 

@@ -17,6 +17,8 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from backorders_local import moto_fixes
+
 REGION = "us-east-1"
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
@@ -71,6 +73,7 @@ class EmbeddedAws(ThreadedMotoServer):
 
     def __init__(self, on_change: Callable[[], None] | None = None, port: int = 0, lock=None):
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
+        moto_fixes.apply()  # refused transactions must not cut the streams off
         self.lock = lock or threading.Lock()  # tests may pass a do-nothing lock, to compare
         self.on_change = on_change
         self.requests = 0

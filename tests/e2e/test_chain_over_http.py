@@ -198,3 +198,16 @@ def test_the_http_edge_answers_in_the_error_shape(api: Api):
                          headers={"Authorization": f"Bearer {api.admin_token}"})
     assert malformed.status == 400 and malformed.error["code"] == "malformed_json"
     assert api.call("GET", "/v1/openapi.json").body["openapi"].startswith("3.")
+
+
+def test_stock_added_after_a_refused_adjustment_still_reaches_the_waiting_order(api):
+    # a refused transaction (here: taking away more than is there) must not cut the
+    # inventory stream off: the next adjustment is still offered to the waiting order
+    seller, _, sku = api.setup(stock=0)
+    api.map_sku(seller, sku, None)
+    api.order(seller, "o-wait", (sku, 2))
+    api.settled_order(seller, "o-wait")
+    refused = api.admin("POST", f"/v1/sellers/{seller}/inventory/adjustments", {"adjustment_id": "minus", "sku": sku, "qty": -5})
+    assert refused.status == 422
+    api.stock(seller, sku, 2)
+    api.until("the waiting order gets the stock", lambda: api.get_order(seller, "o-wait")["status"] == "ready")
