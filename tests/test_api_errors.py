@@ -101,6 +101,10 @@ class TestOrderValidation:
         answer = two_sellers.call("POST", "/v1/sellers/s1/orders", headers={"X-Signature": header}, raw=raw)
         assert_error(answer, 400, "malformed_json")
 
+    def test_a_body_that_is_not_utf8_is_a_400(self, two_sellers):
+        answer = two_sellers.call("PUT", "/v1/sellers/s1", headers=ADMIN, raw=b"\xff\xfe")
+        assert_error(answer, 400, "malformed_json")
+
     def test_a_body_that_is_not_an_object_is_a_400(self, two_sellers):
         raw = b"[1, 2]"
         header = security.sign(raw, two_sellers.sellers["s1"]["webhook_secret"])

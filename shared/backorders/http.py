@@ -123,8 +123,13 @@ class Gate:
         route = ROUTES.get((event.get("httpMethod", ""), event.get("resource", "")))
         if route is None:
             return Principal("anonymous")  # the resolver answers 404
-        if len(raw_body(event)) > MAX_BODY_BYTES:
+        body = raw_body(event)
+        if len(body) > MAX_BODY_BYTES:
             raise InvalidRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest("the request body is not UTF-8 JSON", code="malformed_json") from None
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
         params = event.get("pathParameters") or {}
         if route.auth == "none":
@@ -134,7 +139,7 @@ class Gate:
         if route.auth == "admin":
             raise Unauthorized("this endpoint needs the admin token (Authorization: Bearer ...)")
         if route.auth == "signed":
-            return self._signed(headers, params["seller_id"], raw_body(event))
+            return self._signed(headers, params["seller_id"], body)
         return self._api_key(headers, route.auth, params)
 
     def _signed(self, headers: dict[str, str], seller_id: str, body: bytes) -> Principal:
