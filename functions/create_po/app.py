@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
 
 from backorders import purchasing
 from backorders.models import OrderBackordered
@@ -17,15 +18,29 @@ metrics = Metrics()
 store = Store()
 
 
-class OrderBackorderedEvent(EventBridgeModel):
+class OrderBackorderedEvent(BaseModel):
+    """The event as the rule delivers it: EventBridge's envelope (the fields powertools'
+    EventBridgeModel checks) around our own detail. Validated with pydantic directly:
+    powertools' parser utility costs ~10 ms more per cold start (~50 ms without bytecode)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    version: str
+    id: str
+    source: str
+    account: str
+    time: datetime
+    region: str
+    resources: list[str]
+    detail_type: str = Field(alias="detail-type")
     detail: OrderBackordered
+    replay_name: str | None = Field(None, alias="replay-name")
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@event_parser(model=OrderBackorderedEvent)
-def handler(event: OrderBackorderedEvent, context: LambdaContext) -> dict:
-    detail = event.detail
+def handler(event: dict, context: LambdaContext) -> dict:
+    detail = OrderBackorderedEvent.model_validate(event).detail
     logger.set_correlation_id(detail.correlation_id)
     created = purchasing.raise_purchase_orders(store, detail.seller_id, detail.order_id)
     if created:

@@ -1,0 +1,514 @@
+"""DynamoDB capacity, AWS calls, invocations and events per order line, counted from the
+calls the handlers really make, in-process on moto (tests.chain drives the chain).
+
+How it counts
+-------------
+botocore event hooks on the two clients the domain uses (`backorders.dynamo.client()`
+and `backorders.events.client()`, nothing else): `before-parameter-build` keeps the
+request, `before-call` reads the items a write will touch, `after-call` reads them again
+and prices the call from what was really there. Those snapshot reads go through a
+separate, unhooked client: they are not counted. The domain's calls are not changed.
+
+DynamoDB on-demand rules applied (sizes per `item_size`):
+- PutItem: ceil(size / 1 KB) WRU, size = the larger of the item replaced and the new one;
+- UpdateItem: the larger of the item before and after; DeleteItem: the deleted item;
+- a refused conditional write still costs, for the item as it was (or as proposed);
+- TransactWriteItems: 2x per item; a cancelled transaction is counted as if each of its
+  writes had been made (the larger of before and proposed);
+- GetItem: ceil(size / 4 KB) RRU strongly consistent, half eventually; an item not found
+  still costs the minimum; BatchGetItem: the same, per key; Query/Scan: the total size of
+  the items read, / 4 KB rounded up (minimum 1), half if eventually consistent;
+  TransactGetItems: 2x.
+Not counted, and free or not ours: DynamoDB Streams reads by Lambda's event source
+mappings (GetRecords from Lambda is free) and the rules' delivery to their targets
+(EventBridge invokes the function; the local SQS queue standing in for that is not ours).
+
+Which handler made which call: every handler the driver invokes is wrapped; its stage is
+the function's name, except the API: the webhook route is `webhook`, the handover route
+(function on_handover) is `handover`, and any other route is set-up or a driver read.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from typing import Any
+
+KB = 1024
+LINE_STAGES = ("webhook", "on_order_created", "create_po", "handover", "on_goods_received", "on_stock_changed")
+HTTP_STAGES = ("webhook", "handover")  # the stages API Gateway bills a request for
+
+# --- item size (DynamoDB's published rules) ---------------------------------------------
+
+
+def _number_size(text: str) -> int:
+    digits = text.lstrip("+-").replace(".", "")
+    if "e" in digits.lower():
+        digits = digits.lower().split("e")[0]
+    digits = digits.strip("0") or "0"
+    return (len(digits) + 1) // 2 + 1
+
+
+def value_size(value: dict) -> int:
+    """Size in bytes of one attribute value in DynamoDB JSON ({"S": ...}, {"N": ...}, ...)."""
+    [(kind, v)] = value.items()
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":
+        return _number_size(v)
+    if kind == "B":
+        return len(v)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode()) for s in v)
+    if kind == "NS":
+        return sum(_number_size(n) for n in v)
+    if kind == "BS":
+        return sum(len(b) for b in v)
+    if kind == "L":
+        return 3 + sum(value_size(e) + 1 for e in v)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + value_size(e) + 1 for k, e in v.items())
+    raise ValueError(f"unknown DynamoDB type {kind}")
+
+
+def item_size(item: dict | None) -> int:
+    """Sum of attribute name lengths and value sizes (0 for no item)."""
+    if not item:
+        return 0
+    return sum(len(name.encode()) + value_size(v) for name, v in item.items())
+
+
+def write_units(size: int) -> int:
+    return max(1, math.ceil(size / KB))
+
+
+def read_units(size: int, consistent: bool) -> float:
+    units = max(1, math.ceil(size / (4 * KB)))
+    return float(units) if consistent else units / 2
+
+
+# --- the meter ------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    stage: str
+    service: str
+    operation: str
+    wru: float = 0.0
+    rru: float = 0.0
+    items: int = 0
+    refused: bool = False
+    events: int = 0
+    tables: tuple[str, ...] = ()
+    item_sizes: tuple[int, ...] = ()
+
+
+@dataclass
+class Invocation:
+    stage: str
+    function: str
+    seconds: float
+    records: int
+
+
+class Sink(io.TextIOBase):
+    """Where the handlers' stdout (JSON logs, EMF metrics) goes: counted per stage by the
+    meter attached last. One for the process: the handlers' loggers bind to it when the
+    handler modules are first loaded, and those stay loaded."""
+
+    meter: Meter | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        meter = self.meter
+        if meter is not None and meter.enabled:
+            meter.log_bytes[meter.stage or "outside"] += len(text.encode())
+        return len(text)
+
+
+_SINK = Sink()
+_CURRENT: Meter | None = None
+
+
+def _hook(method: str) -> Callable:
+    """A botocore handler that forwards to the meter attached last (botocore keeps the first
+    handler registered under a unique id, so the handler itself must not be a meter's)."""
+
+    def forward(**kwargs: Any) -> None:
+        if _CURRENT is not None:
+            getattr(_CURRENT, method)(**kwargs)
+
+    return forward
+
+
+class Meter:
+    def __init__(self):
+        self.enabled = False
+        self.stage: str | None = None
+        self.calls: list[Call] = []
+        self.invocations: list[Invocation] = []
+        self.log_bytes: Counter = Counter()
+        self.raw = None  # unhooked DynamoDB client for the snapshots
+        self.profiler = None  # when set (cProfile.Profile), enabled inside handlers only
+        self.metering = True  # False: counting() does nothing (hooks stay idle)
+        self._keys: dict[str, tuple[str, str]] = {}
+
+    def reset(self) -> None:
+        self.calls, self.invocations, self.log_bytes = [], [], Counter()
+
+    @contextmanager
+    def counting(self):
+        if not self.metering:
+            yield self
+            return
+        self.enabled = True
+        try:
+            yield self
+        finally:
+            self.enabled = False
+
+    # --- hooks ----------------------------------------------------------------------
+
+    def attach(self, dynamodb, events, raw, key_names: dict[str, tuple[str, str]]) -> None:
+        """Count the calls of these clients from now on (in place of any meter before)."""
+        global _CURRENT
+        self.raw = raw
+        self._keys = key_names
+        _CURRENT = self
+        _SINK.meter = self
+        ddb = dynamodb.meta.events
+        ddb.register("before-parameter-build.dynamodb.*", _hook("_params"), unique_id="bench-ddb-params")
+        ddb.register("before-call.dynamodb.*", _hook("_before"), unique_id="bench-ddb-before")
+        ddb.register("after-call.dynamodb.*", _hook("_after_dynamodb"), unique_id="bench-ddb-after")
+        ev = events.meta.events
+        ev.register("before-parameter-build.eventbridge.*", _hook("_params"), unique_id="bench-ev-params")
+        ev.register("after-call.eventbridge.*", _hook("_after_events"), unique_id="bench-ev-after")
+
+    def _params(self, params: dict, model, context: dict, **_: Any) -> None:
+        context["bench"] = {"params": params, "before": {}}
+
+    def _targets(self, operation: str, params: dict) -> list[tuple[str, str, dict, dict | None]]:
+        """(kind, table, key, proposed item) of each item a write touches."""
+        out = []
+        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            kind = operation[: -len("Item")]
+            out.append((kind, params["TableName"], self._key(params), params.get("Item")))
+        elif operation == "TransactWriteItems":
+            for entry in params["TransactItems"]:
+                [(kind, body)] = entry.items()
+                out.append((kind, body["TableName"], self._key(body), body.get("Item")))
+        elif operation == "BatchWriteItem":
+            for table, requests in params["RequestItems"].items():
+                for r in requests:
+                    if "PutRequest" in r:
+                        item = r["PutRequest"]["Item"]
+                        out.append(("Put", table, self._key({"TableName": table, "Item": item}), item))
+                    else:
+                        out.append(("Delete", table, r["DeleteRequest"]["Key"], None))
+        return out
+
+    def _key(self, body: dict) -> dict:
+        if "Key" in body:
+            return body["Key"]
+        pk, sk = self._keys[body["TableName"]]
+        return {pk: body["Item"][pk], sk: body["Item"][sk]}
+
+    def _snapshot(self, table: str, key: dict) -> dict | None:
+        return self.raw.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+
+    def _before(self, model, context: dict, **_: Any) -> None:
+        if not self.enabled or "bench" not in context:
+            return
+        bench = context["bench"]
+        bench["targets"] = self._targets(model.name, bench["params"])
+        bench["before"] = [self._snapshot(t, k) for _, t, k, _ in bench["targets"]]
+
+    def _after_dynamodb(self, http_response, parsed: dict, model, context: dict, **_: Any) -> None:
+        if not self.enabled or "bench" not in context:
+            return
+        op, params = model.name, context["bench"]["params"]
+        refused = http_response.status_code >= 300
+        call = Call(self.stage or "outside", "dynamodb", op, refused=refused)
+        if op in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"):
+            factor = 2 if op == "TransactWriteItems" else 1
+            sizes = []
+            for (kind, table, key, proposed), before in zip(context["bench"]["targets"], context["bench"]["before"]):
+                after = None if kind == "Delete" else self._snapshot(table, key)
+                if kind == "Delete":
+                    size = item_size(before)
+                elif kind == "ConditionCheck":
+                    size = item_size(before)
+                else:
+                    size = max(item_size(before), item_size(after), item_size(proposed))
+                sizes.append(size)
+                call.wru += factor * write_units(size)
+                call.tables += (table,)
+            call.items, call.item_sizes = len(sizes), tuple(sizes)
+        elif op == "GetItem":
+            size = item_size(parsed.get("Item"))
+            call.rru = read_units(size, bool(params.get("ConsistentRead")))
+            call.items, call.tables, call.item_sizes = 1, (params["TableName"],), (size,)
+        elif op in ("Query", "Scan"):
+            sizes = tuple(item_size(i) for i in parsed.get("Items", []))
+            call.rru = read_units(sum(sizes), bool(params.get("ConsistentRead")))
+            call.items, call.tables, call.item_sizes = len(sizes), (params["TableName"],), sizes
+        elif op == "BatchGetItem":
+            for table, request in params["RequestItems"].items():
+                found = parsed.get("Responses", {}).get(table, [])
+                unprocessed = len(parsed.get("UnprocessedKeys", {}).get(table, {}).get("Keys", []))
+                consistent = bool(request.get("ConsistentRead"))
+                sizes = tuple(item_size(i) for i in found)
+                missing = len(request["Keys"]) - unprocessed - len(found)
+                call.rru += sum(read_units(s, consistent) for s in sizes) + missing * read_units(0, consistent)
+                call.items += len(request["Keys"]) - unprocessed
+                call.tables += (table,)
+                call.item_sizes += sizes
+        elif op == "TransactGetItems":
+            for entry, got in zip(params["TransactItems"], parsed.get("Responses", [])):
+                size = item_size(got.get("Item"))
+                call.rru += 2 * read_units(size, True)
+                call.items += 1
+                call.tables += (entry["Get"]["TableName"],)
+        self.calls.append(call)
+
+    def _after_events(self, http_response, parsed: dict, model, context: dict, **_: Any) -> None:
+        if not self.enabled or "bench" not in context:
+            return
+        entries = context["bench"]["params"].get("Entries", []) if model.name == "PutEvents" else []
+        self.calls.append(Call(self.stage or "outside", "events", model.name, events=len(entries)))
+
+    # --- handlers -------------------------------------------------------------------
+
+    def wrap(self, function: str, handler: Callable) -> Callable:
+        if getattr(handler, "_bench_wrapped", False):
+            return handler
+
+        def metered(event: dict, context: Any) -> Any:
+            stage = stage_of(function, event)
+            outer, self.stage = self.stage, stage
+            started = time.perf_counter()
+            if self.profiler is not None:
+                self.profiler.enable()
+            try:
+                return handler(event, context)
+            finally:
+                if self.profiler is not None:
+                    self.profiler.disable()
+                if self.enabled:
+                    records = len(event.get("Records", [])) if isinstance(event, dict) and "Records" in event else 1
+                    self.invocations.append(Invocation(stage, function, time.perf_counter() - started, records))
+                self.stage = outer
+
+        metered._bench_wrapped = True  # type: ignore[attr-defined]
+        return metered
+
+
+def stage_of(function: str, event: Any) -> str:
+    if function == "on_handover":
+        return "handover"
+    if function == "api":
+        resource = event.get("resource", "") if isinstance(event, dict) else ""
+        if event.get("httpMethod") == "POST" and resource == "/v1/sellers/{seller_id}/orders":
+            return "webhook"
+        return "driver"  # set-up (admin) and reads by the benchmark itself: not counted
+    return function
+
+
+# --- running the chain ------------------------------------------------------------------
+
+
+@dataclass
+class Totals:
+    lines: int
+    per_stage: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def total(self, key: str, stages: Iterable[str] = LINE_STAGES) -> float:
+        return sum(self.per_stage.get(s, {}).get(key, 0.0) for s in stages)
+
+
+def summarise(meter: Meter, lines: int) -> Totals:
+    """Per stage, per line: wru, rru, calls (AWS), dynamodb calls, events, invocations,
+    records per invocation, mean handler ms, log bytes, and the operations made."""
+    stages: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(float))
+    ops: dict[str, Counter] = defaultdict(Counter)
+    for c in meter.calls:
+        s = stages[c.stage]
+        s["wru"] += c.wru
+        s["rru"] += c.rru
+        s["aws_calls"] += 1
+        s["dynamodb_calls"] += c.service == "dynamodb"
+        s["events"] += c.events
+        s["refused_writes"] += c.refused
+        ops[c.stage][c.operation + (f"[{c.items}]" if c.operation.startswith(("Transact", "Batch")) else "")] += 1
+    for inv in meter.invocations:
+        s = stages[inv.stage]
+        s["invocations"] += 1
+        s["records"] += inv.records
+        s["handler_s"] += inv.seconds
+    for stage, n in meter.log_bytes.items():
+        stages[stage]["log_bytes"] += n
+    totals = Totals(lines)
+    for stage, s in stages.items():
+        inv = s.get("invocations", 0.0)
+        totals.per_stage[stage] = {
+            "wru": s["wru"] / lines,
+            "rru": s["rru"] / lines,
+            "aws_calls": s["aws_calls"] / lines,
+            "dynamodb_calls": s["dynamodb_calls"] / lines,
+            "events": s["events"] / lines,
+            "invocations": inv / lines,
+            "records_per_invocation": (s["records"] / inv) if inv else 0.0,
+            "handler_ms_mean": (1000 * s["handler_s"] / inv) if inv else 0.0,
+            "log_bytes": s["log_bytes"] / lines,
+            "refused_writes": s["refused_writes"] / lines,
+            "operations": {op: n / lines for op, n in sorted(ops[stage].items())},
+        }
+    return totals
+
+
+class Bench:
+    """tests.chain.Chain on moto, with every handler wrapped by the meter and the
+    domain's clients hooked."""
+
+    def __init__(self, chain, meter: Meter):
+        self.chain = chain
+        self.meter = meter
+
+    @classmethod
+    @contextmanager
+    def started(cls, meter: Meter):
+        import boto3
+
+        from backorders import dynamo, events, topology
+        from tests.chain import Chain
+
+        # The handlers' loggers bind to stdout when first loaded: load them with the sink
+        # in place, so their JSON lines are counted, not printed.
+        with redirect_stdout(_SINK), Chain.started() as chain:
+            keys = {t.name: (t.partition_key, t.sort_key) for t in topology.TABLES}
+            meter.attach(dynamo.client(), events.client(), boto3.client("dynamodb"), keys)
+            for name, handler in list(chain.handlers.items()):
+                chain.handlers[name] = meter.wrap(name, handler)
+            for pump in chain.pumps:
+                pump.handler = meter.wrap(pump.function.name, pump.handler)
+            yield cls(chain, meter)
+
+    def drain(self) -> None:
+        self.chain.drain()
+
+
+def _order_status(bench: Bench, seller: str, order_id: str) -> dict:
+    with _paused(bench.meter):
+        return bench.chain.get_order(seller, order_id)
+
+
+@contextmanager
+def _paused(meter: Meter):
+    was, meter.enabled = meter.enabled, False
+    try:
+        yield
+    finally:
+        meter.enabled = was
+
+
+def _setup(bench: Bench, seller: str, vendor: str, skus: dict[str, int]) -> None:
+    c = bench.chain
+    c.seller(seller)
+    c.vendor(vendor)
+    for sku, stock in skus.items():
+        assert c.map_sku(seller, sku, vendor).status == 200
+        if stock:
+            assert c.stock(seller, sku, stock, adjustment_id=f"open-{sku}").status == 201
+    bench.drain()
+
+
+def backordered_lines(bench: Bench, n: int, qty: int = 2) -> Totals:
+    """n orders of one line each, for a SKU with no stock: webhook -> stock assignment
+    (none) -> PO + vendor order -> one full handover (auto GRN) -> assignment -> ready.
+    Each step drained before the next, so each stream record is a batch of one."""
+    from backorders import ids
+
+    seller, vendor, sku = "s-bo", "v-bo", "SKU-BO"
+    _setup(bench, seller, vendor, {sku: 0})
+    meter, c = bench.meter, bench.chain
+    meter.reset()
+    for i in range(n):
+        order_id = f"o-bo-{i}"
+        with meter.counting():
+            assert c.order(seller, order_id, (sku, qty)).status == 201
+            bench.drain()
+        po_id = ids.purchase_order_id(seller, order_id, vendor)
+        vo_id = ids.vendor_order_id(seller, po_id, vendor)
+        with meter.counting():
+            assert c.hand_over(vendor, vo_id, f"h-bo-{i}", (sku, qty)).status == 202
+            bench.drain()
+        status = _order_status(bench, seller, order_id)["status"]
+        assert status == "ready", f"backordered line did not end ready: {status}"
+    return summarise(meter, n)
+
+
+def instock_lines(bench: Bench, n: int, stock: int | None = None) -> Totals:
+    """n orders of one line each (qty 1), fully in stock: webhook -> assignment -> ready.
+    The bin keeps available stock after each order (stock = 10 n), so the inventory
+    stream offers it to waiting orders each time (on_stock_changed), as it would."""
+    seller, vendor, sku = "s-in", "v-in", "SKU-IN"
+    _setup(bench, seller, vendor, {sku: stock or 10 * n})
+    meter, c = bench.meter, bench.chain
+    meter.reset()
+    for i in range(n):
+        order_id = f"o-in-{i}"
+        with meter.counting():
+            assert c.order(seller, order_id, (sku, 1)).status == 201
+            bench.drain()
+        status = _order_status(bench, seller, order_id)["status"]
+        assert status == "ready", f"in-stock line did not end ready: {status}"
+    return summarise(meter, n)
+
+
+def stream_batches(bench: Bench, size: int = 10) -> dict:
+    """Read calls per stream record when a batch of `size` records arrives in one
+    invocation, against a batch of one: do the stream handlers read with batched calls?
+    (They do when reads per record fall as the batch grows.)"""
+    from backorders import ids
+
+    seller, vendor, sku = "s-batch", "v-batch", "SKU-BATCH"
+    _setup(bench, seller, vendor, {sku: 0})
+    meter, c = bench.meter, bench.chain
+    reads = ("GetItem", "Query", "BatchGetItem", "Scan", "TransactGetItems")
+
+    def per_record(stage: str) -> tuple[float, float]:
+        calls = [x for x in meter.calls if x.stage == stage and x.operation in reads]
+        records = sum(i.records for i in meter.invocations if i.stage == stage)
+        invocations = sum(1 for i in meter.invocations if i.stage == stage)
+        return len(calls) / max(records, 1), records / max(invocations, 1)
+
+    out: dict[str, dict] = {}
+    for label, batch in (("batch_1", 1), (f"batch_{size}", size)):
+        meter.reset()
+        orders = [f"o-{label}-{i}" for i in range(batch)]
+        with meter.counting():
+            for order_id in orders:
+                assert c.order(seller, order_id, (sku, 1)).status == 201
+            bench.drain()
+        for i, order_id in enumerate(orders):
+            po_id = ids.purchase_order_id(seller, order_id, vendor)
+            vo_id = ids.vendor_order_id(seller, po_id, vendor)
+            with meter.counting():
+                assert c.hand_over(vendor, vo_id, f"h-{label}-{i}", (sku, 1)).status == 202
+        with meter.counting():
+            bench.drain()
+        for stage in ("on_order_created", "on_goods_received"):
+            calls, records = per_record(stage)
+            out.setdefault(stage, {})[label] = {"read_calls_per_record": round(calls, 3), "records_per_invocation": round(records, 2)}
+    batched = all(v[f"batch_{size}"]["read_calls_per_record"] < v["batch_1"]["read_calls_per_record"] for v in out.values())
+    return {"per_function": out, "batched_reads": batched, "batch_size": size}

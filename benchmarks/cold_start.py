@@ -1,0 +1,160 @@
+"""Cold start: each handler's import time in a fresh interpreter, against the import
+every Python Lambda that talks to DynamoDB pays (`import boto3; boto3.client('dynamodb')`).
+
+Runs are interleaved (baseline, fn1, baseline, fn2, ..., then the next round) so that a
+machine getting busier or quieter affects both sides alike; medians per function and of
+all the baseline runs; ratio = function median / baseline median.
+
+Each run is `python -c` in a fresh interpreter with `sys.path = [functions/<name>, shared,
+...]` as in the Lambda bundle (function folder + the domain package), no network (dummy
+credentials and region), from a neutral working directory.
+
+Two bytecode modes, both sides alike:
+- `bytecode` (the headline): every module has its bytecode ready, in a cache outside the
+  repository (`-X pycache_prefix`, filled by one unmeasured run). This is the import work
+  itself, what a deployment that ships bytecode pays.
+- `source`: no bytecode for anything but the standard library, so third-party packages
+  and our code are compiled on every start. That is this venv as installed (uv writes no
+  .pyc) and the Lambda bundles as built today: scripts/build_layer.sh strips __pycache__
+  from the layer, the function assets exclude *.pyc, and /opt and /var/task are read-only,
+  so Lambda compiles them at every cold start.
+
+Besides the import alone, `init` also makes the boto3 clients the function makes on its
+first invocation (`backorders.dynamo.client()`, plus `backorders.events.client()` where it
+publishes), so that moving work from import time into the first call cannot look like a
+gain.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BASELINE = "import boto3; boto3.client('dynamodb', region_name='us-east-1')"
+
+_TIMED = """
+import sys, time
+sys.path[:0] = {paths!r}
+t0 = time.perf_counter()
+{code}
+t1 = time.perf_counter()
+{after}
+t2 = time.perf_counter()
+sys.stdout.write("%.6f %.6f" % (t1 - t0, t2 - t0))
+"""
+
+
+PYCACHE = Path(tempfile.gettempdir()) / "backorders-bench-pycache"
+MODES = ("bytecode", "source")
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "BACKORDERS_"))}
+    env.update(
+        {
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "POWERTOOLS_SERVICE_NAME": "backorders-bench",
+            "POWERTOOLS_METRICS_NAMESPACE": "Backorders",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def _functions() -> list:
+    sys.path[:0] = [str(ROOT / "shared")] if str(ROOT / "shared") not in sys.path else []
+    from backorders import topology
+
+    return list(topology.FUNCTIONS)
+
+
+def _program(fn) -> str:
+    if fn is None:
+        return _TIMED.format(paths=[], code=BASELINE, after="")
+    clients = ["from backorders import dynamo", "dynamo.client()"]
+    if fn.publishes_events:
+        clients += ["from backorders import events", "events.client()"]
+    paths = [str(ROOT / fn.directory), str(ROOT / "shared")]
+    return _TIMED.format(paths=paths, code="import app", after="\n".join(clients))
+
+
+def _run(program: str, env: dict[str, str], cwd: Path, mode: str = "source", fill: bool = False) -> tuple[float, float]:
+    args = [sys.executable]
+    if mode == "bytecode":
+        args += ["-X", f"pycache_prefix={PYCACHE}"]
+        if fill:
+            env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    out = subprocess.run([*args, "-c", program], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError(f"cold start run failed:\n{out.stderr}")
+    imported, init = out.stdout.split()
+    return float(imported), float(init)
+
+
+def measure(rounds: int = 7, mode: str = "bytecode", warm: bool = False) -> dict:
+    """{"baseline_s", "functions": {name: {"import_s", "init_s", "ratio", "init_ratio"}},
+    "cold_start_ratio_max", ...}: medians over `rounds` interleaved rounds. `warm`: one
+    unmeasured run of each program first even in source mode (the bytecode mode always
+    does one; run it first and the file cache is warm for the source mode too)."""
+    env = _env()
+    fns = _functions()
+    cwd = Path("/")  # nothing of ours importable unless put on sys.path
+    baseline: list[float] = []
+    imports: dict[str, list[float]] = {fn.name: [] for fn in fns}
+    inits: dict[str, list[float]] = {fn.name: [] for fn in fns}
+    # One unmeasured run of each program: fills the bytecode cache, and the OS file cache
+    # for both sides alike (the source mode reads the same files).
+    if mode == "bytecode" or warm:
+        _run(_program(None), env, cwd, mode, fill=True)
+        for fn in fns:
+            _run(_program(fn), env, cwd, mode, fill=True)
+    started = time.perf_counter()
+    for r in range(rounds):
+        order = fns if r % 2 == 0 else list(reversed(fns))
+        for fn in order:
+            baseline.append(_run(_program(None), env, cwd, mode)[1])
+            imported, init = _run(_program(fn), env, cwd, mode)
+            imports[fn.name].append(imported)
+            inits[fn.name].append(init)
+    base = statistics.median(baseline)
+    per_fn = {}
+    for fn in fns:
+        imp, ini = statistics.median(imports[fn.name]), statistics.median(inits[fn.name])
+        per_fn[fn.name] = {
+            "import_s": round(imp, 4),
+            "init_s": round(ini, 4),
+            "ratio": round(imp / base, 3),
+            "init_ratio": round(ini / base, 3),
+        }
+    return {
+        "mode": mode,
+        "rounds": rounds,
+        "baseline_s": round(base, 4),
+        "baseline_runs": len(baseline),
+        "functions": per_fn,
+        "cold_start_ratio_max": max(v["ratio"] for v in per_fn.values()),
+        "cold_start_init_ratio_max": max(v["init_ratio"] for v in per_fn.values()),
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    for m in sys.argv[2:] or MODES:
+        print(json.dumps(measure(rounds, m, warm=True), indent=2))
