@@ -120,6 +120,13 @@ def assign_new_order(
         return order
 
     order = with_retries(attempt)
+    if order is not None and order.status == "backordered":
+        # Stock that arrived after the bins were read was offered to the waiting lines
+        # before this order joined them: look again now that it has.
+        for sku in sorted({line.sku for line in order.lines if line.pending_qty}):
+            if any(b.available for b in store.bins(seller_id, sku)):
+                assign_free_stock(store, seller_id, sku)
+        order = store.order(seller_id, order_id) or order
     if order is not None:
         pending = order.lines_needing_po()
         if pending:

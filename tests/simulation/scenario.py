@@ -1,0 +1,313 @@
+"""Scenarios: a random but seeded world (sellers, vendors, SKU mappings, stock) and a
+sequence of HTTP operations against it.
+
+Operations are chosen while the fault-free run executes them (a handover needs a
+vendor order that exists, a manual GRN a PO with something open), so the generator
+reads that run's state. What it records is concrete: method, path, body and whose
+credential. The run with faults replays exactly those requests.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from backorders.store import Store
+
+SKUS = ("A", "B", "C", "D")
+OTHER_BIN = {"location": "loc2", "bin": "b1"}
+
+
+@dataclass
+class Op:
+    """One HTTP request (or, kind "poison", an item written behind the API's back)."""
+
+    kind: str
+    method: str
+    path: str
+    body: Any
+    auth: str  # admin | signed | seller | vendor | none
+    account: str | None = None
+    drain: bool = True  # drain the asynchronous work before the next operation
+    setup: bool = False  # creates an account: never crashed, its secrets are kept
+
+    def describe(self) -> str:
+        tail = "" if self.drain else "   (no drain: the next operation follows at once)"
+        return f"{self.kind:<10} {self.method} {self.path} {self.body}{tail}"
+
+
+@dataclass
+class World:
+    sellers: dict[str, dict] = field(default_factory=dict)
+    vendors: dict[str, dict] = field(default_factory=dict)
+    skus: dict[str, list[str]] = field(default_factory=dict)  # seller -> SKUs it sells
+
+
+class Generator:
+    """Draws the world and then one operation at a time, from a seeded RNG."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.world = World()
+        self.counter = 0
+        self.orders: list[tuple[str, str, dict]] = []  # (seller, order id, body)
+        self.adjustments: list[tuple[str, dict]] = []
+        self.returns: dict[tuple[str, str], dict] = {}  # (seller, return id) -> body (last status)
+        self.handovers: list[Op] = []
+        self.grns: list[Op] = []
+        self.burst_left = 0
+
+    def _id(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter:03d}"  # zero-padded: ids sort in creation order
+
+    # --- the world ------------------------------------------------------------------
+
+    def setup(self) -> list[Op]:
+        rng, ops = self.rng, []
+        for v in range(rng.randint(1, 3)):
+            vendor_id = f"v{v + 1}"
+            flags = {
+                "name": f"Vendor {vendor_id}",
+                "is_b2b_new": True,
+                "vendor_panel_type": 2,
+                "is_warehouse_location": False,
+                "approval_required": rng.random() < 0.4,
+            }
+            if rng.random() < 0.15:  # not eligible for automatic POs, for one of the seed's reasons
+                flags.update(rng.choice([{"is_b2b_new": False}, {"vendor_panel_type": 1}, {"is_warehouse_location": True}]))
+            self.world.vendors[vendor_id] = flags
+            ops.append(Op("vendor", "PUT", f"/v1/vendors/{vendor_id}", flags, "admin", setup=True))
+        for s in range(rng.choice([1, 1, 2])):
+            seller_id = f"s{s + 1}"
+            flags = {
+                "name": f"Seller {seller_id}",
+                "allow_backorders": rng.random() < 0.85,
+                "auto_po_vendor_level": rng.random() < 0.85,
+                "auto_grn_through_backorder": rng.random() < 0.6,
+            }
+            self.world.sellers[seller_id] = flags
+            ops.append(Op("seller", "PUT", f"/v1/sellers/{seller_id}", flags, "admin", setup=True))
+            skus = list(SKUS[: rng.randint(2, 4)])
+            self.world.skus[seller_id] = skus
+            for sku in skus:
+                vendor = None if rng.random() < 0.15 else rng.choice(sorted(self.world.vendors))
+                ops.append(self._map(seller_id, sku, vendor))
+                if rng.random() < 0.35:
+                    ops.append(self._adjust(seller_id, sku, rng.randint(1, 4)))
+                if rng.random() < 0.1:
+                    ops.append(self._adjust(seller_id, sku, rng.randint(1, 2), where=OTHER_BIN))
+        return ops
+
+    def _map(self, seller_id: str, sku: str, vendor_id: str | None) -> Op:
+        return Op("map_sku", "PUT", f"/v1/sellers/{seller_id}/skus/{sku}", {"vendor_id": vendor_id}, "admin")
+
+    def _adjust(self, seller_id: str, sku: str, qty: int, where: dict | None = None) -> Op:
+        body = {"adjustment_id": self._id("adj"), "sku": sku, "qty": qty, **(where or {})}
+        self.adjustments.append((seller_id, body))
+        return Op("adjust", "POST", f"/v1/sellers/{seller_id}/inventory/adjustments", body, "admin")
+
+    # --- operations -------------------------------------------------------------------
+
+    def next(self, store: Store) -> Op:
+        """The next operation, given the state the fault-free run has reached."""
+        rng = self.rng
+        # the purchasing side gets its turn whenever there is something to hand over,
+        # approve or receive
+        can_hand_over = bool(self._vendor_orders(store, ("approved", "partially_handed_over")))
+        can_approve = bool(self._vendor_orders(store, ("unapproved",)))
+        kinds = {
+            "order": 25,
+            "order_again": 3,
+            "adjust": 10,
+            "return": 8,
+            "handover": 60 if can_hand_over else 2,
+            "approve": 40 if can_approve else 1,
+            "cancel": 8,
+            "manual_grn": 30 if self._grn_candidates(store) else 1,
+            "remap": 3,
+            "seller_flags": 2,
+            "vendor_flags": 2,
+        }
+        while True:
+            kind = rng.choices(list(kinds), weights=list(kinds.values()))[0]
+            op = getattr(self, f"_op_{kind}")(store)
+            if op is not None:
+                break
+        if self.burst_left:
+            self.burst_left -= 1
+            op.drain = self.burst_left == 0
+        elif rng.random() < 0.2:  # leave work pending: the next 1-2 operations follow at once
+            self.burst_left = rng.randint(1, 2)
+            op.drain = False
+        return op
+
+    def _seller(self) -> str:
+        return self.rng.choice(sorted(self.world.sellers))
+
+    def _op_order(self, store: Store) -> Op:
+        rng = self.rng
+        seller_id = self._seller()
+        order_id = self._id("o")
+        lines = [
+            {"line_id": f"L{i + 1}", "sku": rng.choice(self.world.skus[seller_id]), "qty": rng.randint(1, 5)}
+            for i in range(rng.choice([1, 1, 2, 2, 3]))
+        ]
+        body = {"order_id": order_id, "lines": lines}
+        self.orders.append((seller_id, order_id, body))
+        return Op("order", "POST", f"/v1/sellers/{seller_id}/orders", body, "signed", seller_id)
+
+    def _op_order_again(self, store: Store) -> Op | None:
+        if not self.orders:
+            return None
+        seller_id, order_id, body = self.rng.choice(self.orders)
+        if self.rng.random() < 0.25:  # same id, other content: 409
+            body = {**body, "lines": [{**body["lines"][0], "qty": body["lines"][0]["qty"] + 1}]}
+        return Op("order_again", "POST", f"/v1/sellers/{seller_id}/orders", body, "signed", seller_id)
+
+    def _op_adjust(self, store: Store) -> Op:
+        rng = self.rng
+        if self.adjustments and rng.random() < 0.1:
+            seller_id, body = rng.choice(self.adjustments)
+            return Op("adjust", "POST", f"/v1/sellers/{seller_id}/inventory/adjustments", body, "admin")
+        seller_id = self._seller()
+        sku = rng.choice(self.world.skus[seller_id])
+        qty = rng.randint(1, 5) if rng.random() < 0.7 else -rng.randint(1, 3)  # may be refused: 422
+        return self._adjust(seller_id, sku, qty, where=OTHER_BIN if rng.random() < 0.15 else None)
+
+    def _op_return(self, store: Store) -> Op:
+        rng = self.rng
+        expected = [k for k, b in self.returns.items() if b["status"] == "expected"]
+        if expected and rng.random() < 0.35:
+            seller_id, return_id = rng.choice(expected)
+            body = {**self.returns[(seller_id, return_id)], "status": "received"}
+        elif self.returns and rng.random() < 0.15:  # the same return again
+            seller_id, return_id = rng.choice(sorted(self.returns))
+            body = self.returns[(seller_id, return_id)]
+        else:
+            seller_id = self._seller()
+            body = {
+                "return_id": self._id("r"),
+                "sku": rng.choice(self.world.skus[seller_id]),
+                "qty": rng.randint(1, 3),
+                "status": rng.choice(["expected", "received"]),
+            }
+        self.returns[(seller_id, body["return_id"])] = body
+        return Op("return", "POST", f"/v1/sellers/{seller_id}/returns", body, "signed", seller_id)
+
+    def _vendor_orders(self, store: Store, statuses: tuple[str, ...]) -> list:
+        return [vo for v in sorted(self.world.vendors) for vo in store.vendor_orders(v) if vo.status in statuses]
+
+    def _op_handover(self, store: Store) -> Op | None:
+        rng = self.rng
+        if self.handovers and rng.random() < 0.12:  # the same handover again (or, rarely, other content: 409)
+            op = rng.choice(self.handovers)
+            if rng.random() < 0.2:
+                body = {**op.body, "lines": [{**op.body["lines"][0], "qty": op.body["lines"][0]["qty"] + 1}]}
+                return Op("handover", op.method, op.path, body, op.auth, op.account)
+            return Op("handover", op.method, op.path, op.body, op.auth, op.account)
+        refused = rng.random() < 0.06
+        open_ = self._vendor_orders(store, ("approved", "partially_handed_over"))
+        if refused or not open_:
+            candidates = self._vendor_orders(store, ("unapproved", "handed_over", "cancelled"))
+            if not candidates:
+                return None
+            vo = rng.choice(candidates)
+            lines = [{"sku": vo.lines[0].sku, "qty": 1}]  # refused: 422
+        else:
+            vo = rng.choice(open_)
+            lines = []
+            for line in vo.lines:
+                left = line.qty - line.handed_over_qty
+                if left > 0 and (not lines or rng.random() < 0.7):
+                    qty = left if rng.random() < 0.45 else rng.randint(1, left)
+                    if rng.random() < 0.05:
+                        qty = left + 1  # more than is open: 422
+                    lines.append({"sku": line.sku, "qty": qty})
+            if not lines:
+                return None
+        body = {"handover_id": self._id("h"), "lines": lines}
+        path = f"/v1/vendors/{vo.vendor_id}/orders/{vo.vendor_order_id}/handovers"
+        op = Op("handover", "POST", path, body, "vendor", vo.vendor_id)
+        self.handovers.append(op)
+        return op
+
+    def _op_approve(self, store: Store) -> Op | None:
+        candidates = self._vendor_orders(store, ("unapproved",)) or self._vendor_orders(store, ("approved",))
+        if not candidates:
+            return None
+        vo = self.rng.choice(candidates)
+        path = f"/v1/vendors/{vo.vendor_id}/orders/{vo.vendor_order_id}/approve"
+        return Op("approve", "POST", path, None, "vendor", vo.vendor_id)
+
+    def _op_cancel(self, store: Store) -> Op | None:
+        if not self.orders:
+            return None
+        seller_id, order_id, _ = self.rng.choice(self.orders)
+        return Op("cancel", "POST", f"/v1/sellers/{seller_id}/orders/{order_id}/cancel", None, "signed", seller_id)
+
+    def _op_manual_grn(self, store: Store) -> Op | None:
+        rng = self.rng
+        if self.grns and rng.random() < 0.15:
+            op = rng.choice(self.grns)
+            return Op("manual_grn", op.method, op.path, op.body, op.auth, op.account)
+        candidates = self._grn_candidates(store)
+        if not candidates:
+            return None
+        seller_id, po = rng.choice(candidates)
+        lines = []
+        for line in po.lines:
+            left = line.qty - line.received_qty
+            if left > 0 and (not lines or rng.random() < 0.7):
+                qty = left if rng.random() < 0.5 else rng.randint(1, left)
+                if rng.random() < 0.05:
+                    qty = left + 1  # more than was ordered: 422
+                lines.append({"sku": line.sku, "qty": qty})
+        body = {"grn_ref": self._id("GRN-"), "lines": lines}
+        op = Op("manual_grn", "POST", f"/v1/sellers/{seller_id}/purchase-orders/{po.po_id}/grns", body, "seller", seller_id)
+        self.grns.append(op)
+        return op
+
+    def _op_seller_flags(self, store: Store) -> Op:
+        """Automatic POs or GRNs switched on or off (whether backorders are allowed stays)."""
+        seller_id = self._seller()
+        flag = self.rng.choice(["auto_po_vendor_level", "auto_grn_through_backorder"])
+        flags = self.world.sellers[seller_id] = {**self.world.sellers[seller_id], flag: not self.world.sellers[seller_id][flag]}
+        return Op("seller_flags", "PUT", f"/v1/sellers/{seller_id}", flags, "admin")
+
+    def _op_vendor_flags(self, store: Store) -> Op:
+        """A vendor starts or stops needing approval, or becomes (in)eligible for automatic POs."""
+        vendor_id = self.rng.choice(sorted(self.world.vendors))
+        flag = self.rng.choice(["approval_required", "is_b2b_new"])
+        flags = self.world.vendors[vendor_id] = {**self.world.vendors[vendor_id], flag: not self.world.vendors[vendor_id][flag]}
+        return Op("vendor_flags", "PUT", f"/v1/vendors/{vendor_id}", flags, "admin")
+
+    def _grn_candidates(self, store: Store) -> list:
+        return [
+            (seller_id, po)
+            for seller_id, flags in sorted(self.world.sellers.items())
+            if not flags["auto_grn_through_backorder"]
+            for po in store.purchase_orders(seller_id)
+            if any(l.qty > l.received_qty for l in po.lines)
+        ]
+
+    def _op_remap(self, store: Store) -> Op:
+        seller_id = self._seller()
+        sku = self.rng.choice(self.world.skus[seller_id])
+        vendor = None if self.rng.random() < 0.3 else self.rng.choice(sorted(self.world.vendors))
+        return self._map(seller_id, sku, vendor)
+
+
+def poison_ops(rng: random.Random, seller_id: str) -> list[Op]:
+    """Items the domain cannot parse, written straight into a table whose stream feeds a
+    function: each must land in that function's on-failure queue without blocking the rest."""
+    s = f"SELLER#{seller_id}"
+    table, item = rng.choice(
+        [
+            ("orders", {"pk": f"{s}#ORDER#poison", "sk": "ORDER", "entity": "ORDER", "status": "received", "lines": "?"}),
+            ("purchasing", {"pk": s, "sk": "GRN#poison", "entity": "GRN", "grn_id": "poison"}),
+            ("inventory", {"pk": f"{s}#SKU#POISON", "sk": "BIN#main#default", "entity": "STOCK_BIN", "available": 1}),
+        ]
+    )
+    return [Op("poison", "PUT", table, item, "none", drain=False)]
