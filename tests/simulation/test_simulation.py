@@ -54,8 +54,8 @@ How the two end states are compared depends on the delivery schedule:
 
 With BACKORDERS_SIM_CONCURRENCY=1, "reorder" examples also run other work *inside* a
 handler invocation, right before one of its AWS calls (the next HTTP operation, other
-functions' pending records), as concurrent executions would. Off by default: it finds
-the race in test_found_bugs.py, which fails the settled-state check now and then.
+functions' pending records), as concurrent executions would. Off by default (slower);
+it found the race now fixed and kept as a regression test in test_found_bugs.py.
 
 The runs rely on backorders_local.moto_fixes (applied by Chain.started): without it a
 refused transaction makes the pumps lose every later record of that table (see
