@@ -380,7 +380,7 @@ class Sim:
         rng = self.faults.rng
         streams = sorted(name for name, seen in self.seen_records.items() if seen)
         if self.seen_events and (not streams or rng.random() < 0.3):
-            event_id = rng.choice(sorted(self.seen_events))
+            event_id = rng.choice(list(self.seen_events))  # in the order seen (event ids are random)
             self.faults.log.append(f"late duplicate: event {event_id}")
             (rq,) = self.chain.resources.rules
             self.sqs.send_message(QueueUrl=rq.queue_url, MessageBody=self.seen_events[event_id])
