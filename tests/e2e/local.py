@@ -20,6 +20,8 @@ import requests
 
 from backorders import security
 
+from tests.chain import Answer  # the same answer shape as the in-process driver
+
 ROOT = Path(__file__).resolve().parents[2]
 SETTLE_S = 10.0  # deadline for the asynchronous chain to settle (it takes well under 1 s)
 
@@ -73,16 +75,6 @@ class LocalProcess:
     def cleanup(self) -> None:
         for f in (self.log, self.err):
             Path(f.name).unlink(missing_ok=True)
-
-
-@dataclass
-class Answer:
-    status: int
-    body: Any
-
-    @property
-    def error(self) -> dict:
-        return self.body["error"]
 
 
 @dataclass
