@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from functools import cache
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backorders import accounts, inventory, ordering, purchasing
+from backorders import accounts, contract, inventory, ordering, purchasing
 from backorders.handover_route import router as handover_router
 from backorders.http import Gate, Principal, error_response, handle, json_response, make_app, require_found
 from backorders.models import AdjustmentIn, GrnIn, Id, OrderIn, ReturnIn, SellerIn, Sku, SkuMappingIn, VendorIn
@@ -35,10 +37,15 @@ def health():
     return {"status": "ok"}
 
 
+@cache
+def openapi_document() -> str:
+    generated = json.loads(app.get_openapi_json_schema(title="Backorders API", version="1.0.0"))
+    return json.dumps(contract.complete(generated))
+
+
 @app.get("/v1/openapi.json")
 def openapi():
-    document = app.get_openapi_json_schema(title="Backorders API", version="1.0.0")
-    return Response(200, content_types.APPLICATION_JSON, document)
+    return Response(200, content_types.APPLICATION_JSON, openapi_document())
 
 
 # --- ops (admin) ----------------------------------------------------------------------

@@ -1,0 +1,159 @@
+"""The API's OpenAPI document.
+
+The resolver generates paths, parameters and request bodies from the handlers' models.
+This completes it with what only the topology and the domain know: who may call each
+path (the credential kinds, as security schemes), the success codes each path really
+answers, and the refusals in the API's one error shape (the resolver alone would
+document a 422 in its own shape for every route).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from backorders import topology
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "pattern": "^[a-z_]+$", "description": "stable, snake_case"},
+                "message": {"type": "string", "description": "for a person"},
+                "details": {"type": "array", "items": {}},
+            },
+        }
+    },
+}
+
+SECURITY_SCHEMES = {
+    "admin": {"type": "http", "scheme": "bearer", "description": "The ops admin token. Reaches everything."},
+    "sellerKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "A seller's api_key."},
+    "vendorKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "A vendor's api_key."},
+    "webhookSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Signature",
+        "description": "sha256=<hex HMAC-SHA256 of the raw request body, keyed by the seller's webhook_secret>",
+    },
+}
+# Any one of the listed schemes is enough; the admin token reaches every route.
+SECURITY = {
+    "none": [],
+    "admin": [{"admin": []}],
+    "seller": [{"sellerKey": []}, {"admin": []}],
+    "vendor": [{"vendorKey": []}, {"admin": []}],
+    "signed": [{"webhookSignature": []}, {"admin": []}],
+}
+
+V = topology.V
+SUCCESS: dict[tuple[str, str], dict[int, str]] = {
+    ("GET", f"{V}/health"): {200: "The API can serve."},
+    ("GET", f"{V}/openapi.json"): {200: "This document."},
+    ("PUT", f"{V}/sellers/{{seller_id}}"): {
+        201: "Created; its webhook_secret and api_key are shown this once.",
+        200: "Updated.",
+    },
+    ("PUT", f"{V}/vendors/{{vendor_id}}"): {201: "Created; its api_key is shown this once.", 200: "Updated."},
+    ("PUT", f"{V}/sellers/{{seller_id}}/skus/{{sku}}"): {200: "Mapped (or unmapped, with a null vendor_id)."},
+    ("POST", f"{V}/sellers/{{seller_id}}/inventory/adjustments"): {
+        201: "Applied.",
+        200: "The same adjustment again: nothing changed.",
+    },
+    ("POST", f"{V}/sellers/{{seller_id}}/orders"): {
+        201: "Received; `warnings` lists each line short of stock.",
+        200: "The same order again: nothing new.",
+    },
+    ("POST", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}/cancel"): {
+        200: "Cancelled (again: unchanged); what was assigned to it is free stock again.",
+    },
+    ("POST", f"{V}/sellers/{{seller_id}}/returns"): {
+        201: "Recorded; a received return adds stock.",
+        200: "The same return again: nothing changed.",
+    },
+    ("GET", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}"): {200: "The order."},
+    ("GET", f"{V}/sellers/{{seller_id}}/purchase-orders"): {200: "The seller's purchase orders."},
+    ("GET", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}"): {200: "The purchase order."},
+    ("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns"): {
+        201: "Recorded; the goods go to the waiting order.",
+        200: "The same grn_ref again: nothing changed.",
+    },
+    ("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}/stock"): {200: "Live stock figures of the SKU."},
+    ("GET", f"{V}/vendors/{{vendor_id}}/orders"): {200: "The vendor's orders."},
+    ("GET", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}"): {200: "The vendor order."},
+    ("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve"): {200: "Approved (again: unchanged)."},
+    ("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers"): {
+        202: "Recorded (again: unchanged); inwarded at once when the seller has auto GRN on.",
+    },
+}
+# Paths whose ids can come again with a different body (409), and whose valid requests
+# a business rule can refuse (422).
+CONFLICTS = {
+    f"{V}/sellers/{{seller_id}}/inventory/adjustments",
+    f"{V}/sellers/{{seller_id}}/orders",
+    f"{V}/sellers/{{seller_id}}/returns",
+    f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns",
+    f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers",
+}
+RULES = {
+    f"{V}/sellers/{{seller_id}}/skus/{{sku}}",
+    f"{V}/sellers/{{seller_id}}/inventory/adjustments",
+    f"{V}/sellers/{{seller_id}}/orders",
+    f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns",
+    f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers",
+}
+REFUSALS = {
+    400: "Malformed JSON, an invalid field or path id, or a body over 256 KiB.",
+    401: "No credential, or one that is not valid here.",
+    403: "A valid credential of another account.",
+    404: "No such account or resource.",
+    409: "The same id again with a different body.",
+    422: "Valid, but refused by a business rule.",
+}
+
+
+def refusals(route: topology.Route) -> list[int]:
+    """The error statuses a route can answer."""
+    has_input = "{" in route.path or route.method in ("PUT", "POST")
+    codes = []
+    if has_input:
+        codes.append(400)
+    if route.auth != "none":
+        codes.append(401)
+    if route.auth in ("seller", "vendor"):
+        codes.append(403)
+    if "{" in route.path:
+        codes.append(404)
+    if route.path in CONFLICTS:
+        codes.append(409)
+    if route.path in RULES:
+        codes.append(422)
+    return codes
+
+
+def complete(document: dict) -> dict:
+    """The generated document with security, success codes and refusals filled in."""
+    document = copy.deepcopy(document)
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for generated in ("HTTPValidationError", "ValidationError"):  # the resolver's 422 shape, not ours
+        schemas.pop(generated, None)
+    schemas["Error"] = ERROR
+    components["securitySchemes"] = SECURITY_SCHEMES
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    routes = {(route.method, route.path): route for route, _ in topology.all_routes()}
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            route = routes[(method.upper(), path)]
+            operation["security"] = SECURITY[route.auth]
+            answers: dict[str, dict] = {}
+            for status, description in SUCCESS[(route.method, route.path)].items():
+                answers[str(status)] = {"description": description, "content": {"application/json": {"schema": {}}}}
+            for status in refusals(route):
+                answers[str(status)] = {"description": REFUSALS[status], "content": error}
+            operation["responses"] = answers
+    return document
+
