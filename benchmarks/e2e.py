@@ -39,7 +39,7 @@ def measure(orders: int = 200, workers: int = 8) -> dict:
     from tests.e2e.local import Api, LocalProcess, unique
 
     token = secrets.token_urlsafe(16)
-    process = LocalProcess("--no-walkthrough", "--port", "0", "--admin-token", token)
+    process = LocalProcess("--no-walkthrough", "--port", "0", f"--admin-token={token}")
     started_at = time.perf_counter()
     try:
         serving = process.wait_for(r"Serving on (http://127\.0\.0\.1:\d+)")

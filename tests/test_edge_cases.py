@@ -192,6 +192,24 @@ def test_the_same_order_again_changes_nothing_and_another_body_conflicts(ready):
     assert len(ready.purchase_orders("s1")) == 1
 
 
+def test_a_new_order_whose_write_is_retried_by_the_sdk_is_still_answered_201(ready, monkeypatch):
+    # The first write commits but its answer is lost; the SDK sends it again and the
+    # retry finds the order already there. It is this request's own order, not a resend.
+    from backorders import dynamo
+
+    real = dynamo.write
+
+    def answer_lost(w):
+        real(w)
+        return real(w)
+
+    monkeypatch.setattr(dynamo, "write", answer_lost)
+    first = ready.order("s1", "o1", ("A", 2))
+    monkeypatch.setattr(dynamo, "write", real)
+    assert first.status == 201, first
+    assert ready.order("s1", "o1", ("A", 2)).status == 200  # a marketplace resend
+
+
 def test_the_same_handover_again_changes_nothing(ready):
     ready.order("s1", "o1", ("A", 3))
     ready.drain()

@@ -10,7 +10,7 @@ from backorders import events, topology
 from backorders.events import EventBridgePublisher, PublishFailed
 from tests.chain import Chain
 
-VOLATILE = {"created_at", "updated_at", "api_key_sha256", "webhook_secret"}
+VOLATILE = {"created_at", "updated_at", "api_key_sha256", "webhook_secret", "request_id"}
 
 
 def snapshot() -> dict:

@@ -226,6 +226,9 @@ class Order(Stored):
     created_at: str
     warnings: list[AvailabilityWarning] = []
     applied_grns: set[str] = set()
+    # The request that stored it: when the SDK retries a write whose answer was lost, the
+    # order it finds is our own (201), not a marketplace resend (200).
+    request_id: str = ""
 
     def public(self) -> dict:
         return self.model_dump(include={"order_id", "status", "lines"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 
 from backorders import dynamo, rules
@@ -41,6 +42,7 @@ def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dic
     existing = store.order(seller.seller_id, body.order_id)
     if existing:
         return _replay(existing, fingerprint)
+    request_id = uuid.uuid4().hex
 
     def attempt() -> tuple[int, dict]:
         skus = {line.sku for line in body.lines}
@@ -54,6 +56,7 @@ def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dic
             body_sha256=fingerprint,
             created_at=now(),
             warnings=warnings,
+            request_id=request_id,
         )
         writes = [store.put_order(order)]
         if not seller.allow_backorders:
@@ -70,6 +73,8 @@ def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dic
         except WriteRefused as refused:
             if refused.failed(0):
                 raced = store.order(seller.seller_id, body.order_id)
+                if raced and raced.request_id == request_id:
+                    return 201, _answer(raced)  # our own write, committed before its answer was lost
                 if raced:
                     return _replay(raced, fingerprint)
             raise RetryableConflict() from None

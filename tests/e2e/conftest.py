@@ -14,7 +14,7 @@ from tests.e2e.local import Api, LocalProcess
 @pytest.fixture(scope="session")
 def local_api():
     token = secrets.token_urlsafe(16)
-    process = LocalProcess("--no-walkthrough", "--port", "0", "--admin-token", token)
+    process = LocalProcess("--no-walkthrough", "--port", "0", f"--admin-token={token}")
     try:
         serving = process.wait_for(r"Serving on (http://127\.0\.0\.1:\d+)")
         aws = process.wait_for(r"embedded AWS\s+(http://127\.0\.0\.1:\d+)")

@@ -32,7 +32,7 @@ from tests.simulation.scenario import Generator, Op
 
 _d = TypeDeserializer()
 REGION = "us-east-1"
-VOLATILE = {"created_at", "updated_at", "received_at", "api_key_sha256", "webhook_secret", "api_key"}
+VOLATILE = {"created_at", "updated_at", "received_at", "api_key_sha256", "webhook_secret", "api_key", "request_id"}
 MAX_ROUNDS = 500
 
 
