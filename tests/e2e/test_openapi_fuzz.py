@@ -22,21 +22,13 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
-from backorders import security, topology
+from backorders import topology
+from backorders.http import ROUTES
+from tests import credentials
 from tests.e2e.local import Api
 
-KINDS = ("none", "admin", "seller", "other_seller", "vendor", "other_vendor", "garbage", "signed", "signed_other")
-# Which credential kinds each route's `auth` admits.
-ADMITS = {
-    "none": set(KINDS),
-    "admin": {"admin"},
-    "seller": {"admin", "seller"},
-    "vendor": {"admin", "vendor"},
-    "signed": {"admin", "signed"},
-}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 CREDENTIAL_HEADERS = {"authorization", "x-api-key", "x-signature"}
-ROUTES = {(route.method, route.path): route for route, _ in topology.all_routes()}
 EXAMPLES = int(os.environ.get("BACKORDERS_OPENAPI_FUZZ_EXAMPLES", "20"))
 
 
@@ -70,17 +62,11 @@ class World:
 
     def headers(self, kind: str, raw: bytes) -> dict[str, str]:
         api = self.api
-        return {
-            "none": {},
-            "admin": {"Authorization": f"Bearer {api.admin_token}"},
-            "seller": {"X-Api-Key": api.sellers[self.seller]["api_key"]},
-            "other_seller": {"X-Api-Key": api.sellers[self.other_seller]["api_key"]},
-            "vendor": {"X-Api-Key": api.vendors[self.vendor]["api_key"]},
-            "other_vendor": {"X-Api-Key": api.vendors[self.other_vendor]["api_key"]},
-            "garbage": {"X-Api-Key": f"sk.{self.seller}.guess", "Authorization": "Bearer guess", "X-Signature": "sha256=00"},
-            "signed": {"X-Signature": security.sign(raw, api.sellers[self.seller]["webhook_secret"])},
-            "signed_other": {"X-Signature": security.sign(raw, api.sellers[self.other_seller]["webhook_secret"])},
-        }[kind]
+        return credentials.headers(
+            kind, raw, admin_token=api.admin_token, seller=api.sellers[self.seller],
+            other_seller=api.sellers[self.other_seller], vendor=api.vendors[self.vendor],
+            other_vendor=api.vendors[self.other_vendor],
+        )
 
     def everything(self) -> dict[str, list[str]]:
         return {
@@ -121,7 +107,7 @@ def test_every_answer_is_declared_and_a_refusal_writes_nothing(api_schema, world
     cases = st.sampled_from([GenerationMode.POSITIVE, GenerationMode.NEGATIVE]).flatmap(operation.as_strategy)
 
     # Half the time a credential the route admits, so that requests get past the gate.
-    kinds = st.sampled_from(sorted(ADMITS[route.auth] & set(KINDS))) | st.sampled_from(KINDS)
+    kinds = st.sampled_from(sorted(credentials.ADMITS[route.auth])) | st.sampled_from(credentials.KINDS)
 
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(case=cases, kind=kinds, use_real_ids=st.booleans())
@@ -144,7 +130,7 @@ def test_every_answer_is_declared_and_a_refusal_writes_nothing(api_schema, world
         if response.status_code >= 400:
             assert world.everything() == before, f"a refused request wrote: {case.as_curl_command()}"
             return
-        assert kind in ADMITS[route.auth], f"{kind} credential accepted: {method} {request['url']} -> {response.status_code}"
+        assert kind in credentials.ADMITS[route.auth], f"{kind} credential accepted: {method} {request['url']} -> {response.status_code}"
         if route.auth != "none" and kind in ("seller", "signed"):
             assert case.path_parameters["seller_id"] == world.seller
         if route.auth != "none" and kind == "vendor":
