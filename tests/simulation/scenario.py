@@ -217,14 +217,7 @@ class Generator:
             lines = [{"sku": vo.lines[0].sku, "qty": 1}]  # refused: 422
         else:
             vo = rng.choice(open_)
-            lines = []
-            for line in vo.lines:
-                left = line.qty - line.handed_over_qty
-                if left > 0 and (not lines or rng.random() < 0.7):
-                    qty = left if rng.random() < 0.45 else rng.randint(1, left)
-                    if rng.random() < 0.05:
-                        qty = left + 1  # more than is open: 422
-                    lines.append({"sku": line.sku, "qty": qty})
+            lines = self._some_of([(line.sku, line.qty - line.handed_over_qty) for line in vo.lines], whole=0.45)
             if not lines:
                 return None
         body = {"handover_id": self._id("h"), "lines": lines}
@@ -232,6 +225,19 @@ class Generator:
         op = Op("handover", "POST", path, body, "vendor", vo.vendor_id)
         self.handovers.append(op)
         return op
+
+    def _some_of(self, still_open: list[tuple[str, int]], whole: float) -> list[dict]:
+        """Lines of what is still open: each line all of it (chance `whole`) or a part;
+        now and then one more than is open, which the API refuses (422)."""
+        rng = self.rng
+        lines: list[dict] = []
+        for sku, left in still_open:
+            if left > 0 and (not lines or rng.random() < 0.7):
+                qty = left if rng.random() < whole else rng.randint(1, left)
+                if rng.random() < 0.05:
+                    qty = left + 1
+                lines.append({"sku": sku, "qty": qty})
+        return lines
 
     def _op_approve(self, store: Store) -> Op | None:
         candidates = self._vendor_orders(store, ("unapproved",)) or self._vendor_orders(store, ("approved",))
@@ -256,14 +262,7 @@ class Generator:
         if not candidates:
             return None
         seller_id, po = rng.choice(candidates)
-        lines = []
-        for line in po.lines:
-            left = line.qty - line.received_qty
-            if left > 0 and (not lines or rng.random() < 0.7):
-                qty = left if rng.random() < 0.5 else rng.randint(1, left)
-                if rng.random() < 0.05:
-                    qty = left + 1  # more than was ordered: 422
-                lines.append({"sku": line.sku, "qty": qty})
+        lines = self._some_of([(line.sku, line.qty - line.received_qty) for line in po.lines], whole=0.5)
         body = {"grn_ref": self._id("GRN-"), "lines": lines}
         op = Op("manual_grn", "POST", f"/v1/sellers/{seller_id}/purchase-orders/{po.po_id}/grns", body, "seller", seller_id)
         self.grns.append(op)
