@@ -1,52 +1,184 @@
-"""A fix for moto (5.2.x): a refused TransactWriteItems must leave the table's stream alone.
+"""A fix for moto (5.2.x): TransactWriteItems that costs what DynamoDB's does.
 
-moto applies a transaction's writes one by one and, when one is refused, rolls back by
-putting a deep copy of each table (taken before the transaction) in place of the live
-one. The copy has its own stream shard, so every shard iterator already handed out
-keeps reading the *old* shard object: there it sees records for the writes that were
-just rolled back (which DynamoDB would never emit), and it never sees a record written
-afterwards. A stream consumer (our pumps, like Lambda's event source mapping) then
-silently stops receiving that table's changes.
+moto applies a transaction's writes one by one and, to be able to roll back, first takes
+a deep copy of every table the transaction names, stream history included; when a write
+is refused it puts those copies in place of the live tables. Two problems follow:
 
-In this system a refused transaction is routine (a concurrent writer, a negative
-adjustment beyond what is available, a stale stream image), so without this fix the
-simulation reports orders never assigned and stock never offered to waiting orders.
+- Cost grows with the data, not the transaction: every transaction copies whole tables
+  and their streams, so a process slows down and swells as orders accumulate (an order
+  of hundreds of lines, written in many steps, took minutes and gigabytes).
+- The restored copy has its own stream shard, so every shard iterator already handed out
+  keeps reading the *old* shard object: it sees records for writes that were rolled back
+  (which DynamoDB would never emit) and never sees a record written afterwards. A stream
+  consumer (our pumps, like Lambda's event source mapping) then silently stops
+  receiving that table's changes. A refused transaction is routine here (a concurrent
+  writer, a negative adjustment beyond what is available, a stale stream image).
 
-The fix: on a refused transaction, drop the records the refused writes appended, and
-give the restored table the live shard object back, so iterators keep working.
-`apply()` installs it for the process (the local runtime and the tests call it).
+The fix does what DynamoDB does: every condition is checked first, against the items as
+they are, and only if all hold are the writes applied. Should applying still fail, only
+the items the transaction names are put back and their stream records dropped.
+
+And a speed-up: moto serialises every DynamoDB attribute value of an answer member by
+member through the service model (about 10 look-ups per value), which makes reading a
+large item (an order of hundreds of lines) or its stream records take tens of
+milliseconds. Attribute values are already in their wire form, so they are passed as
+they are (binary values, which would need encoding, still take moto's way). And a
+Query on a table's own key looks at its partition only, not at every item of the table.
+
+`apply()` installs both for the process (the local runtime and the tests call it).
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
+from typing import Any
+
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.core.serialize import ResponseSerializer
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 
-_original = DynamoDBBackend.transact_write_items
+_OPS = {"ConditionCheck", "Put", "Delete", "Update"}
 
 
-def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict]) -> None:
-    before = {}
+def _key(table, op_type: str, op: dict) -> dict:
+    if op_type != "Put":
+        return op["Key"]
+    attrs = op["Item"]
+    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = attrs[table.range_key_attr]
+    return key
+
+
+def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    ops: list[tuple[str, dict, Any, dict]] = []
+    seen: set[tuple[str, str]] = set()
+    errors: list[tuple[Any, Any, Any]] = []
     for item in transact_items:
-        name = next(iter(item.values())).get("TableName")
-        if name in self.tables and name not in before:
-            table = self.tables[name]
-            shard = table.stream_shard
-            before[name] = (table, shard, len(shard.items) if shard is not None else 0)
-    try:
-        return _original(self, transact_items)
-    except BaseException:
-        for name, (table, shard, length) in before.items():
-            if shard is None:
+        if len(item) > 1:
+            raise TransactWriteSingleOpException
+        op_type, op = next(iter(item.items()))
+        if op_type not in _OPS:
+            raise ValueError("Unsupported transaction operation")
+        table = self.get_table(op["TableName"])
+        key = _key(table, op_type, op)
+        unique = (str(op["TableName"]), str(dict(sorted(key.items()))))
+        if unique in seen:
+            raise MultipleTransactionsException()
+        seen.add(unique)
+        current = self.get_item(op["TableName"], key)
+        ops.append((op_type, op, table, key))
+        condition = op.get("ConditionExpression")
+        if condition is not None:
+            check = get_filter_expression(condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues"))
+            if not check.expr(current):
+                old = current.to_json()["Attributes"] if current and op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" else None
+                errors.append(("ConditionalCheckFailed", "The conditional request failed", old))
                 continue
-            del shard.items[length:]  # no record for a write that was rolled back
-            restored = self.tables.get(name)
-            if restored is not None and restored is not table:
-                restored.stream_shard = shard  # the iterators handed out keep reading it
-                shard.table = restored
-        raise
+        errors.append((None, None, None))
+    if any(code is not None for code, _, _ in errors):
+        raise TransactionCanceledException(errors)
+
+    # Every condition holds: apply. What is put back if applying fails anyway.
+    saved = []
+    for op_type, op, table, key in ops:
+        if op_type != "ConditionCheck":
+            current = self.get_item(op["TableName"], key)
+            shard = table.stream_shard
+            saved.append((op["TableName"], table, key, copy.deepcopy(current.to_json()["Attributes"]) if current else None,
+                          shard, len(shard.items) if shard is not None else 0))
+    index = 0
+    try:
+        for index, (op_type, op, _, key) in enumerate(ops):
+            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            if op_type == "Put":
+                self.put_item(op["TableName"], op["Item"], expression_attribute_names=names, expression_attribute_values=values)
+            elif op_type == "Delete":
+                self.delete_item(op["TableName"], key, expression_attribute_names=names, expression_attribute_values=values)
+            elif op_type == "Update":
+                self.update_item(op["TableName"], key, update_expression=op["UpdateExpression"],
+                                 expression_attribute_names=names, expression_attribute_values=values)
+    except BaseException as failure:
+        for name, table, key, before, _, _ in saved:
+            if before is None:
+                if self.get_item(name, key) is not None:
+                    self.delete_item(name, key)
+            else:
+                self.put_item(name, before)
+        for _, _, _, _, shard, length in saved:
+            if shard is not None:
+                del shard.items[length:]  # no record for a write that was rolled back
+        if not isinstance(failure, Exception):
+            raise
+        # as moto (and DynamoDB) report it: a reason per write, the failing one named
+        code = "ConditionalCheckFailed" if isinstance(failure, ConditionalCheckFailed) else type(failure).__name__
+        reasons: list[tuple[Any, Any, Any]] = [(None, None, None)] * len(ops)
+        reasons[index] = (code, getattr(failure, "message", str(failure)), None)
+        raise TransactionCanceledException(reasons) from None
+
+
+_serialize_structure = ResponseSerializer._serialize_type_structure
+
+
+def _wire_ready(value: Any) -> bool:
+    """An attribute value with no binary in it (that alone needs encoding on the wire)."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    (kind, inner), = value.items()
+    if kind in ("B", "BS"):
+        return False
+    if kind == "M":
+        return isinstance(inner, dict) and all(_wire_ready(v) for v in inner.values())
+    if kind == "L":
+        return isinstance(inner, list) and all(_wire_ready(v) for v in inner)
+    return True
+
+
+def _serialize_type_structure(self, serialized, value, shape, key) -> None:
+    if shape.name == "AttributeValue" and _wire_ready(value):
+        if key:
+            self._default_serialize(serialized, value, shape, key)
+        else:
+            serialized.update(value)
+        return
+    _serialize_structure(self, serialized, value, shape, key)
+
+
+_query = Table.query
+
+
+_QUERY_PARAMS = inspect.signature(_query)
+
+
+def _query_one_partition(self: Table, *args, **kwargs):
+    bound = _QUERY_PARAMS.bind(self, *args, **kwargs).arguments
+    hash_key = bound.get("hash_key")
+    if bound.get("index_name") is not None or hash_key is None or not self.range_key_attr:
+        return _query(self, *args, **kwargs)
+    partition = list(self.items.get(hash_key, {}).values())
+    self.all_items = lambda: partition  # what moto's query filters and sorts
+    try:
+        return _query(self, *args, **kwargs)
+    finally:
+        del self.all_items
 
 
 def apply() -> None:
-    """Install the fix (once; later calls change nothing)."""
+    """Install the fixes (once; later calls change nothing)."""
+    if Table.query is not _query_one_partition:
+        Table.query = _query_one_partition
     if DynamoDBBackend.transact_write_items is not _transact_write_items:
         DynamoDBBackend.transact_write_items = _transact_write_items
+    if ResponseSerializer._serialize_type_structure is not _serialize_type_structure:
+        ResponseSerializer._serialize_type_structure = _serialize_type_structure
