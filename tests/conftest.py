@@ -20,6 +20,10 @@ os.environ.update(
 
 import pytest  # noqa: E402
 
+from tests.iam_calls import iam_calls, install  # noqa: E402, F401  (iam_calls: a fixture)
+
+# Before any botocore session exists, so that every client carries the recording hook.
+install()
 from tests.chain import ADMIN_TOKEN, Chain  # noqa: E402
 
 os.environ["ADMIN_TOKEN_SHA256"] = __import__("hashlib").sha256(ADMIN_TOKEN.encode()).hexdigest()

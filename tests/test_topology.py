@@ -2,6 +2,7 @@
 
 import importlib
 import sys
+from typing import get_args
 
 from backorders import topology
 from backorders_local import functions
@@ -61,12 +62,27 @@ def test_every_function_has_a_folder_with_its_handler_and_no_two_share_a_route()
 
 
 def test_stream_and_rule_triggers_point_at_what_exists():
+    # A stream's function needs no access to the table itself (on_goods_received gets the
+    # GRN from the record): the event source mapping reads the stream.
     for fn in topology.FUNCTIONS:
         if fn.stream:
             assert fn.stream.table.stream, f"{fn.name} listens to a table without a stream"
-            assert fn.stream.table.name in fn.tables
         if fn.rule:
             assert fn.rule.pattern["source"] == [topology.EVENT_SOURCE]
+
+
+def levels(access) -> set[str]:
+    return {access} if isinstance(access, str) else set(access)
+
+
+def test_table_access_names_real_tables_and_known_levels():
+    for fn in topology.FUNCTIONS:
+        for name, access in fn.tables.items():
+            topology.table(name)
+            assert levels(access) and levels(access) <= set(get_args(topology.Access)), (fn.name, name, access)
+    # a whole-table scan only where nothing else would do: the periodic reconciler
+    scanners = {fn.name for fn in topology.FUNCTIONS if any("scan" in levels(a) for a in fn.tables.values())}
+    assert scanners <= {topology.RECONCILE.name}
 
 
 def test_the_domain_never_imports_aws_handlers_or_infra_in_its_rules():
@@ -75,3 +91,10 @@ def test_the_domain_never_imports_aws_handlers_or_infra_in_its_rules():
         source = open(module.__file__).read()
         for banned in ("boto3", "botocore", "aws_cdk", "aws_lambda_powertools", "backorders_local", "moto"):
             assert f"import {banned}" not in source and f"from {banned}" not in source, (name, banned)
+
+
+def test_rule_retry_settings_are_within_what_eventbridge_and_lambda_accept():
+    for fn in topology.FUNCTIONS:
+        if fn.rule:
+            assert 0 <= fn.rule.retry_attempts <= 185 and 60 <= fn.rule.max_event_age_s <= 86400, fn.name
+            assert 0 <= fn.rule.async_retry_attempts <= 2 and 60 <= fn.rule.async_max_event_age_s <= 21600, fn.name

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import importlib.util
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +18,30 @@ from backorders import topology
 ROOT = Path(__file__).resolve().parents[2]
 
 Handler = Callable[[dict, object], dict]
+
+# The function whose handler is running (None outside any handler). On Lambda each
+# function has its own role; this says whose role an AWS call would be made with.
+CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("backorders_function", default=None)
+
+
+@contextmanager
+def invoking(name: str) -> Iterator[None]:
+    token = CURRENT_FUNCTION.set(name)
+    try:
+        yield
+    finally:
+        CURRENT_FUNCTION.reset(token)
+
+
+def named(name: str, handler: Handler) -> Handler:
+    """`handler`, run as function `name` (see CURRENT_FUNCTION)."""
+
+    @functools.wraps(handler)
+    def invoke(event: dict, context: object) -> dict:
+        with invoking(name):
+            return handler(event, context)
+
+    return invoke
 
 
 def handler_path(fn: topology.Function, root: Path = ROOT) -> Path:
@@ -48,7 +75,7 @@ def load(fn: topology.Function, root: Path = ROOT) -> Handler:
 
 
 def load_all(root: Path = ROOT) -> dict[str, Handler]:
-    return {fn.name: load(fn, root) for fn in topology.FUNCTIONS}
+    return {fn.name: named(fn.name, load(fn, root)) for fn in topology.FUNCTIONS}
 
 
 @dataclass
