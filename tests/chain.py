@@ -47,7 +47,7 @@ class Chain:
             if fn.stream
         ]
         self.rule_pumps = [
-            pumps.RulePump(rq.function, self.handlers[rq.function.name], sqs, rq.queue_url, rq.dlq_url)
+            pumps.RulePump(rq.function, self.handlers[rq.function.name], sqs, rq.queue_url, rq.handler_failures_url)
             for rq in resources.rules
         ]
         self.sellers: dict[str, dict] = {}

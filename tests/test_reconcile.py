@@ -1,12 +1,15 @@
 """The reconciler finds work the chain left stuck and completes it, once."""
 
+import json
 import sys
 from datetime import timedelta
 
 import boto3
 import pytest
 
+from backorders import dynamo, topology
 from backorders.events import EventBridgePublisher
+from backorders_local.functions import context_for
 from backorders.reconcile import DeadLetters, reconcile
 from backorders.store import Store
 from tests import invariants
@@ -20,9 +23,14 @@ def pump(chain, name):
     return next(p for p in chain.pumps if p.function.name == name)
 
 
+def peek(url: str) -> list[dict]:
+    messages = boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
 def run(chain, older_than=timedelta(0)):
     sqs = boto3.client("sqs")
-    dead = [DeadLetters(sqs, rule.dlq_url) for rule in chain.resources.rules]
+    dead = [DeadLetters(sqs, url) for rule in chain.resources.rules for url in rule.dead_letter_urls]
     return reconcile(Store(), EventBridgePublisher(), older_than=older_than, dead_letters=dead)
 
 
@@ -57,7 +65,11 @@ def test_a_dead_lettered_shortfall_is_announced_again(shop):
     working, create_po.handler = create_po.handler, broken
     shop.order("s1", "o1", ("A", 2))
     shop.drain()
-    assert create_po.dead_lettered == 1 and shop.purchase_orders("s1") == []
+    assert create_po.failed_to_destination == 1 and shop.purchase_orders("s1") == []
+    # parked as Lambda parks a failed asynchronous invocation: the event, wrapped
+    [record] = peek(shop.resources.rules[0].handler_failures_url)
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestPayload"]["detail"]["order_id"] == "o1"
     create_po.handler = working
     # the order is young: only the dead letter is replayed, and the chain does the rest
     repairs = run(shop, older_than=timedelta(minutes=15))
@@ -112,3 +124,72 @@ def test_the_scheduled_function_reports_a_metric_per_repair(shop, capsys, monkey
     out = shop.handlers["reconcile"]({}, context_for(topology.function("reconcile")))
     assert out["repairs"] == {"orders_assigned": 1, "shortfalls_resolved": 1}
     assert '"Repairs_orders_assigned":[1.0]' in capsys.readouterr().out.replace(" ", "")
+
+
+POISON_ORDER = {
+    "pk": "SELLER#s1#ORDER#bad", "sk": "ORDER", "entity": "ORDER", "status": "received",
+    "lines": "not a list", "created_at": "2020-01-01T00:00:00.000+00:00",
+}
+
+
+def test_a_poison_order_next_to_a_stuck_one_is_counted_as_failed_and_the_pass_goes_on(shop, capsys, caplog, monkeypatch):
+    # given an order whose record was parked, and an order item nobody can read
+    pump(shop, "on_order_created").handler = broken
+    shop.stock("s1", "A", 1)
+    shop.order("s1", "o1", ("A", 3))
+    boto3.client("dynamodb").put_item(TableName="orders", Item=dynamo.to_item(POISON_ORDER))
+    shop.drain()
+
+    # when the scheduled reconciler runs
+    module = sys.modules["backorders_fn_reconcile"]
+    monkeypatch.setattr(module, "older_than", timedelta(0))
+    out = shop.handlers["reconcile"]({}, context_for(topology.function("reconcile")))
+
+    # then the stuck order is repaired, the poison one logged and counted, once each
+    assert out["repairs"] == {"orders_assigned": 1, "shortfalls_resolved": 1, "failed": 1}
+    printed = capsys.readouterr().out
+    assert '"Repairs_failed":[1.0]' in printed.replace(" ", "")
+    # logged with its cause (JSON on stdout, or to pytest's capture, by who set up logging first)
+    logged = printed + caplog.text
+    assert "could not repair order SELLER#s1#ORDER#bad/ORDER" in logged and "ValidationError" in logged
+    shop.drain()
+    order = shop.get_order("s1", "o1")
+    assert (order["status"], order["lines"][0]["assigned_qty"]) == ("backordered", 1)
+    assert shop.purchase_orders("s1")[0]["lines"][0]["qty"] == 2
+    invariants.check(ignore={("orders", POISON_ORDER["pk"], POISON_ORDER["sk"])})
+    assert run(shop) == {"failed": 1}  # the poison stays, and is counted again
+
+
+def test_a_repair_is_counted_only_when_it_changed_something(shop, monkeypatch):
+    # given the reconciler's scan sees an order as received, and the chain completes it meanwhile
+    shop.order("s1", "o1", ("A", 2))
+    store = Store()
+    [stale] = list(store.orders_in_progress("9999"))
+    shop.drain()
+    assert shop.get_order("s1", "o1")["status"] == "backordered" and len(shop.purchase_orders("s1")) == 1
+    monkeypatch.setattr(Store, "orders_in_progress", lambda self, cutoff: iter([stale]))
+
+    # then the pass changes nothing, and counts nothing
+    assert run(shop) == {}
+
+
+def test_an_unreadable_dead_letter_is_counted_and_stays_parked(shop):
+    sqs = boto3.client("sqs")
+    url = shop.resources.rules[0].handler_failures_url
+    sqs.send_message(QueueUrl=url, MessageBody="not json")
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"requestPayload": {"source": "backorders.orders"}}))
+    shop.order("s1", "o1", ("A", 2))
+    create_po = pump(shop, "create_po")
+    working, create_po.handler = create_po.handler, broken
+    shop.drain()
+    create_po.handler = working
+
+    repairs = run(shop, older_than=timedelta(minutes=15))
+
+    assert repairs == {"dead_letters_replayed": 1, "dead_letters_unreadable": 2}
+    shop.drain()
+    assert len(shop.purchase_orders("s1")) == 1
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert sum(int(n) for n in attributes.values()) == 2  # both still parked

@@ -42,7 +42,7 @@ class OrderBackorderedEvent(BaseModel):
 def handler(event: dict, context: LambdaContext) -> dict:
     detail = OrderBackorderedEvent.model_validate(event).detail
     logger.set_correlation_id(detail.correlation_id)
-    created = purchasing.raise_purchase_orders(store, detail.seller_id, detail.order_id)
+    created, _ = purchasing.raise_purchase_orders(store, detail.seller_id, detail.order_id)
     if created:
         metrics.add_metric(name="PurchaseOrdersCreated", unit=MetricUnit.Count, value=len(created))
     logger.info("purchase orders raised", extra={"seller_id": detail.seller_id, "po_ids": created})

@@ -23,7 +23,7 @@ store = Store()
 def assign(record: DynamoDBRecord) -> None:
     grn = Grn.model_validate(record.dynamodb.new_image)
     logger.set_correlation_id(grn.source_order_id)
-    order = ordering.assign_goods_received(store, grn)
+    order, _ = ordering.assign_goods_received(store, grn)
     metrics.add_metric(name="GoodsAssigned", unit=MetricUnit.Count, value=1)
     logger.info(
         "goods received assigned",

@@ -26,7 +26,7 @@ def assign(record: DynamoDBRecord) -> None:
     image = record.dynamodb.new_image
     order = Order.model_validate(image)
     logger.set_correlation_id(order.order_id)
-    result = ordering.assign_new_order(
+    result, _ = ordering.assign_new_order(
         store, order.seller_id, order.order_id, publisher.order_backordered, first_read=(order, int(image["version"]))
     )
     if result is not None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import timedelta
 
 import boto3
@@ -11,7 +9,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backorders import topology
+from backorders.config import settings
 from backorders.events import EventBridgePublisher
 from backorders.reconcile import DeadLetters, reconcile
 from backorders.store import Store
@@ -20,15 +18,16 @@ logger = Logger()
 metrics = Metrics()
 store = Store()
 publisher = EventBridgePublisher()
-older_than = timedelta(minutes=float(os.environ.get(topology.RECONCILE_AFTER_ENV_VAR, "15")))
-queue_urls = json.loads(os.environ.get(topology.DEAD_LETTER_QUEUES_ENV_VAR, "[]"))
+older_than = timedelta(minutes=settings().reconcile_after_minutes)
+queue_urls = list(settings().dead_letter_queue_urls)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     sqs = boto3.client("sqs") if queue_urls else None
-    repairs = reconcile(store, publisher, older_than=older_than, dead_letters=[DeadLetters(sqs, url) for url in queue_urls])
+    dead_letters = [DeadLetters(sqs, url) for url in queue_urls]
+    repairs = reconcile(store, publisher, older_than=older_than, dead_letters=dead_letters, logger=logger)
     for kind, count in repairs.items():
         metrics.add_metric(name=f"Repairs_{kind}", unit=MetricUnit.Count, value=count)
     logger.info("reconciled", extra={"repairs": dict(repairs)})

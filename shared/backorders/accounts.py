@@ -22,7 +22,9 @@ def put_seller(store: Store, seller_id: str, body: SellerIn) -> tuple[int, dict]
     created = {**data, "webhook_secret": secret, "api_key_sha256": security.sha256_hex(api_key)}
     try:
         dynamo.write(store.put_account(seller_key(seller_id), created, create=True))
-    except WriteRefused:
+    except WriteRefused as refused:
+        if not refused.failed(0):  # not "it exists": a conflict, nothing to update
+            raise
         dynamo.write(store.put_account(seller_key(seller_id), data, create=False))
         return 200, _public(data)
     return 201, {**_public(data), "webhook_secret": secret, "api_key": api_key}
@@ -35,7 +37,9 @@ def put_vendor(store: Store, vendor_id: str, body: VendorIn) -> tuple[int, dict]
     created = {**data, "api_key_sha256": security.sha256_hex(api_key)}
     try:
         dynamo.write(store.put_account(vendor_key(vendor_id), created, create=True))
-    except WriteRefused:
+    except WriteRefused as refused:
+        if not refused.failed(0):  # not "it exists": a conflict, nothing to update
+            raise
         dynamo.write(store.put_account(vendor_key(vendor_id), data, create=False))
         return 200, _public(data)
     return 201, {**_public(data), "api_key": api_key}
@@ -71,7 +75,7 @@ def _adjust(store: Store, seller_id: str, body: AdjustmentIn) -> tuple[int, dict
     fingerprint = body_fingerprint(record)
     answer = {**record}
     try:
-        dynamo.transact(
+        dynamo.commit(
             [
                 store.put_adjustment(seller_id, {**record, "body_sha256": fingerprint, "created_at": now()}),
                 store.change_bin(
@@ -99,5 +103,5 @@ def _adjust(store: Store, seller_id: str, body: AdjustmentIn) -> tuple[int, dict
                 f"{body.location}/{body.bin}",
                 details=[{"field": "qty", "value": body.qty}],
             ) from None
-        raise RetryableConflict() from None
+        raise
     return 201, answer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from functools import cache
@@ -17,6 +18,9 @@ class Settings:
     # ARN of a Secrets Manager secret holding the token (the deployed stack).
     admin_token_sha256: str | None
     admin_token_secret_arn: str | None
+    # The reconciler: work younger than this is not stuck yet; the queues it replays.
+    reconcile_after_minutes: float = 15.0
+    dead_letter_queue_urls: tuple[str, ...] = ()
 
     def table(self, table: topology.Table) -> str:
         return self.tables[table.name]
@@ -29,6 +33,8 @@ class Settings:
             event_bus=env.get(topology.EVENT_BUS_ENV_VAR, topology.EVENT_BUS),
             admin_token_sha256=env.get("ADMIN_TOKEN_SHA256") or None,
             admin_token_secret_arn=env.get("ADMIN_TOKEN_SECRET_ARN") or None,
+            reconcile_after_minutes=float(env.get(topology.RECONCILE_AFTER_ENV_VAR) or 15),
+            dead_letter_queue_urls=tuple(json.loads(env.get(topology.DEAD_LETTER_QUEUES_ENV_VAR) or "[]")),
         )
 
 

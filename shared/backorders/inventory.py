@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from backorders import dynamo
-from backorders.dynamo import WriteRefused, with_retries
-from backorders.errors import Conflict, RetryableConflict
+from backorders.dynamo import with_retries
+from backorders.errors import Conflict
 from backorders.models import DEFAULT_BIN, MAIN_LOCATION, Return, ReturnIn
 from backorders.ordering import body_fingerprint
 from backorders.store import Store
@@ -67,10 +67,7 @@ def record_return(store: Store, seller_id: str, body: ReturnIn) -> tuple[int, di
                 store.change_summary(seller_id, body.sku, expected_returns=-body.qty),
                 stock_in(),
             ]
-        try:
-            dynamo.transact(writes)
-        except WriteRefused:
-            raise RetryableConflict() from None
+        dynamo.commit(writes)
         return 201, record.model_dump()
 
     return with_retries(attempt)

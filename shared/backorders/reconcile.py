@@ -5,13 +5,17 @@ have run, so a repair of something already done changes nothing."""
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from backorders import ordering, purchasing
 from backorders.events import EventBridgePublisher
+from backorders.models import Grn, Order
 from backorders.store import Store
+
+log = logging.getLogger(__name__)
 
 
 def reconcile(
@@ -21,37 +25,74 @@ def reconcile(
     older_than: timedelta,
     dead_letters: Iterable["DeadLetters"] = (),
     now: datetime | None = None,
+    logger: logging.Logger | None = None,
 ) -> Counter:
-    """One pass. Returns the number of repairs of each kind (zero kinds omitted)."""
+    """One pass. Returns the number of repairs of each kind (zero kinds omitted).
+
+    Each item is repaired on its own: one that cannot be read or repaired is logged
+    and counted as `failed`, and the pass goes on. A repair is counted only when it
+    changed something.
+    """
+    logger = logger or log
     cutoff = ((now or datetime.now(UTC)) - older_than).isoformat(timespec="milliseconds")
     repairs: Counter = Counter()
 
+    def isolated(what: str, repair: Callable[[], Iterable[str]]) -> None:
+        try:
+            repairs.update(repair())
+        except Exception:
+            logger.exception("reconcile: could not repair %s", what)
+            repairs["failed"] += 1
+
     # An order never assigned, or whose shortfall never got a PO or a reason.
-    for order in store.orders_in_progress(cutoff):
-        if order.status == "received":
-            ordering.assign_new_order(store, order.seller_id, order.order_id, lambda _: None)
-            repairs["orders_assigned"] += 1
-        if store.order(order.seller_id, order.order_id).lines_needing_po():
-            purchasing.raise_purchase_orders(store, order.seller_id, order.order_id)
-            repairs["shortfalls_resolved"] += 1
+    for item in store.orders_in_progress(cutoff):
+        isolated(f"order {_name(item)}", lambda item=item: _repair_order(store, item))
 
     # Goods received (a GRN) and never given to their order.
-    for grn in store.grns(cutoff):
-        order = store.order(grn.seller_id, grn.source_order_id)
-        if order is not None and grn.grn_id not in order.applied_grns:
-            ordering.assign_goods_received(store, grn)
-            repairs["receipts_assigned"] += 1
+    for item in store.grns(cutoff):
+        isolated(f"GRN {_name(item)}", lambda item=item: _repair_receipt(store, item))
 
     # Stock available while orders wait for it.
     for seller_id, sku in sorted(store.skus_with_waiting_lines()):
-        assigned = ordering.assign_free_stock(store, seller_id, sku)
-        if assigned:
-            repairs["free_stock_assigned"] += assigned
+        isolated(f"free stock of {seller_id}/{sku}", lambda s=seller_id, k=sku: _repair_free_stock(store, s, k))
 
     # Events that exhausted their retries: announce them again.
     for queue in dead_letters:
-        repairs["dead_letters_replayed"] += queue.replay(publisher)
+        isolated(f"dead letters of {queue.queue_url}", lambda queue=queue: queue.replay(publisher, logger))
     return +repairs
+
+
+def _name(item: dict) -> str:
+    return f"{item.get('pk')}/{item.get('sk')}"
+
+
+def _repair_order(store: Store, item: dict) -> Counter:
+    done: Counter = Counter()
+    order = Order.model_validate(item)
+    if order.status == "accepting":  # an all-or-nothing acceptance that stopped half way
+        done["acceptances_finished"] += ordering.finish_acceptance(store, order.seller_id, order.order_id)
+        return done
+    if order.status == "received":
+        _, assigned = ordering.assign_new_order(store, order.seller_id, order.order_id, lambda _: None)
+        done["orders_assigned"] += assigned
+    current = store.order(order.seller_id, order.order_id)
+    if current is not None and current.lines_needing_po():
+        _, changed = purchasing.raise_purchase_orders(store, order.seller_id, order.order_id)
+        done["shortfalls_resolved"] += changed
+    return done
+
+
+def _repair_receipt(store: Store, item: dict) -> Counter:
+    grn = Grn.model_validate(item)
+    order = store.order(grn.seller_id, grn.source_order_id)
+    if order is None or grn.grn_id in order.applied_grns:
+        return Counter()
+    _, assigned = ordering.assign_goods_received(store, grn)
+    return Counter(receipts_assigned=int(assigned))
+
+
+def _repair_free_stock(store: Store, seller_id: str, sku: str) -> Counter:
+    return Counter(free_stock_assigned=ordering.assign_free_stock(store, seller_id, sku))
 
 
 class DeadLetters:
@@ -61,9 +102,11 @@ class DeadLetters:
         self.sqs = sqs
         self.queue_url = queue_url
 
-    def replay(self, publisher: EventBridgePublisher, max_messages: int = 1000) -> int:
-        """Put each parked event on the bus again; an unreadable message stays parked."""
-        replayed = 0
+    def replay(self, publisher: EventBridgePublisher, logger: logging.Logger | None = None, max_messages: int = 1000) -> Counter:
+        """Put each parked event on the bus again. One that cannot be read (not JSON,
+        no event in it) or put on the bus stays parked, logged and counted."""
+        logger = logger or log
+        done: Counter = Counter()
         for _ in range(max_messages // 10):
             messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
@@ -72,9 +115,20 @@ class DeadLetters:
                 try:
                     body = json.loads(message["Body"])
                     event = body.get("requestPayload", body)  # Lambda's on-failure record wraps the event
-                    publisher.republish(event["source"], event["detail-type"], event["detail"])
-                except (ValueError, KeyError, TypeError):
+                    source, detail_type, detail = event["source"], event["detail-type"], event["detail"]
+                except (ValueError, KeyError, TypeError, AttributeError) as e:
+                    logger.error(
+                        "reconcile: unreadable dead letter %s in %s stays parked: %r",
+                        message.get("MessageId"), self.queue_url, e,
+                    )
+                    done["dead_letters_unreadable"] += 1
+                    continue
+                try:
+                    publisher.republish(source, detail_type, detail)
+                except Exception:
+                    logger.exception("reconcile: could not replay dead letter %s from %s", message.get("MessageId"), self.queue_url)
+                    done["failed"] += 1
                     continue
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-                replayed += 1
-        return replayed
+                done["dead_letters_replayed"] += 1
+        return done

@@ -87,7 +87,12 @@ def reconcile(args: argparse.Namespace) -> int:
             AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
         )
         sqs = boto3.client("sqs")
-        dlqs = [sqs.get_queue_url(QueueName=f"{fn.rule.name}-dlq")["QueueUrl"] for fn in topology.FUNCTIONS if fn.rule]
+        dlqs = [
+            sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            for fn in topology.FUNCTIONS
+            if fn.rule
+            for name in provision.rule_queue_names(fn.rule)[1:]  # the DLQ and the on-failure queue
+        ]
         os.environ[topology.DEAD_LETTER_QUEUES_ENV_VAR] = json.dumps(dlqs)
     from backorders_local import functions, shapes
 

@@ -1,5 +1,6 @@
 """Creates the topology's resources in an embedded AWS (moto): tables with streams,
-the event bus, and each rule with an SQS queue as its target (and a DLQ)."""
+the event bus, and each rule with an SQS queue as its target, the target's DLQ, and
+its function's on-failure queue."""
 
 from __future__ import annotations
 
@@ -13,8 +14,13 @@ from backorders import topology
 class RuleQueues:
     rule: topology.RuleTrigger
     function: topology.Function
-    queue_url: str
-    dlq_url: str
+    queue_url: str  # the rule's target: stands for Lambda's queue of asynchronous events
+    dlq_url: str  # the target's DLQ: events EventBridge could not deliver
+    handler_failures_url: str  # the function's on-failure destination: Lambda's records of failed invocations
+
+    @property
+    def dead_letter_urls(self) -> list[str]:
+        return [self.dlq_url, self.handler_failures_url]
 
 
 @dataclass
@@ -22,6 +28,11 @@ class Resources:
     stream_arns: dict[str, str] = field(default_factory=dict)  # table name -> stream ARN
     rules: list[RuleQueues] = field(default_factory=list)
     on_failure_queue_urls: dict[str, str] = field(default_factory=dict)  # function -> queue
+
+
+def rule_queue_names(rule: topology.RuleTrigger) -> tuple[str, str, str]:
+    """The target queue, its DLQ and the on-failure queue of a rule's function."""
+    return f"{rule.name}-target", f"{rule.name}-dlq", f"{rule.name}-handler-failures"
 
 
 def environment() -> dict[str, str]:
@@ -62,12 +73,16 @@ def provision(session) -> Resources:
         if fn.stream:
             res.on_failure_queue_urls[fn.name] = sqs.create_queue(QueueName=f"{fn.name}-on-failure")["QueueUrl"]
         if fn.rule:
-            dlq = sqs.create_queue(QueueName=f"{fn.rule.name}-dlq")["QueueUrl"]
-            queue = sqs.create_queue(QueueName=f"{fn.rule.name}-target")["QueueUrl"]
+            target, dlq_name, failures_name = rule_queue_names(fn.rule)
+            dlq = sqs.create_queue(QueueName=dlq_name)["QueueUrl"]
+            failures = sqs.create_queue(QueueName=failures_name)["QueueUrl"]
+            queue = sqs.create_queue(QueueName=target)["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             events.put_rule(
                 Name=fn.rule.name, EventBusName=topology.EVENT_BUS, EventPattern=json.dumps(fn.rule.pattern)
             )
             events.put_targets(Rule=fn.rule.name, EventBusName=topology.EVENT_BUS, Targets=[{"Id": fn.name, "Arn": arn}])
-            res.rules.append(RuleQueues(rule=fn.rule, function=fn, queue_url=queue, dlq_url=dlq))
+            res.rules.append(
+                RuleQueues(rule=fn.rule, function=fn, queue_url=queue, dlq_url=dlq, handler_failures_url=failures)
+            )
     return res

@@ -1,6 +1,7 @@
 """Deliver stream records and rule events to the handlers, as Lambda's event source
 mappings and EventBridge targets would: filters, batch sizes, partial batch failures
-retried from the failed record, bounded retries, then the on-failure queue or DLQ.
+retried from the failed record, bounded retries, then the on-failure queue; for rule
+events, Lambda's asynchronous retries, then its on-failure record.
 
 Each pump has a synchronous `pump()` that delivers what is there now and returns how
 many records or events it handed over; the local runtime calls it in a loop, tests
@@ -12,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+import traceback
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from backorders import topology
 from backorders_local.functions import Handler, context_for
@@ -116,15 +119,24 @@ class StreamPump:
 
 @dataclass
 class RulePump:
+    """Invokes a rule's function as Lambda invokes it for EventBridge: asynchronously.
+
+    The rule's target queue stands for Lambda's queue of asynchronous events (EventBridge's
+    delivery to it does not fail locally, so the target's DLQ stays empty). A handler that
+    raises is invoked again `async_retry_attempts` times, after the delays Lambda waits
+    (1 and 2 minutes; here `retry_delay_s` and twice that), then Lambda's on-failure record,
+    wrapping the event, goes to the function's on-failure queue.
+    """
+
     function: topology.Function
     handler: Handler
     sqs: object
     queue_url: str
-    dlq_url: str
+    on_failure_url: str
     wait_s: int = 0
     retry_delay_s: int = 0
     delivered: int = 0
-    dead_lettered: int = 0
+    failed_to_destination: int = 0
 
     def pump(self) -> int:
         out = self.sqs.receive_message(
@@ -141,24 +153,54 @@ class RulePump:
     def _deliver(self, message: dict) -> None:
         rule = self.function.rule
         assert rule is not None
-        received = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        invocation = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        context = context_for(self.function)
         try:
-            self.handler(eventbridge_event(message["Body"]), context_for(self.function))
-        except Exception:
-            log.exception("%s failed (attempt %d)", self.function.name, received)
-            if received > rule.retry_attempts:
-                self.dead_lettered += 1
-                self.sqs.send_message(QueueUrl=self.dlq_url, MessageBody=message["Body"])
+            self.handler(eventbridge_event(message["Body"]), context)
+        except Exception as error:
+            log.exception("%s failed (invocation %d)", self.function.name, invocation)
+            if invocation > rule.async_retry_attempts:
+                self.failed_to_destination += 1
+                record = on_failure_record(message["Body"], context, error, invocation)
+                self.sqs.send_message(QueueUrl=self.on_failure_url, MessageBody=json.dumps(record, default=str))
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
             else:
                 self.sqs.change_message_visibility(
                     QueueUrl=self.queue_url,
                     ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=min(self.retry_delay_s * received, 60),
+                    VisibilityTimeout=min(self.retry_delay_s * invocation, 60),
                 )
             return
         self.delivered += 1
         self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def on_failure_record(body: str, context, error: Exception, invocations: int) -> dict:
+    """What Lambda sends an asynchronous invocation's on-failure destination once its
+    retries are exhausted: the event (`requestPayload`) and the last error."""
+    try:
+        payload = eventbridge_event(body)
+    except (ValueError, AttributeError):  # not an event: passed on as it came
+        payload = body
+    trace = traceback.format_list(traceback.extract_tb(error.__traceback__))
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": context.aws_request_id,
+            "functionArn": f"{context.invoked_function_arn}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": invocations,
+        },
+        "requestPayload": payload,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {
+            "errorMessage": str(error),
+            "errorType": type(error).__name__,
+            "requestId": context.aws_request_id,
+            "stackTrace": trace,
+        },
+    }
 
 
 def drain(pumps: list, max_rounds: int = 1000) -> int:

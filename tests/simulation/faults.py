@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from unittest import mock
 
-from backorders import dynamo, events
+from backorders import dynamo, events, topology
 
 DYNAMO_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 DYNAMO_READS = ("get_item", "query", "batch_get_item")
@@ -279,7 +279,9 @@ class Faults:
         event_id = event["id"]
         if event_id in self.doomed:
             raise InjectedFailure(f"event {event_id} fails until it is dead-lettered")
-        kind = self._pick(self.RULE_KINDS, may_fail=self.per_event[event_id] < 3, stream=False)
+        # Lambda invokes a failing event 1 + async_retry_attempts times: fail fewer times than that
+        retries = topology.function(name).rule.async_retry_attempts
+        kind = self._pick(self.RULE_KINDS, may_fail=self.per_event[event_id] < retries, stream=False)
         if kind is None:
             return original(event, context)
         self.log.append(f"{kind}: {name}[{event_id}]")

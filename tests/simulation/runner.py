@@ -327,12 +327,12 @@ class Sim:
         self.check()
 
     def _collect_parked(self) -> None:
-        parkings = sum(getattr(p, "failed_to_destination", 0) + getattr(p, "dead_lettered", 0) for p in self.pumps)
+        parkings = sum(p.failed_to_destination for p in self.pumps)
         if parkings == self._parking_seen:
             return
         self._parking_seen = parkings
         queues = [(name, "stream", url) for name, url in self.chain.resources.on_failure_queue_urls.items()]
-        queues += [(rq.function.name, "rule", rq.dlq_url) for rq in self.chain.resources.rules]
+        queues += [(rq.function.name, "rule", url) for rq in self.chain.resources.rules for url in rq.dead_letter_urls]
         for name, kind, url in queues:
             while True:
                 messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -343,8 +343,10 @@ class Sim:
                     if kind == "stream":
                         payload = json.loads(m["Body"])["record"]
                         key = record_id(payload)
-                    else:
-                        payload, key = m["Body"], json.loads(m["Body"])["id"]
+                    else:  # the event, unwrapped from Lambda's on-failure record
+                        body = json.loads(m["Body"])
+                        event = body.get("requestPayload", body)
+                        payload, key = json.dumps(event), event["id"]
                     self.faults.parked(key)
                     if self.replays[key] >= 2:  # it failed on its replays too: it cannot be processed
                         self.failed_for_good.add(_describe(kind, payload))

@@ -251,7 +251,8 @@ class Generator:
         if not self.orders:
             return None
         seller_id, order_id, _ = self.rng.choice(self.orders)
-        return Op("cancel", "POST", f"/v1/sellers/{seller_id}/orders/{order_id}/cancel", None, "signed", seller_id)
+        path = f"/v1/sellers/{seller_id}/orders/{order_id}/cancel"
+        return Op("cancel", "POST", path, {"order_id": order_id}, "signed", seller_id)
 
     def _op_manual_grn(self, store: Store) -> Op | None:
         rng = self.rng

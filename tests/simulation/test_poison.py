@@ -1,7 +1,8 @@
 """A poison record (an item the domain cannot parse) never blocks its shard: it lands in
 its function's on-failure destination, the records before and after it in the same
 batch complete, and replaying it later fails again without writing anything. The same
-for an event the rule's target cannot parse: the DLQ, and the other events complete.
+for an event the rule's function cannot parse: Lambda's on-failure queue, and the other
+events complete.
 
 (The random simulation also writes poison items now and then; these tests pin the
 cases down one by one, with the poison in the middle of a batch.)
@@ -103,7 +104,7 @@ def test_a_poison_record_is_parked_and_the_rest_of_its_batch_completes(chain, ca
     assert snapshot() == before
 
 
-def test_an_event_create_po_cannot_parse_is_dead_lettered_and_the_others_complete(chain):
+def test_an_event_create_po_cannot_parse_is_parked_by_lambda_and_the_others_complete(chain):
     chain.seller("s1")
     chain.vendor("v1")
     chain.map_sku("s1", "A", "v1")
@@ -120,8 +121,15 @@ def test_an_event_create_po_cannot_parse_is_dead_lettered_and_the_others_complet
     [po] = chain.purchase_orders("s1")
     assert po["source_order_id"] == "o1" and po["lines"][0]["qty"] == 2
     create_po = pump(chain, "create_po")
-    assert create_po.dead_lettered == 1
-    [body] = parked(chain.resources.rules[0].dlq_url)
-    assert json.loads(body)["detail"] == {"version": 1}
+    assert create_po.failed_to_destination == 1
+    # Lambda's on-failure record after its retries; EventBridge delivered it, so its DLQ is empty
+    rule = chain.resources.rules[0]
+    [body] = parked(rule.handler_failures_url)
+    record = json.loads(body)
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 1 + rule.rule.async_retry_attempts
+    assert record["requestPayload"]["detail"] == {"version": 1}
+    assert record["responsePayload"]["errorType"] == "ValidationError"
+    assert parked(rule.dlq_url) == []
     invariants.check()
     invariants.check_settled()
