@@ -51,34 +51,40 @@ LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
 # API Gateway REST gives up on an integration after 29 s: an HTTP function must finish first.
 API_GATEWAY_INTEGRATION_TIMEOUT_S = 29
 
-# What each access level of the topology may do on a table, and nothing more
-# (no Scan, no DescribeTable, no table management). Transactions need no action of their
-# own: TransactWriteItems is authorised per item as Put/Update/Delete/ConditionCheck.
+# What each access level of the topology may do on a table: the actions the code makes,
+# nothing more (no BatchWriteItem or ConditionCheckItem: no code makes them; no
+# DescribeTable, no table management). Transactions need no action of their own:
+# TransactWriteItems is authorised per item as Put/Update/Delete/ConditionCheck.
+# tests/infra/test_iam_calls.py fails when a level holds an action no call makes.
 READ_ACTIONS = (
     "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
     "dynamodb:GetItem",
     "dynamodb:Query",
 )
 WRITE_ACTIONS = (
-    "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
     "dynamodb:DeleteItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
 )
+# A whole-table read, for the periodic reconciler only: not part of "read".
+SCAN_ACTIONS = ("dynamodb:Scan",)
 TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
     "read": READ_ACTIONS,
     "write": WRITE_ACTIONS,
     "read_write": tuple(sorted(set(READ_ACTIONS) | set(WRITE_ACTIONS))),
+    "scan": SCAN_ACTIONS,
 }
+
+
+def table_actions(access: topology.Access | tuple[topology.Access, ...]) -> list[str]:
+    """The actions of one access level, or of several together."""
+    levels = (access,) if isinstance(access, str) else access
+    return sorted({action for level in levels for action in TABLE_ACTIONS[level]})
+
 
 # A stream consumer this far behind is stuck (a poison record retried, or throttling).
 ITERATOR_AGE_ALARM = Duration.minutes(5)
 FAILURE_QUEUE_RETENTION = Duration.days(14)
-
-# Lambda's own retries of an asynchronous (EventBridge) invocation whose handler failed.
-ASYNC_RETRY_ATTEMPTS = 2
 
 # EventBridge event pattern keys -> aws_events.EventPattern fields.
 _EVENT_PATTERN_FIELDS = {
@@ -271,14 +277,21 @@ class FunctionStage(Construct):
         for table_name, access in sorted(spec.tables.items()):
             self.role.add_to_policy(
                 iam.PolicyStatement(
-                    actions=list(TABLE_ACTIONS[access]),
+                    actions=table_actions(access),
                     resources=[self._shared.tables[table_name].table_arn],
                 )
             )
         if spec.publishes_events:
             self._shared.event_bus.grant_put_events_to(self.role)
         if spec.routes:
-            self._shared.admin_secret.grant_read(self.role)
+            # The admin token, read once per cold start. Not grant_read(): the code never
+            # calls DescribeSecret, and the secret uses the AWS-managed key (no kms grant).
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[self._shared.admin_secret.secret_arn],
+                )
+            )
 
     def _environment(self, spec: topology.Function) -> dict[str, str]:
         env = {t.env_var: self._shared.tables[t.name].table_name for t in topology.TABLES}
@@ -331,8 +344,8 @@ class FunctionStage(Construct):
         self.queues["handler_failures"] = handler_failures
         max_age = Duration.seconds(trigger.max_event_age_s)
         self.function.configure_async_invoke(
-            retry_attempts=ASYNC_RETRY_ATTEMPTS,
-            max_event_age=max_age,
+            retry_attempts=trigger.async_retry_attempts,
+            max_event_age=Duration.seconds(trigger.async_max_event_age_s),
             on_failure=destinations.SqsDestination(handler_failures),
         )
         self.rule = events.Rule(
@@ -367,7 +380,9 @@ class FunctionStage(Construct):
         urls = Stack.of(self).to_json_string([q.queue_url for q in queues])
         self.function.add_environment(topology.DEAD_LETTER_QUEUES_ENV_VAR, urls)
         for queue in queues:
-            queue.grant_consume_messages(self.role)
+            # What a replay does: receive, republish, delete. Not grant_consume_messages(),
+            # which adds ChangeMessageVisibility, GetQueueUrl and GetQueueAttributes.
+            queue.grant(self.role, "sqs:ReceiveMessage", "sqs:DeleteMessage")
 
     # --- monitoring ---------------------------------------------------------
 
@@ -695,6 +710,7 @@ class BackordersStack(Stack):
             for name, stage in self.stages.items()
             if stage.spec.routes
         }
+        owners: dict[str, str] = {}
         for route, spec in topology.all_routes():
             # No API Gateway authorizer, on purpose: each handler checks credentials as its
             # FIRST step, before any business logic. Webhook HMAC signatures cover the raw
@@ -704,6 +720,14 @@ class BackordersStack(Stack):
                 route.method,
                 integrations[spec.name],
                 authorization_type=apigw.AuthorizationType.NONE,
+            )
+            if owners.setdefault(route.path, spec.name) != spec.name:
+                raise ValueError(f"{route.path}: served by {owners[route.path]} and {spec.name}; one function per path")
+        # Any other method on a known path goes to the path's function too, whose route
+        # table answers it: 405 with Allow, or HEAD like GET.
+        for path, name in owners.items():
+            api.root.resource_for_path(path).add_method(
+                "ANY", integrations[name], authorization_type=apigw.AuthorizationType.NONE
             )
 
         NagSuppressions.add_resource_suppressions(

@@ -12,6 +12,7 @@ ADMITS = {
     "seller": {"admin", "seller"},
     "vendor": {"admin", "vendor"},
     "signed": {"admin", "signed"},
+    "signed_or_seller": {"admin", "signed", "seller"},
 }
 
 

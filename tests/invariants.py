@@ -68,14 +68,21 @@ def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, li
     pending = defaultdict(int)
     applied = set()
     po_line_owner = {}
+    given = defaultdict(int)  # (grn id, sku) -> given to its order by steps so far
     for order in by_entity["ORDER"]:
         applied |= set(order.get("applied_grns", set()))
-        for line in order["lines"]:
+        for grn_id, skus in (order.get("grn_progress") or {}).items():
+            for sku, qty in skus.items():
+                given[(grn_id, sku)] += int(qty)
+        # lines in the queue of waiting lines: all of a backordered order's, and those a
+        # new order's assignment has been through
+        queued = {"backordered": len(order["lines"]), "received": int(order.get("lines_assigned", 0))}.get(order["status"], 0)
+        for index, line in enumerate(order["lines"]):
             qty, assigned, waiting, cancelled = (int(line[k]) for k in ("qty", "assigned_qty", "pending_qty", "cancelled_qty"))
             assert qty == assigned + waiting + cancelled, f"line {order['order_id']}/{line['line_id']}: {line}"
             assert assigned == sum(int(a["qty"]) for a in line["allocations"]), line
             allocated[(order["seller_id"], line["sku"])] += assigned
-            if order["status"] == "backordered":
+            if index < queued:
                 pending[(order["seller_id"], line["sku"])] += waiting
             if order["status"] == "cancelled":
                 assert assigned == 0 and waiting == 0
@@ -97,7 +104,7 @@ def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, li
     for grn_id, grn in grn_qty.items():
         if grn_id not in applied:
             for line in grn["lines"]:
-                reserved_due[(grn["seller_id"], line["sku"])] += int(line["qty"])
+                reserved_due[(grn["seller_id"], line["sku"])] += int(line["qty"]) - given[(grn_id, line["sku"])]
 
     waits = defaultdict(int)
     for w in by_entity["WAITING_LINE"]:
@@ -212,7 +219,7 @@ def check_settled(ignore: frozenset | set = frozenset(), items: dict[str, list[d
         grn_ids[(grn["seller_id"], grn["source_order_id"])].add(grn["grn_id"])
     for order in by_entity["ORDER"]:
         key = (order["seller_id"], order["order_id"])
-        assert order["status"] != "received", f"order {key} was never assigned"
+        assert order["status"] not in ("received", "accepting"), f"order {key} was never assigned"
         if order["status"] == "backordered":
             for line in order["lines"]:
                 if int(line["pending_qty"]):

@@ -114,7 +114,7 @@ class TestOrderValidation:
         raw = b'{"order_id": "o9", "pad": "' + b"x" * 300_000 + b'"}'
         header = security.sign(raw, two_sellers.sellers["s1"]["webhook_secret"])
         answer = two_sellers.call("POST", "/v1/sellers/s1/orders", headers={"X-Signature": header}, raw=raw)
-        assert_error(answer, 400, "body_too_large")
+        assert_error(answer, 413, "body_too_large")
 
 
 class TestCredentials:

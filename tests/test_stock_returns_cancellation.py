@@ -31,9 +31,8 @@ def ret(chain, return_id, qty, status, sku="A"):
 
 
 def cancel(chain, order_id):
-    """A signed cancellation with an empty body."""
-    signature = security.sign(b"", chain.sellers["s1"]["webhook_secret"])
-    return chain.call("POST", f"/v1/sellers/s1/orders/{order_id}/cancel", headers={"X-Signature": signature}, raw=b"")
+    """A signed cancellation, naming its order."""
+    return chain.signed("s1", f"/v1/sellers/s1/orders/{order_id}/cancel", {"order_id": order_id})
 
 
 @pytest.fixture
@@ -174,6 +173,32 @@ class TestManualGrn:
         [po] = shop.purchase_orders("s1")
         answer = self.grn(shop, po, "GRN-1", 1)
         assert answer.status == 422 and answer.error["code"] == "auto_grn_enabled"
+
+    def test_goods_handed_over_while_auto_grn_was_off_can_be_inwarded_after_it_is_turned_on(self, manual):
+        # given 2 of 3 handed over with auto GRN off: recorded, not inwarded
+        chain, po = manual
+        [vo] = chain.vendor_orders("v1")
+        assert chain.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2)).body["grn_id"] is None
+        step(chain)
+        # when the seller turns auto GRN on
+        chain.seller("s1", auto_grn_through_backorder=True)
+        # then a manual GRN inwards the 2 handed over without a GRN, and not one more
+        refused = self.grn(chain, po, "GRN-1", 3)
+        assert refused.status == 422 and refused.error["code"] == "auto_grn_enabled"
+        assert refused.error["details"] == [{"field": "lines", "sku": "A", "requested": 3, "handed_over_without_grn": 2}]
+        assert self.grn(chain, po, "GRN-1", 2).status == 201
+        assert self.grn(chain, po, "GRN-1", 2).status == 200  # the same GRN again
+        step(chain)
+        assert lines(chain, "o1") == [(2, 1, 0)]
+        assert self.grn(chain, po, "GRN-2", 1).status == 422  # nothing left handed over without a GRN
+        # and the last unit, handed over now, is inwarded automatically, once
+        assert chain.hand_over("v1", vo["vendor_order_id"], "h2", ("A", 1)).body["grn_id"]
+        step(chain)
+        assert chain.get_order("s1", "o1")["status"] == "ready" and lines(chain, "o1") == [(3, 0, 0)]
+        po = chain.as_seller("s1", "GET", f"/v1/sellers/s1/purchase-orders/{po['po_id']}").body
+        assert (po["status"], po["lines"][0]["received_qty"], len(po["grns"])) == ("received", 3, 2)
+        assert stock(chain) == {"on_hand": 3, "assigned": 3, "available": 0, "pending_backorders": 0,
+                                "open_po_qty": 0, "expected_returns": 0, "quantity_to_purchase": 0}
 
     def test_a_manual_grn_for_an_unknown_po_is_a_404(self, manual):
         chain, _ = manual

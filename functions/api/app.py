@@ -14,10 +14,24 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backorders import accounts, contract, inventory, ordering, purchasing
+from backorders import accounts, contract, credentials, inventory, ordering, purchasing
 from backorders.handover_route import router as handover_router
 from backorders.http import Gate, Principal, error_response, handle, json_response, make_app, require_found
-from backorders.models import AdjustmentIn, GrnIn, Id, OrderIn, ReturnIn, SellerIn, Sku, SkuMappingIn, VendorIn
+from backorders.errors import InvalidRequest
+from backorders.models import (
+    AdjustmentIn,
+    CancelIn,
+    GrnIn,
+    Id,
+    OrderIn,
+    ReturnIn,
+    RotateIn,
+    SellerIn,
+    Sku,
+    SkuMappingIn,
+    VendorIn,
+    VendorRotateIn,
+)
 from backorders.store import Store
 
 logger = Logger()
@@ -56,14 +70,43 @@ def put_seller(seller_id: Id, body: Annotated[SellerIn, Body()]):
     return json_response(*accounts.put_seller(store, seller_id, body))
 
 
+@app.get("/v1/sellers/<seller_id>")
+def get_seller(seller_id: Id):
+    return json_response(200, credentials.seller(store, seller_id))
+
+
+@app.post("/v1/sellers/<seller_id>/credentials/rotate")
+def rotate_seller_credentials(seller_id: Id, body: Annotated[RotateIn, Body()]):
+    answer = credentials.rotate_seller(store, seller_id, body)
+    logger.info("seller credentials rotated", extra={"seller_id": seller_id, "rotated": body.rotate})
+    return json_response(200, answer)
+
+
 @app.put("/v1/vendors/<vendor_id>")
 def put_vendor(vendor_id: Id, body: Annotated[VendorIn, Body()]):
     return json_response(*accounts.put_vendor(store, vendor_id, body))
 
 
+@app.get("/v1/vendors/<vendor_id>")
+def get_vendor(vendor_id: Id):
+    return json_response(200, credentials.vendor(store, vendor_id))
+
+
+@app.post("/v1/vendors/<vendor_id>/credentials/rotate")
+def rotate_vendor_credentials(vendor_id: Id, body: Annotated[VendorRotateIn | None, Body()] = None):
+    answer = credentials.rotate_vendor(store, vendor_id)
+    logger.info("vendor credentials rotated", extra={"vendor_id": vendor_id})
+    return json_response(200, answer)
+
+
 @app.put("/v1/sellers/<seller_id>/skus/<sku>")
 def map_sku(seller_id: Id, sku: Sku, body: Annotated[SkuMappingIn, Body()]):
     return json_response(200, accounts.map_sku(store, seller_id, sku, body))
+
+
+@app.get("/v1/sellers/<seller_id>/skus/<sku>")
+def get_sku_mapping(seller_id: Id, sku: Sku):
+    return json_response(200, credentials.mapping(store, seller_id, sku))
 
 
 @app.post("/v1/sellers/<seller_id>/inventory/adjustments")
@@ -88,8 +131,15 @@ def receive_order(seller_id: Id, body: Annotated[OrderIn, Body()]):
 
 
 @app.post("/v1/sellers/<seller_id>/orders/<order_id>/cancel")
-def cancel_order(seller_id: Id, order_id: Id):
+def cancel_order(seller_id: Id, order_id: Id, body: Annotated[CancelIn | None, Body()] = None):
     logger.set_correlation_id(order_id)
+    if body is None or body.order_id != order_id:
+        # The signature covers the body only: the body must name the order it cancels.
+        raise InvalidRequest(
+            f'the body must name the order it cancels: {{"order_id": "{order_id}"}}',
+            code="order_id_mismatch",
+            details=[{"field": "order_id", "problem": "must equal the order id in the path"}],
+        )
     accounts.existing_seller(store, seller_id)
     order = ordering.cancel_order(store, seller_id, order_id)
     logger.info("order cancelled", extra={"seller_id": seller_id})

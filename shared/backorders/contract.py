@@ -47,6 +47,7 @@ SECURITY = {
     "seller": [{"sellerKey": []}, {"admin": []}],
     "vendor": [{"vendorKey": []}, {"admin": []}],
     "signed": [{"webhookSignature": []}, {"admin": []}],
+    "signed_or_seller": [{"webhookSignature": []}, {"sellerKey": []}, {"admin": []}],
 }
 
 V = topology.V
@@ -57,8 +58,18 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
         201: "Created; its webhook_secret and api_key are shown this once.",
         200: "Updated.",
     },
+    ("GET", f"{V}/sellers/{{seller_id}}"): {200: "The seller, without its secrets."},
+    ("POST", f"{V}/sellers/{{seller_id}}/credentials/rotate"): {
+        200: "The new credentials, shown this once; the old api_key is refused at once, the old "
+        "webhook_secret still verifies for grace_minutes."
+    },
     ("PUT", f"{V}/vendors/{{vendor_id}}"): {201: "Created; its api_key is shown this once.", 200: "Updated."},
+    ("GET", f"{V}/vendors/{{vendor_id}}"): {200: "The vendor, without its api_key."},
+    ("POST", f"{V}/vendors/{{vendor_id}}/credentials/rotate"): {
+        200: "The new api_key, shown this once; the old one is refused at once."
+    },
     ("PUT", f"{V}/sellers/{{seller_id}}/skus/{{sku}}"): {200: "Mapped (or unmapped, with a null vendor_id)."},
+    ("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}"): {200: "The SKU's mapping."},
     ("POST", f"{V}/sellers/{{seller_id}}/inventory/adjustments"): {
         201: "Applied.",
         200: "The same adjustment again: nothing changed.",
@@ -105,12 +116,14 @@ RULES = {
     f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns",
     f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers",
 }
+CONFLICTS |= {f"{V}/sellers/{{seller_id}}/credentials/rotate", f"{V}/vendors/{{vendor_id}}/credentials/rotate"}
 REFUSALS = {
-    400: "Malformed JSON, an invalid field or path id, or a body over 256 KiB.",
+    400: "Malformed JSON, an invalid field, or JSON nested too deep.",
     401: "No credential, or one that is not valid here.",
     403: "A valid credential of another account.",
     404: "No such account or resource.",
     409: "The same id again with a different body.",
+    413: "A body over 256 KiB.",
     422: "Valid, but refused by a business rule.",
 }
 
@@ -123,12 +136,14 @@ def refusals(route: topology.Route) -> list[int]:
         codes.append(400)
     if route.auth != "none":
         codes.append(401)
-    if route.auth in ("seller", "vendor"):
+    if route.auth in ("seller", "vendor", "signed_or_seller"):
         codes.append(403)
     if "{" in route.path:
         codes.append(404)
     if route.path in CONFLICTS:
         codes.append(409)
+    if route.method in ("PUT", "POST"):
+        codes.append(413)
     if route.path in RULES:
         codes.append(422)
     return codes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import time
@@ -19,6 +20,8 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 @cache
@@ -54,6 +57,13 @@ class Write:
     condition: str | None = None
     names: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
+    # The condition checks what the step read (a version, an expected status, an item
+    # read as absent): its refusal means a concurrent writer got there first, and a
+    # step that reads again may succeed. Any other refused condition is for good.
+    guard: bool = False
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.table} {self.key or {k: (self.item or {}).get(k) for k in ('pk', 'sk')}}"
 
     def request(self) -> dict:
         body: dict[str, Any] = {"TableName": self.table}
@@ -92,19 +102,41 @@ class WriteRefused(Exception):
     """A conditional write, or a transaction, was refused.
 
     `reasons` has one code per write ("None", "ConditionalCheckFailed",
-    "TransactionConflict", ...), as DynamoDB reports them.
+    "TransactionConflict", "ValidationError", ...), as DynamoDB reports them, and
+    `messages` DynamoDB's words for each; the exception's message names each refusal.
     """
 
-    def __init__(self, reasons: list[str]):
-        super().__init__(", ".join(reasons))
+    def __init__(self, reasons: list[str], messages: list[str] | None = None, writes: list[Write] | None = None):
         self.reasons = reasons
+        self.messages = messages or [""] * len(reasons)
+        self.writes = writes or []
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        parts = []
+        for i, code in enumerate(self.reasons):
+            if code in ("None", ""):
+                continue
+            what = f"write {i}" + (f" ({self.writes[i].describe()})" if i < len(self.writes) else "")
+            message = self.messages[i] if i < len(self.messages) else ""
+            parts.append(f"{what}: {code}" + (f": {message}" if message else ""))
+        return "; ".join(parts) or ", ".join(self.reasons) or "refused"
 
     def failed(self, index: int) -> bool:
         return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
 
     @property
     def conflict(self) -> bool:
-        return any(r in ("TransactionConflict",) for r in self.reasons)
+        """A concurrent writer caused it: reading again and retrying may succeed.
+
+        True for a transaction conflict, or a refused guard condition, when nothing
+        else (a validation error, a size limit, a condition that is a rule) was refused.
+        """
+        if any(r not in ("None", "", "ConditionalCheckFailed", "TransactionConflict") for r in self.reasons):
+            return False
+        return "TransactionConflict" in self.reasons or any(
+            self.failed(i) and i < len(self.writes) and self.writes[i].guard for i in range(len(self.reasons))
+        )
 
 
 def write(w: Write) -> None:
@@ -117,19 +149,62 @@ def write(w: Write) -> None:
             c.update_item(**w.request())
         else:
             c.delete_item(**w.request())
-    except c.exceptions.ConditionalCheckFailedException:
-        raise WriteRefused(["ConditionalCheckFailed"]) from None
+    except c.exceptions.ConditionalCheckFailedException as e:
+        raise WriteRefused(["ConditionalCheckFailed"], [_message(e)], [w]) from None
+    except c.exceptions.TransactionConflictException as e:  # the item is in another's transaction
+        raise WriteRefused(["TransactionConflict"], [_message(e)], [w]) from None
+
+
+# DynamoDB refuses a transaction of more items, or one naming an item twice (moto does
+# not): work that could need more is split into steps (see ordering, purchasing).
+MAX_TRANSACTION_ITEMS = 100
+
+
+class TransactionTooBig(Exception):
+    """A step built a transaction DynamoDB would refuse: a bug, never bad input."""
+
+
+def _check_transaction(writes: list[Write]) -> None:
+    if len(writes) > MAX_TRANSACTION_ITEMS:
+        raise TransactionTooBig(f"{len(writes)} writes in one transaction; DynamoDB takes at most {MAX_TRANSACTION_ITEMS}")
+    keys = [(w.table, tuple(sorted((w.key or {k: (w.item or {})[k] for k in ("pk", "sk")}).items()))) for w in writes]
+    if len(set(keys)) != len(keys):
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        raise TransactionTooBig(f"one transaction writes an item twice: {twice}")
 
 
 def transact(writes: list[Write]) -> None:
     if len(writes) == 1:
         return write(writes[0])
+    _check_transaction(writes)
     c = client()
     try:
         c.transact_write_items(TransactItems=[{w.kind: w.request()} for w in writes])
     except c.exceptions.TransactionCanceledException as e:
-        reasons = [r.get("Code", "None") for r in e.response.get("CancellationReasons", [])]
-        raise WriteRefused(reasons) from None
+        found = e.response.get("CancellationReasons", [])
+        reasons = [r.get("Code", "None") for r in found]
+        raise WriteRefused(reasons, [r.get("Message", "") for r in found], writes) from None
+
+
+def _message(e: Exception) -> str:
+    return getattr(e, "response", {}).get("Error", {}).get("Message", "") or str(e)
+
+
+def commit(writes: list[Write]) -> None:
+    """Write `writes` in one step (one request, or one transaction).
+
+    A refusal a concurrent writer caused (see `WriteRefused.conflict`) becomes a
+    `RetryableConflict` carrying its reasons, for `with_retries` to read again; any
+    other refusal is raised as the `WriteRefused` itself, since retrying cannot change
+    it. A caller that gives some refusals a meaning of its own catches `WriteRefused`
+    and asks `failed(i)`.
+    """
+    try:
+        transact(writes)
+    except WriteRefused as refused:
+        if refused.conflict:
+            raise RetryableConflict(str(refused)) from refused
+        raise
 
 
 def get(table: str, key: dict, consistent: bool = True) -> dict | None:
@@ -189,8 +264,9 @@ def with_retries(step: Callable[[], T], attempts: int = 8) -> T:
     for attempt in range(attempts):
         try:
             return step()
-        except RetryableConflict:
+        except RetryableConflict as e:
             if attempt == attempts - 1:
+                log.error("still conflicting after %d attempts, giving up: %s", attempts, e)
                 raise
             time.sleep(random.uniform(0, 0.01 * 2**attempt))
     raise AssertionError("unreachable")

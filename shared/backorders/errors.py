@@ -34,6 +34,20 @@ class Forbidden(DomainError):
     code = "forbidden"
 
 
+class MethodNotAllowed(DomainError):
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, allow: tuple[str, ...]):
+        super().__init__(message)
+        self.allow = allow
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "body_too_large"
+
+
 class NotFound(DomainError):
     status = 404
     code = "not_found"

@@ -13,14 +13,23 @@ import base64
 import json
 from dataclasses import dataclass
 from functools import cache
+from collections.abc import Callable
 from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from backorders import security, topology
+from backorders import routing, security, topology
 from backorders.config import settings
-from backorders.errors import DomainError, Forbidden, InvalidRequest, NotFound, Unauthorized
+from backorders.errors import (
+    DomainError,
+    Forbidden,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+)
 from backorders.models import Seller, Vendor
 from backorders.store import Store
 
@@ -57,6 +66,7 @@ def _validation_details(errors: list[dict]) -> list[dict]:
 def make_app() -> APIGatewayRestResolver:
     """A resolver whose every refusal has the API's error shape."""
     app = APIGatewayRestResolver(enable_validation=True)
+    app.use([same_route_only])
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
@@ -114,40 +124,52 @@ def raw_body(event: dict) -> bytes:
 
 
 class Gate:
-    """Checks the credential a route asks for, before anything else happens."""
+    """Matches the route and checks the credential it asks for, before anything else.
+
+    The route comes from `routing.match` on the raw path, the only matcher there is:
+    a path that does not match a route exactly is refused here (404/405), and the
+    resolver is handed the canonical path of the route that did, so it cannot pick
+    another one.
+    """
 
     def __init__(self, store: Store):
         self.store = store
 
-    def check(self, event: dict) -> Principal:
-        route = ROUTES.get((event.get("httpMethod", ""), event.get("resource", "")))
-        if route is None:
-            return Principal("anonymous")  # the resolver answers 404
+    def check(self, event: dict) -> tuple[Principal, routing.Match]:
+        method = str(event.get("httpMethod") or "").upper()
+        found = routing.match(method, str(event.get("path") or ""))
+        if isinstance(found, routing.NoMatch):
+            if found.allow:
+                raise MethodNotAllowed(f"{method} is not allowed here; allowed: {', '.join(found.allow)}", found.allow)
+            raise NotFound("no such endpoint")
+        route = found.route
         body = raw_body(event)
         if len(body) > MAX_BODY_BYTES:
-            raise InvalidRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidRequest("the request body is not UTF-8 JSON", code="malformed_json") from None
+            raise PayloadTooLarge(f"the request body is larger than {MAX_BODY_BYTES} bytes")
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
-        params = event.get("pathParameters") or {}
+        principal = self._principal(route, headers, found.params, body)
+        if body:
+            check_json(body)
+        return principal, found
+
+    def _principal(self, route: topology.Route, headers: dict[str, str], params: dict[str, str], body: bytes) -> Principal:
         if route.auth == "none":
             return Principal("anonymous")
         if _is_admin(headers):
             return Principal("admin")
         if route.auth == "admin":
             raise Unauthorized("this endpoint needs the admin token (Authorization: Bearer ...)")
-        if route.auth == "signed":
+        if route.auth == "signed" or (route.auth == "signed_or_seller" and "x-signature" in headers):
             return self._signed(headers, params["seller_id"], body)
-        return self._api_key(headers, route.auth, params)
+        kind = "seller" if route.auth == "signed_or_seller" else route.auth
+        return self._api_key(headers, kind, params)
 
     def _signed(self, headers: dict[str, str], seller_id: str, body: bytes) -> Principal:
         signature = headers.get("x-signature")
         if not signature:
             raise Unauthorized("missing X-Signature: sha256=<HMAC-SHA256 of the body with the webhook secret>")
         seller = self.store.seller(seller_id)
-        if not seller or not security.signature_matches(body, seller.webhook_secret, signature):
+        if not seller or not any(security.signature_matches(body, secret, signature) for secret in seller.webhook_secrets()):
             raise Unauthorized("the X-Signature does not match this body for this seller")
         return Principal("marketplace", seller_id, seller=seller)
 
@@ -169,19 +191,90 @@ class Gate:
         return Principal("vendor", key.account_id, vendor=account)
 
 
+MAX_JSON_DEPTH = 32
+MAX_INT_DIGITS = 20  # far above any quantity; stops 10^40 and 5000-digit numbers early
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError("a number is too large")
+    return int(text)
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def check_json(body: bytes) -> None:
+    """Refuse, as a 400, JSON that would break something later: not UTF-8, not JSON,
+    nested deeper than MAX_JSON_DEPTH, NaN/Infinity, or integers of absurd size."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest("the request body is not UTF-8 JSON", code="malformed_json") from None
+    try:
+        value = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+    except RecursionError:
+        raise InvalidRequest(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels", code="too_deep") from None
+    except ValueError as exc:
+        if "too large" in str(exc):
+            raise InvalidRequest("a number in the body is too large", code="invalid_request") from None
+        raise InvalidRequest("the request body is not valid JSON", code="malformed_json") from None
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise InvalidRequest(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels", code="too_deep")
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+
+
+def _refusal(exc: DomainError) -> dict:
+    headers = {"Content-Type": content_types.APPLICATION_JSON}
+    if isinstance(exc, MethodNotAllowed):
+        headers["Allow"] = ", ".join(exc.allow)
+    return {
+        "statusCode": exc.status,
+        "headers": headers,
+        "body": error_body(exc.code, exc.message, exc.details),
+        "isBase64Encoded": False,
+    }
+
+
 def handle(app: APIGatewayRestResolver, gate: Gate, event: dict, context: Any) -> dict:
     """Gate, then resolve. Refusals by the gate never reach the routes."""
     try:
-        principal = gate.check(event)
+        principal, found = gate.check(event)
     except DomainError as exc:
-        return {
-            "statusCode": exc.status,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": error_body(exc.code, exc.message, exc.details),
-            "isBase64Encoded": False,
-        }
-    app.append_context(principal=principal)
-    return app.resolve(_as_json(event), context)
+        return _refusal(exc)
+    head = str(event.get("httpMethod") or "").upper() == "HEAD"
+    app.append_context(principal=principal, route=found.route)
+    answer = app.resolve(_canonical(_as_json(event), found), context)
+    if head:  # like GET, without the body
+        answer = {**answer, "body": "", "isBase64Encoded": False}
+    return answer
+
+
+def _canonical(event: dict, found: routing.Match) -> dict:
+    """The event as the resolver should see it: the matched route's own path and ids."""
+    context = {**(event.get("requestContext") or {}), "httpMethod": found.route.method, "resourcePath": found.route.path}
+    return {
+        **event,
+        "httpMethod": found.route.method,
+        "path": found.canonical_path(),
+        "resource": found.route.path,
+        "pathParameters": dict(found.params) or None,
+        "requestContext": context,
+    }
+
+
+def same_route_only(app: APIGatewayRestResolver, next_middleware: Callable[..., Response]) -> Response:
+    """Fail closed should the resolver ever pick a route other than the gate's."""
+    matched = app.context.get("_route")
+    wanted = app.context.get("route")
+    if matched is None or wanted is None or matched.path != wanted.path.replace("{", "<").replace("}", ">"):
+        return error_response(404, "not_found", "no such endpoint")
+    return next_middleware(app)
 
 
 def _as_json(event: dict) -> dict:

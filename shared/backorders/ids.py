@@ -10,8 +10,9 @@ def _derive(prefix: str, *parts: str) -> str:
     return f"{prefix}-{digest}"
 
 
-def purchase_order_id(seller_id: str, order_id: str, vendor_id: str) -> str:
-    return _derive("po", seller_id, order_id, vendor_id)
+def purchase_order_id(seller_id: str, order_id: str, vendor_id: str, part: str | None = None) -> str:
+    """`part`: an order too big for one PO per vendor gets several, told apart by it."""
+    return _derive("po", seller_id, order_id, vendor_id, *([part] if part else []))
 
 
 def vendor_order_id(seller_id: str, po_id: str, vendor_id: str) -> str:

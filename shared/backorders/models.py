@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -18,14 +19,16 @@ from pydantic import (
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-MAX_QTY = 1_000_000
+MAX_QTY = 1_000_000_000
 Qty = Annotated[StrictInt, Field(ge=1, le=MAX_QTY)]
-MAX_LINES = 100
+MAX_LINES = 500
 
 MAIN_LOCATION = "main"
 DEFAULT_BIN = "default"
 
-OrderStatus = Literal["received", "backordered", "ready", "cancelled"]
+# "accepting": an order of a seller who does not allow backorders, too big to take its
+# stock in one transaction, while it is taken in steps (shown as "received").
+OrderStatus = Literal["accepting", "received", "backordered", "ready", "cancelled"]
 NoPoReason = Literal["stock_available", "sku_not_mapped", "auto_po_disabled", "vendor_not_eligible"]
 PoStatus = Literal["approved", "partially_received", "received", "cancelled"]
 VendorOrderStatus = Literal["unapproved", "approved", "partially_handed_over", "handed_over", "cancelled"]
@@ -62,6 +65,22 @@ class VendorIn(Input):
     vendor_panel_type: StrictInt
     is_warehouse_location: StrictBool
     approval_required: StrictBool
+
+
+class RotateIn(Input):
+    rotate: Annotated[list[Literal["api_key", "webhook_secret"]], Field(min_length=1, max_length=2)]
+    grace_minutes: Annotated[StrictInt, Field(ge=0, le=7 * 24 * 60)] = 60
+
+    @field_validator("rotate")
+    @classmethod
+    def _once_each(cls, rotate: list[str]) -> list[str]:
+        if len(set(rotate)) != len(rotate):
+            raise ValueError("name each credential once")
+        return rotate
+
+
+class VendorRotateIn(Input):
+    """Vendors have one credential; an empty body is fine."""
 
 
 class SkuMappingIn(Input):
@@ -107,6 +126,12 @@ class OrderIn(BaseModel):
                 raise ValueError(f"line_id {line.line_id!r} appears more than once")
             seen.add(line.line_id)
         return lines
+
+
+class CancelIn(BaseModel):
+    """A cancellation names its order, so a captured signature cancels only that one."""
+
+    order_id: str | None = None
 
 
 class SkuQty(BaseModel):
@@ -157,6 +182,16 @@ class Seller(Stored):
     auto_grn_through_backorder: bool
     webhook_secret: str
     api_key_sha256: str
+    # After a rotation with a grace period, the old secret still verifies until then.
+    previous_webhook_secret: str | None = None
+    previous_webhook_secret_until: str | None = None
+
+    def webhook_secrets(self, now: str | None = None) -> list[str]:
+        secrets = [self.webhook_secret]
+        if self.previous_webhook_secret and self.previous_webhook_secret_until:
+            if (now or datetime.now(UTC).isoformat(timespec="milliseconds")) < self.previous_webhook_secret_until:
+                secrets.append(self.previous_webhook_secret)
+        return secrets
 
 
 class Vendor(Stored):
@@ -229,18 +264,40 @@ class Order(Stored):
     # The request that stored it: when the SDK retries a write whose answer was lost, the
     # order it finds is our own (201), not a marketplace resend (200).
     request_id: str = ""
+    # Work too big for one transaction goes in steps; these say how far it got.
+    # Lines, from the first, that the assignment of a new order has been through:
+    lines_assigned: int = 0
+    # GRN id -> SKU -> quantity of it already given to this order's lines:
+    grn_progress: dict[str, dict[str, int]] = {}
 
     def public(self) -> dict:
-        return self.model_dump(include={"order_id", "status", "lines"})
+        data = self.model_dump(include={"order_id", "status", "lines"})
+        if self.status == "accepting":  # being accepted in steps: not yet processed
+            data["status"] = "received"
+        return data
 
     def lines_needing_po(self) -> list[OrderLine]:
         return [l for l in self.lines if l.pending_qty and not l.purchase_order_id and not l.no_po_reason]
 
     def waiting(self) -> dict[int, int]:
-        """Line index -> pending quantity, for the lines waiting for stock."""
-        if self.status != "backordered":
+        """Line index -> pending quantity, for the lines waiting for stock (a new order's
+        lines from the moment their assignment is done)."""
+        if self.status == "backordered":
+            upto = len(self.lines)
+        elif self.status == "received":
+            upto = self.lines_assigned
+        else:
             return {}
-        return {i: line.pending_qty for i, line in enumerate(self.lines) if line.pending_qty}
+        return {i: line.pending_qty for i, line in enumerate(self.lines[:upto]) if line.pending_qty}
+
+    def status_with(self, lines: list[OrderLine]) -> OrderStatus:
+        """The status once `lines` replace this order's: an order still being assigned or
+        accepted, or cancelled, keeps its status; else ready when nothing is pending."""
+        if self.status == "cancelled" or self.status == "accepting":
+            return self.status
+        if self.status == "received" and self.lines_assigned < len(lines):
+            return "received"
+        return "ready" if all(line.pending_qty == 0 for line in lines) else "backordered"
 
 
 class WaitingLine(Stored):

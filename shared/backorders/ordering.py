@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Callable
 
 from backorders import dynamo, rules
@@ -36,15 +37,20 @@ def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dic
 
     A seller who does not allow backorders gets the stock assigned in the same
     transaction that stores the order, so two orders racing for the last units can
-    never both be accepted; a shortfall refuses the order and writes nothing.
+    never both be accepted; a shortfall refuses the order and writes nothing. An order
+    whose stock is too spread out for one transaction is accepted in steps instead
+    (`_accept_in_steps`): taken line by line, and all given back if it falls short.
     """
     fingerprint = body_fingerprint(body.model_dump())
     existing = store.order(seller.seller_id, body.order_id)
     if existing:
-        return _replay(existing, fingerprint)
+        status, answer = _replay(existing, fingerprint)
+        if existing.status == "accepting":  # a resend of an order whose acceptance stopped half way
+            return status, _answer(_accept_in_steps(store, seller.seller_id, body.order_id))
+        return status, answer
     request_id = uuid.uuid4().hex
 
-    def attempt() -> tuple[int, dict]:
+    def attempt() -> tuple[int, Order]:
         skus = {line.sku for line in body.lines}
         bins = store.bins_by_sku(seller.seller_id, skus)
         warnings = rules.availability_warnings(body, rules.available_by_sku(bins))
@@ -61,31 +67,133 @@ def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dic
         writes = [store.put_order(order)]
         if not seller.allow_backorders:
             if warnings:
-                raise InsufficientStock(
-                    "the seller does not allow orders without full stock, and stock is short",
-                    details=warnings,
-                )
+                raise _short(warnings)
             plan = rules.plan_assignment(order.lines, bins)
-            order = order.model_copy(update={"lines": plan.lines, "status": rules.order_status(plan.lines)})
-            writes = [store.put_order(order)] + _take_stock(store, seller.seller_id, plan.takes)
+            whole = order.model_copy(
+                update={"lines": plan.lines, "status": rules.order_status(plan.lines), "lines_assigned": len(plan.lines)}
+            )
+            writes = [store.put_order(whole)] + _take_stock(store, seller.seller_id, plan.takes)
+            if len(writes) <= dynamo.MAX_TRANSACTION_ITEMS:
+                order = whole
+            else:
+                order = order.model_copy(update={"status": "accepting"})
+                writes = [store.put_order(order)]
         try:
-            dynamo.transact(writes)
+            dynamo.commit(writes)
         except WriteRefused as refused:
             if refused.failed(0):
                 raced = store.order(seller.seller_id, body.order_id)
                 if raced and raced.request_id == request_id:
-                    return 201, _answer(raced)  # our own write, committed before its answer was lost
+                    return 201, raced  # our own write, committed before its answer was lost
                 if raced:
-                    return _replay(raced, fingerprint)
-            raise RetryableConflict() from None
-        return 201, _answer(order)
+                    status, _ = _replay(raced, fingerprint)
+                    return status, raced
+            raise
+        return 201, order
 
-    return with_retries(attempt)
+    status, order = with_retries(attempt)
+    if order.status == "accepting":
+        order = _accept_in_steps(store, seller.seller_id, body.order_id)
+    return status, _answer(order)
+
+
+def _short(warnings: list[dict]) -> InsufficientStock:
+    return InsufficientStock("the seller does not allow orders without full stock, and stock is short", details=warnings)
+
+
+# Items one step may write besides the order itself.
+STEP_WRITES = dynamo.MAX_TRANSACTION_ITEMS - 1
+
+
+def _accept_in_steps(store: Store, seller_id: str, order_id: str) -> Order:
+    """Take an all-or-nothing order's stock in steps, each one transaction that moves the
+    order's `lines_assigned` on with the stock it takes; the last makes it `ready`. A line
+    that stock cannot fill (it was taken meanwhile) gives everything back, removes the
+    order and refuses it. Run again after a crash, it goes on from where it stopped."""
+
+    def step() -> Order | None:
+        found = store.order_version(seller_id, order_id)
+        if not found or found[0].status != "accepting":
+            return found[0] if found else None
+        order, version = found
+        start = order.lines_assigned
+        upcoming = order.lines[start : start + STEP_WRITES]
+        plan = rules.plan_assignment(upcoming, store.bins_when_asked(seller_id), budget=STEP_WRITES)
+        short = [line for line in plan.lines[: plan.done] if line.pending_qty]
+        if short:
+            raise _Short([{"line_id": l.line_id, "sku": l.sku, "requested": l.qty, "available": l.assigned_qty} for l in short])
+        lines = [*order.lines[:start], *plan.lines, *order.lines[start + len(upcoming) :]]
+        assigned = start + plan.done
+        status = "ready" if assigned == len(lines) else "accepting"
+        after = order.model_copy(update={"lines": lines, "lines_assigned": assigned, "status": status})
+        dynamo.commit([store.update_order(after, version, expect_status="accepting"), *_take_stock(store, seller_id, plan.takes)])
+        return after
+
+    try:
+        while True:
+            order = with_retries(step)
+            if order is None:
+                raise _short([])
+            if order.status != "accepting":
+                return order
+    except _Short as short:
+        _give_back_in_steps(store, seller_id, order_id)
+        raise _short(short.warnings) from None
+
+
+def finish_acceptance(store: Store, seller_id: str, order_id: str) -> bool:
+    """Finish an acceptance in steps that stopped half way (the request that began it
+    failed, and the marketplace did not send it again): accepted, or refused and gone."""
+    try:
+        _accept_in_steps(store, seller_id, order_id)
+    except InsufficientStock:
+        pass
+    return True
+
+
+class _Short(Exception):
+    def __init__(self, warnings: list[dict]):
+        super().__init__("short")
+        self.warnings = warnings
+
+
+def _give_back_in_steps(store: Store, seller_id: str, order_id: str) -> None:
+    """Undo a refused acceptance: the stock its lines took goes back, then the order goes."""
+
+    def step() -> bool:
+        found = store.order_version(seller_id, order_id)
+        if not found or found[0].status != "accepting":
+            return False
+        order, version = found
+        lines, back = list(order.lines), Counter()
+        for i, line in enumerate(order.lines):
+            kept = []
+            for a in line.allocations:
+                key = (line.sku, a.location, a.bin)
+                if key not in back and len(back) >= STEP_WRITES:
+                    kept.append(a)  # for the next step
+                else:
+                    back[key] += a.qty
+            if len(kept) != len(line.allocations):
+                released = line.assigned_qty - sum(a.qty for a in kept)
+                lines[i] = line.model_copy(
+                    update={"assigned_qty": line.assigned_qty - released, "pending_qty": line.pending_qty + released, "allocations": kept}
+                )
+        if not back:
+            dynamo.commit([store.delete_order(order, version)])
+            return False
+        writes = [store.change_bin(seller_id, sku, loc, bin_, assigned=-qty, available=qty) for (sku, loc, bin_), qty in back.items()]
+        after = order.model_copy(update={"lines": lines, "lines_assigned": 0})
+        dynamo.commit([store.update_order(after, version, expect_status="accepting"), *writes])
+        return True
+
+    while with_retries(step):
+        pass
 
 
 def _take_stock(store: Store, seller_id: str, takes: dict[tuple[str, str, str], int]) -> list[dynamo.Write]:
     return [
-        store.change_bin(seller_id, sku, loc, bin_, available=-qty, assigned=qty, need_available=qty)
+        store.change_bin(seller_id, sku, loc, bin_, available=-qty, assigned=qty, need_available=qty, guard=True)
         for (sku, loc, bin_), qty in takes.items()
     ]
 
@@ -96,35 +204,46 @@ def assign_new_order(
     order_id: str,
     announce: Callable[[OrderBackordered], None],
     first_read: tuple[Order, int] | None = None,
-) -> Order | None:
+) -> tuple[Order | None, bool]:
     """Assign available stock to a new order; announce what is still pending.
+    Returns the order, and whether this call assigned it.
 
     Safe to run again: an order already assigned is left as it is, and its
     shortfall is announced again (the next step is idempotent), so a crash between
     the write and the announcement loses nothing.
     """
     reads = [first_read] if first_read else []
+    assigned = False
 
     def attempt() -> Order | None:
+        """One step: the next lines, as many as one transaction can carry (each line may
+        join the queue of waiting lines, each bin it takes from is written)."""
+        nonlocal assigned
         found = reads.pop() if reads else store.order_version(seller_id, order_id)
         if not found:
             return None
         order, version = found
         if order.status != "received":
             return order
-        plan = rules.plan_assignment(order.lines, store.bins_by_sku(seller_id, {l.sku for l in order.lines}))
-        before, order = order, order.model_copy(update={"lines": plan.lines, "status": rules.order_status(plan.lines)})
-        try:
-            dynamo.transact(
-                [store.update_order(order, version, expect_status="received")]
-                + _take_stock(store, seller_id, plan.takes)
-                + store.waiting_writes(before, order)
-            )
-        except WriteRefused:
-            raise RetryableConflict() from None
+        start = order.lines_assigned
+        upcoming = order.lines[start : start + STEP_WRITES]
+        plan = rules.plan_assignment(upcoming, store.bins_when_asked(seller_id), budget=STEP_WRITES, per_line=1)
+        lines = [*order.lines[:start], *plan.lines, *order.lines[start + len(upcoming) :]]
+        before = order
+        order = order.model_copy(update={"lines": lines, "lines_assigned": start + plan.done})
+        order.status = order.status_with(lines)
+        dynamo.commit(
+            [store.update_order(order, version, expect_status="received")]
+            + _take_stock(store, seller_id, plan.takes)
+            + store.waiting_writes(before, order)
+        )
+        assigned = True
         return order
 
-    order = with_retries(attempt)
+    while True:
+        order = with_retries(attempt)
+        if order is None or order.status != "received":
+            break
     if order is not None and order.status == "backordered":
         # Stock that arrived after the bins were read was offered to the waiting lines
         # before this order joined them: look again now that it has.
@@ -146,51 +265,68 @@ def assign_new_order(
                     pending=[SkuQty(sku=s, qty=q) for s, q in totals.items()],
                 )
             )
-    return order
+    return order, assigned
 
 
-def assign_goods_received(store: Store, grn: Grn) -> Order | None:
+def assign_goods_received(store: Store, grn: Grn) -> tuple[Order | None, bool]:
     """Give a GRN's goods to the pending quantity of the order they were bought for.
+    Returns the order, and whether this call gave it the goods.
 
     The goods sit `reserved` in their bin from the GRN on; this step moves them to
     `assigned` (what the order still needs) and `available` (any surplus, which the
-    bin's stream then offers to the orders waiting longest), once per GRN.
+    bin's stream then offers to the orders waiting longest), once per GRN. Goods for
+    more lines than one transaction can carry are given in steps, each recording on the
+    order what it gave (`grn_progress`); the last marks the GRN applied.
     """
+    applied = False
 
-    def attempt() -> Order | None:
+    def attempt() -> tuple[Order | None, bool]:
+        """One step; (the order, whether the GRN is all given)."""
+        nonlocal applied
         found = store.order_version(grn.seller_id, grn.source_order_id)
-        if not found:  # orders are never deleted; nothing to give the goods to
-            return None
+        if not found:  # orders that have a PO are never deleted; nothing to give the goods to
+            return None, True
         order, version = found
         if grn.grn_id in order.applied_grns:
-            return order
-        receipt = rules.assign_receipt(order, grn.po_id, grn.grn_id, grn.location, grn.bin, grn.lines)
+            return order, True
+        given = order.grn_progress.get(grn.grn_id, {})
+        receipt = rules.assign_receipt(
+            order, grn.po_id, grn.grn_id, grn.location, grn.bin, grn.lines, given=given, budget=STEP_WRITES
+        )
         before = order
-        if order.status != "cancelled":
-            order = order.model_copy(update={"lines": receipt.lines, "status": rules.order_status(receipt.lines)})
-        writes = [store.update_order(order, version, applied_grn=grn.grn_id), *store.waiting_writes(before, order)]
-        used = receipt.used
-        for line in grn.lines:
-            took = used.get(line.sku, 0)
+        progress = dict(order.grn_progress)
+        if receipt.complete:
+            progress.pop(grn.grn_id, None)
+        else:
+            progress[grn.grn_id] = {sku: given.get(sku, 0) + receipt.used.get(sku, 0) for sku in set(given) | set(receipt.used)}
+        order = order.model_copy(update={"lines": receipt.lines, "grn_progress": progress})
+        order.status = order.status_with(receipt.lines)
+        writes = [
+            store.update_order(order, version, applied_grn=grn.grn_id if receipt.complete else None),
+            *store.waiting_writes(before, order),
+        ]
+        for sku in sorted(receipt.skus):
+            took, spare = receipt.used.get(sku, 0), receipt.surplus.get(sku, 0)
             writes.append(
                 store.change_bin(
                     grn.seller_id,
-                    line.sku,
+                    sku,
                     grn.location,
                     grn.bin,
-                    reserved=-line.qty,
+                    reserved=-(took + spare),
                     assigned=took,
-                    available=line.qty - took,
-                    need_reserved=line.qty,
+                    available=spare,
+                    need_reserved=took + spare,
                 )
             )
-        try:
-            dynamo.transact(writes)
-        except WriteRefused:
-            raise RetryableConflict() from None
-        return order
+        dynamo.commit(writes)
+        applied = True
+        return order, receipt.complete
 
-    return with_retries(attempt)
+    while True:
+        order, done = with_retries(attempt)
+        if done:
+            return order, applied
 
 
 def cancel_order(store: Store, seller_id: str, order_id: str) -> Order:
@@ -200,28 +336,52 @@ def cancel_order(store: Store, seller_id: str, order_id: str) -> Order:
     later, or received after this, become free stock. Cancelling again changes nothing.
     """
 
-    def attempt() -> Order:
+    def lines_step() -> tuple[Order, bool]:
+        """Give back stock and leave the queue, for as many lines as one step carries."""
         found = store.order_version(seller_id, order_id)
         if not found:
             raise NotFound(f"order {order_id} not found")
         order, version = found
         if order.status == "cancelled":
-            return order
-        cancelled = order.model_copy(
-            update={"status": "cancelled", "lines": [rules.cancel_line(line) for line in order.lines]}
-        )
-        writes = [store.update_order(cancelled, version), *store.waiting_writes(order, cancelled)]
-        for (sku, location, bin_), qty in rules.released_stock(order).items():
+            return order, True
+        step = rules.cancel_step(order, STEP_WRITES)
+        if step.lines == order.lines:
+            return order, step.complete
+        after = order.model_copy(update={"lines": step.lines})
+        writes = [store.update_order(after, version), *store.waiting_writes(order, after)]
+        for (sku, location, bin_), qty in sorted(step.released.items()):
             writes.append(store.change_bin(seller_id, sku, location, bin_, assigned=-qty, available=qty))
-        for po_id in sorted({line.purchase_order_id for line in order.lines if line.purchase_order_id}):
-            writes += _shrink_purchase_order(store, seller_id, po_id)
-        try:
-            dynamo.transact(writes)
-        except WriteRefused:
-            raise RetryableConflict() from None
-        return cancelled
+        dynamo.commit(writes)
+        return after, step.complete
 
-    return with_retries(attempt)
+    def shrink_step(po_id: str) -> None:
+        writes = _shrink_purchase_order(store, seller_id, po_id)
+        if writes:
+            dynamo.commit(writes)
+
+    def final_step() -> Order:
+        order, version = store.order_version(seller_id, order_id) or (None, 0)
+        if order is None:
+            raise NotFound(f"order {order_id} not found")
+        if order.status == "cancelled":
+            return order
+        if any(l.assigned_qty or l.pending_qty for l in order.lines):
+            raise RetryableConflict(f"order {order_id} took stock while it was being cancelled")
+        after = order.model_copy(update={"status": "cancelled"})
+        dynamo.commit([store.update_order(after, version), *store.waiting_writes(order, after)])
+        return after
+
+    # Lines first, then each PO, then the order's status: a crash half way leaves an
+    # order not yet `cancelled`, so cancelling it again finishes the work.
+    for _ in range(10_000):
+        order, complete = with_retries(lines_step)
+        if order.status == "cancelled":
+            return order
+        if complete:
+            break
+    for po_id in sorted({line.purchase_order_id for line in order.lines if line.purchase_order_id}):
+        with_retries(lambda po_id=po_id: shrink_step(po_id))
+    return with_retries(final_step)
 
 
 def _shrink_purchase_order(store: Store, seller_id: str, po_id: str) -> list[dynamo.Write]:
@@ -260,18 +420,17 @@ def assign_free_stock(store: Store, seller_id: str, sku: str, max_steps: int = 1
         order, version = found if found else (None, 0)
         line = order.lines[first.line_index] if order and first.line_index < len(order.lines) else None
         if order is None or line is None or order.waiting().get(first.line_index) != first.pending_qty:
-            raise RetryableConflict()  # the order moved on since the queue was read
-        plan = rules.plan_assignment([line], {sku: bins}, reason="freed_stock_oldest_first")
+            # the order moved on since the queue was read
+            raise RetryableConflict(f"waiting line {first.order_id}/{first.line_id} of {sku} no longer matches its order")
+        plan = rules.plan_assignment([line], {sku: bins}, reason="freed_stock_oldest_first", budget=STEP_WRITES, per_line=1)
         lines = list(order.lines)
         lines[first.line_index] = plan.lines[0].model_copy(update={"no_po_reason": line.no_po_reason})
-        before, order = order, order.model_copy(update={"lines": lines, "status": rules.order_status(lines)})
-        try:
-            dynamo.transact(
-                [store.update_order(order, version), *_take_stock(store, seller_id, plan.takes)]
-                + store.waiting_writes(before, order)
-            )
-        except WriteRefused:
-            raise RetryableConflict() from None
+        before, order = order, order.model_copy(update={"lines": lines})
+        order.status = order.status_with(lines)
+        dynamo.commit(
+            [store.update_order(order, version), *_take_stock(store, seller_id, plan.takes)]
+            + store.waiting_writes(before, order)
+        )
         return sum(plan.takes.values())
 
     total = 0

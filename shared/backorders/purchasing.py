@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from backorders import dynamo, ids, rules
-from backorders.dynamo import WriteRefused, with_retries
-from backorders.errors import BusinessRuleViolation, Conflict, NotFound, RetryableConflict
+from backorders.dynamo import with_retries
+from backorders.errors import Conflict, NotFound
 from backorders.models import (
     DEFAULT_BIN,
     MAIN_LOCATION,
@@ -23,9 +23,10 @@ from backorders.ordering import body_fingerprint
 from backorders.store import Store, now
 
 
-def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> list[str]:
+def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[list[str], bool]:
     """For an order's pending lines: an approved PO per vendor plus the vendor's B2B
-    order, or the reason why not, recorded on the line. Returns the POs created now.
+    order, or the reason why not, recorded on the line. Returns the POs created now,
+    and whether anything (a PO or a reason) was recorded now.
 
     Each PO is written in one transaction with its vendor order and the order's
     lines, under an id derived from seller, order and vendor: running this again
@@ -34,10 +35,10 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> list[s
     seller = store.seller(seller_id)
     found = store.order_version(seller_id, order_id)
     if not seller or not found:
-        return []
+        return [], False
     skus = {line.sku for line in found[0].lines_needing_po()}
     if not skus:
-        return []
+        return [], False
     mappings = store.mappings(seller_id, skus)
     vendors = store.vendors({v for v in mappings.values() if v})
     created: list[str] = []
@@ -55,31 +56,33 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> list[s
         po_id = None
         if plan.by_vendor:
             vendor_id, indexes = next(iter(plan.by_vendor.items()))
-            po, vendor_order = _purchase_order_for(order, indexes, vendors[vendor_id].approval_required, vendor_id)
+            chunk = rules.po_chunk(order, indexes)
+            # Too many SKUs for one PO: one PO per chunk, each id derived from its first line.
+            part = None if chunk == indexes else order.lines[chunk[0]].line_id
+            indexes = chunk
+            po, vendor_order = _purchase_order_for(order, indexes, vendors[vendor_id].approval_required, vendor_id, part)
             po_id = po.po_id
             for i in indexes:
                 lines[i].purchase_order_id = po_id
             writes += [store.put_purchase_order(po), store.put_vendor_order(vendor_order)]
             writes += store.open_po_writes(None, po)
         writes.append(store.update_order(order.model_copy(update={"lines": lines}), version))
-        try:
-            dynamo.transact(writes)
-        except WriteRefused:
-            raise RetryableConflict() from None
+        dynamo.commit(writes)
         if po_id:
             created.append(po_id)
         return True
 
     # One vendor per step; each step re-reads the order, so a retry sees what is done.
+    changed = False
     while with_retries(attempt):
-        pass
-    return created
+        changed = True
+    return created, changed
 
 
 def _purchase_order_for(
-    order: Order, indexes: list[int], approval_required: bool, vendor_id: str
+    order: Order, indexes: list[int], approval_required: bool, vendor_id: str, part: str | None = None
 ) -> tuple[PurchaseOrder, VendorOrder]:
-    po_id = ids.purchase_order_id(order.seller_id, order.order_id, vendor_id)
+    po_id = ids.purchase_order_id(order.seller_id, order.order_id, vendor_id, part)
     vendor_order_id = ids.vendor_order_id(order.seller_id, po_id, vendor_id)
     lines = rules.po_lines(order, indexes)
     created_at = now()
@@ -124,10 +127,7 @@ def approve(store: Store, vendor_id: str, vendor_order_id: str) -> VendorOrder:
         if vo.status != "unapproved":
             return vo
         approved = vo.model_copy(update={"status": "approved"})
-        try:
-            dynamo.write(store.update_vendor_order(approved, version, expect_status="unapproved"))
-        except WriteRefused:
-            raise RetryableConflict() from None
+        dynamo.commit([store.update_vendor_order(approved, version, expect_status="unapproved")])
         return approved
 
     return with_retries(attempt)
@@ -188,22 +188,25 @@ def hand_over(store: Store, vendor_id: str, vendor_order_id: str, body: Handover
             grn.handover_id = handover.handover_id
             receipt.insert(0, store.put_grn(grn))
         updated = vo.model_copy(update={"lines": vo_lines, "status": vo_status})
-        writes = [store.put_handover(handover), store.update_vendor_order(updated, vo_version), *receipt]
-        try:
-            dynamo.transact(writes)
-        except WriteRefused:
-            raise RetryableConflict() from None  # a concurrent handover: read again
+        dynamo.commit([store.put_handover(handover), store.update_vendor_order(updated, vo_version), *receipt])
         return 202, _handover_answer(handover, vo_status), handover
 
     return with_retries(attempt)
 
 
 def goods_receipt(
-    store: Store, seller_id: str, po_id: str, grn_id: str, lines: list[Quantity], at: str
+    store: Store,
+    seller_id: str,
+    po_id: str,
+    grn_id: str,
+    lines: list[Quantity],
+    at: str,
+    found: tuple[PurchaseOrder, int] | None = None,
 ) -> tuple[Grn, list[dynamo.Write]]:
     """The GRN and the writes that inward it: the PO's received quantity, and the goods
-    reserved for their order in the Default Bin of the main location."""
-    found = store.purchase_order(seller_id, po_id)
+    reserved for their order in the Default Bin of the main location. `found` is the PO
+    (and version) when the caller has read it already."""
+    found = found or store.purchase_order(seller_id, po_id)
     if not found:
         raise NotFound(f"purchase order {po_id} not found")
     po, po_version = found
@@ -229,13 +232,13 @@ def goods_receipt(
 
 
 def manual_grn(store: Store, seller: Seller, po_id: str, body: GrnIn) -> tuple[int, dict]:
-    """A GRN the seller records by hand (auto GRN off): once per `grn_ref`, never more
-    than was ordered, and assigned to the order like an automatic one."""
-    if seller.auto_grn_through_backorder:
-        raise BusinessRuleViolation(
-            "this seller inwards goods automatically on handover; a manual GRN would count them twice",
-            code="auto_grn_enabled",
-        )
+    """A GRN the seller records by hand: once per `grn_ref`, never more than was
+    ordered, and assigned to the order like an automatic one.
+
+    With auto GRN on, only goods handed over while it was off (handovers recorded with
+    no GRN) can be inwarded by hand, so turning auto GRN on strands nothing and counts
+    nothing twice (`rules.check_manual_receipt_with_auto_grn`).
+    """
     grn_id = ids.grn_id_for_reference(seller.seller_id, po_id, body.grn_ref)
     fingerprint = body_fingerprint({"po_id": po_id, **body.model_dump()})
 
@@ -249,12 +252,17 @@ def manual_grn(store: Store, seller: Seller, po_id: str, body: GrnIn) -> tuple[i
                 raise Conflict(f"GRN {body.grn_ref} was already recorded with different content", code="grn_ref_conflict")
             return 200, answer(existing)
         lines = [Quantity(sku=l.sku, qty=l.qty) for l in body.lines]
-        grn, writes = goods_receipt(store, seller.seller_id, po_id, grn_id, lines, now())
+        found = store.purchase_order(seller.seller_id, po_id)
+        grn, writes = goods_receipt(store, seller.seller_id, po_id, grn_id, lines, now(), found)
+        if found and seller.auto_grn_through_backorder:
+            po = found[0]
+            vo_found = store.vendor_order(po.vendor_id, po.vendor_order_id)
+            if not vo_found:
+                raise NotFound(f"vendor order {po.vendor_order_id} of purchase order {po_id} not found")
+            # judged on the PO version the GRN is written against: a concurrent receipt makes it read again
+            rules.check_manual_receipt_with_auto_grn(po, vo_found[0], lines)
         grn.grn_ref, grn.body_sha256 = body.grn_ref, fingerprint
-        try:
-            dynamo.transact([store.put_grn(grn), *writes])
-        except WriteRefused:
-            raise RetryableConflict() from None
+        dynamo.commit([store.put_grn(grn), *writes])
         return 201, answer(grn)
 
     return with_retries(attempt)

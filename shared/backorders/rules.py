@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from backorders.errors import BusinessRuleViolation, InvalidRequest
@@ -59,10 +60,16 @@ def availability_warnings(order: OrderIn, available: dict[str, int]) -> list[dic
 
 @dataclass
 class AssignmentPlan:
-    """New lines for an order, and how much each bin gives (sku, location, bin) -> qty."""
+    """New lines for an order, and how much each bin gives (sku, location, bin) -> qty.
+
+    `done`: how many lines, from the first, are planned to the end; with a budget, the
+    lines after them are left as they were (and the one at `done` may be planned in part)
+    for another step.
+    """
 
     lines: list[OrderLine]
     takes: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    done: int = 0
 
     @property
     def pending(self) -> list[SkuQty]:
@@ -72,40 +79,69 @@ class AssignmentPlan:
                 totals[line.sku] += line.pending_qty
         return [SkuQty(sku=sku, qty=qty) for sku, qty in totals.items()]
 
+    @property
+    def writes(self) -> int:
+        return len(self.takes)
+
 
 def plan_assignment(
-    lines: list[OrderLine], bins_by_sku: dict[str, list[StockBin]], reason: AllocationReason = "in_stock"
+    lines: list[OrderLine],
+    bins_by_sku: Mapping[str, list[StockBin]],
+    reason: AllocationReason = "in_stock",
+    *,
+    budget: int | None = None,
+    per_line: int = 0,
 ) -> AssignmentPlan:
     """Assign available stock to each line, in line order; the rest stays pending.
 
-    A line with nothing pending gets `no_po_reason = stock_available`.
+    A line with nothing pending gets `no_po_reason = stock_available`. With a `budget` of
+    writes (each bin taken from costs one, each line planned `per_line` more), planning
+    stops before the first line that would go over it, so one step fits in one
+    transaction; a line that alone would go over it is planned in part.
     """
-    left = {
-        (sku, b.location, b.bin): b.available for sku, bins in bins_by_sku.items() for b in bins if b.available > 0
-    }
-    plan = AssignmentPlan(lines=[])
-    for line in lines:
+    left: dict[tuple[str, str, str], int] = {}
+    seen: set[str] = set()
+    plan = AssignmentPlan(lines=list(lines))
+    spent = 0
+    for index, line in enumerate(lines):
+        if line.sku not in seen:  # bins are looked at only for lines planned
+            seen.add(line.sku)
+            left.update({(line.sku, b.location, b.bin): b.available for b in bins_by_sku.get(line.sku, []) if b.available > 0})
         need = line.pending_qty
         allocations = list(line.allocations)
+        takes: dict[tuple[str, str, str], int] = {}
+        partial = False
         for b in pick_order(bins_by_sku.get(line.sku, [])):
             key = (line.sku, b.location, b.bin)
             take = min(need, left.get(key, 0))
             if take <= 0:
                 continue
+            cost = spent + per_line + len(set(plan.takes) | set(takes) | {key})
+            if budget is not None and cost > budget:
+                partial = True
+                break
+            takes[key] = take
+            need -= take
+        if partial and index > 0:
+            return plan  # this line starts the next step
+        for key, take in takes.items():
             left[key] -= take
             plan.takes[key] = plan.takes.get(key, 0) + take
-            allocations.append(Allocation(location=b.location, bin=b.bin, qty=take, reason=reason))
-            need -= take
-        plan.lines.append(
-            line.model_copy(
-                update={
-                    "assigned_qty": line.assigned_qty + line.pending_qty - need,
-                    "pending_qty": need,
-                    "allocations": allocations,
-                    "no_po_reason": "stock_available" if need == 0 else line.no_po_reason,
-                }
-            )
+            allocations.append(Allocation(location=key[1], bin=key[2], qty=take, reason=reason))
+        plan.lines[index] = line.model_copy(
+            update={
+                "assigned_qty": line.assigned_qty + line.pending_qty - need,
+                "pending_qty": need,
+                "allocations": allocations,
+                "no_po_reason": "stock_available" if need == 0 else line.no_po_reason,
+            }
         )
+        spent += per_line
+        if partial:
+            return plan  # the rest of this line in the next step
+        plan.done = index + 1
+        if budget is not None and spent + len(plan.takes) >= budget:
+            return plan
     return plan
 
 
@@ -159,6 +195,22 @@ def plan_purchase(
         else:
             plan.by_vendor.setdefault(vendor_id, []).append(i)
     return plan
+
+
+# A PO (and its vendor order) holds at most this many SKUs, so that its biggest step fits
+# in one transaction of at most 100 items: a handover with auto GRN writes the handover,
+# the vendor order, the GRN and the PO, plus each SKU's open-PO figure and bin (4 + 2 x 48).
+MAX_PO_SKUS = 48
+
+
+def po_chunk(order: Order, line_indexes: list[int]) -> list[int]:
+    """The lines of the next PO for one vendor: those of its first MAX_PO_SKUS SKUs."""
+    skus: list[str] = []
+    for i in line_indexes:
+        if order.lines[i].sku not in skus:
+            skus.append(order.lines[i].sku)
+    first = set(skus[:MAX_PO_SKUS])
+    return [i for i in line_indexes if order.lines[i].sku in first]
 
 
 def po_lines(order: Order, line_indexes: list[int]) -> list[PoLine]:
@@ -243,37 +295,86 @@ def receive_goods(po: PurchaseOrder, lines: list[Quantity]) -> tuple[list[PoLine
     return new_lines, "received" if done else "partially_received"
 
 
+def check_manual_receipt_with_auto_grn(po: PurchaseOrder, vo: VendorOrder, lines: list[Quantity]) -> None:
+    """With auto GRN on, a handover is inwarded in the same transaction that records it,
+    so its goods are already received. Only goods handed over while auto GRN was off
+    have no GRN: per SKU, handed over minus received. A manual GRN may inward those and
+    no more, so nothing is counted twice (an automatic GRN moves both figures together)."""
+    handed = {line.sku: line.handed_over_qty for line in vo.lines}
+    received = {line.sku: line.received_qty for line in po.lines}
+    over = []
+    for sku, qty in _quantities(lines).items():
+        open_ = max(0, handed.get(sku, 0) - received.get(sku, 0))
+        if qty > open_:
+            over.append({"field": "lines", "sku": sku, "requested": qty, "handed_over_without_grn": open_})
+    if over:
+        first = over[0]
+        raise BusinessRuleViolation(
+            f"this seller inwards goods automatically on handover; by hand, only goods handed over without "
+            f"a GRN can be inwarded: {first['handed_over_without_grn']} x {first['sku']} on purchase order {po.po_id}",
+            code="auto_grn_enabled",
+            details=over,
+        )
+
+
 @dataclass
 class ReceiptAssignment:
     lines: list[OrderLine]
-    used: dict[str, int]  # sku -> qty assigned to the order
-    surplus: dict[str, int]  # sku -> qty the order no longer needs
+    used: dict[str, int]  # sku -> qty assigned to the order in this step
+    surplus: dict[str, int]  # sku -> qty the order no longer needs (once complete)
+    complete: bool = True  # nothing of the GRN is left for another step
+
+    @property
+    def skus(self) -> set[str]:
+        """The SKUs whose bin this step moves."""
+        return {sku for sku, qty in self.used.items() if qty} | {sku for sku, qty in self.surplus.items() if qty}
 
 
 def assign_receipt(
-    order: Order, po_id: str, grn_id: str, location: str, bin_: str, lines: list[Quantity]
+    order: Order,
+    po_id: str,
+    grn_id: str,
+    location: str,
+    bin_: str,
+    lines: list[Quantity],
+    *,
+    given: dict[str, int] | None = None,
+    budget: int | None = None,
 ) -> ReceiptAssignment:
-    """Give received goods to the pending quantity of the order lines they were bought for."""
-    left = _quantities(lines)
-    new_lines = []
-    for line in order.lines:
+    """Give received goods to the pending quantity of the order lines they were bought for.
+
+    `given`: what earlier steps already gave of this GRN. With a `budget` of writes (each
+    line given goods costs one, each SKU whose bin moves one more), the step stops where
+    it would go over it and is not `complete`; the surplus is settled by the last step.
+    """
+    left = {sku: qty - (given or {}).get(sku, 0) for sku, qty in _quantities(lines).items()}
+    used: dict[str, int] = defaultdict(int)
+    new_lines = list(order.lines)
+    spent = 0
+    for i, line in enumerate(order.lines):
         take = min(line.pending_qty, left.get(line.sku, 0)) if line.purchase_order_id == po_id else 0
-        if take:
-            left[line.sku] -= take
-            line = line.model_copy(
-                update={
-                    "assigned_qty": line.assigned_qty + take,
-                    "pending_qty": line.pending_qty - take,
-                    "allocations": [
-                        *line.allocations,
-                        Allocation(location=location, bin=bin_, qty=take, grn_id=grn_id, reason="received_for_order"),
-                    ],
-                }
-            )
-        new_lines.append(line)
-    received = _quantities(lines)
-    used = {sku: received[sku] - left[sku] for sku in received}
-    return ReceiptAssignment(lines=new_lines, used=used, surplus={k: v for k, v in left.items() if v})
+        if not take:
+            continue
+        cost = 1 + (0 if used.get(line.sku) else 1)
+        if budget is not None and spent + cost > budget:
+            return ReceiptAssignment(lines=new_lines, used=dict(used), surplus={}, complete=False)
+        spent += cost
+        left[line.sku] -= take
+        used[line.sku] += take
+        new_lines[i] = line.model_copy(
+            update={
+                "assigned_qty": line.assigned_qty + take,
+                "pending_qty": line.pending_qty - take,
+                "allocations": [
+                    *line.allocations,
+                    Allocation(location=location, bin=bin_, qty=take, grn_id=grn_id, reason="received_for_order"),
+                ],
+            }
+        )
+    surplus = {sku: qty for sku, qty in left.items() if qty}
+    if budget is not None and spent + len(set(surplus) - set(used)) > budget:
+        return ReceiptAssignment(lines=new_lines, used=dict(used), surplus={}, complete=False)
+    return ReceiptAssignment(lines=new_lines, used=dict(used), surplus=surplus)
 
 
 # --- cancellation ---------------------------------------------------------------------
@@ -289,6 +390,44 @@ def cancel_line(line: OrderLine) -> OrderLine:
             "allocations": [],
         }
     )
+
+
+@dataclass
+class CancelStep:
+    lines: list[OrderLine]
+    released: dict[tuple[str, str, str], int]  # (sku, location, bin) -> qty back to available
+    complete: bool  # every line is cancelled
+
+
+def cancel_step(order: Order, budget: int) -> CancelStep:
+    """Cancel as much of an order as one step can write: each bin given stock back costs
+    one write, each line leaving the queue of waiting lines one more. A line's assigned
+    stock goes back first, then its pending quantity is cancelled."""
+    waiting = order.waiting()
+    lines = list(order.lines)
+    released: dict[tuple[str, str, str], int] = defaultdict(int)
+    spent = 0
+    for i, line in enumerate(order.lines):
+        kept = []
+        for a in line.allocations:
+            key = (line.sku, a.location, a.bin)
+            if key not in released and spent >= budget:
+                kept.append(a)
+                continue
+            spent += 0 if key in released else 1
+            released[key] += a.qty
+        back = line.assigned_qty - sum(a.qty for a in kept)
+        line = line.model_copy(
+            update={"assigned_qty": line.assigned_qty - back, "cancelled_qty": line.cancelled_qty + back, "allocations": kept}
+        )
+        if not kept and line.pending_qty:
+            cost = 1 if i in waiting else 0
+            if spent + cost <= budget:
+                spent += cost
+                line = line.model_copy(update={"cancelled_qty": line.cancelled_qty + line.pending_qty, "pending_qty": 0})
+        lines[i] = line
+    complete = all(l.assigned_qty == 0 and l.pending_qty == 0 for l in lines)
+    return CancelStep(lines=lines, released=dict(released), complete=complete)
 
 
 def released_stock(order: Order) -> dict[tuple[str, str, str], int]:

@@ -26,7 +26,7 @@ version it read, so concurrent stages never overwrite each other.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from backorders import dynamo, topology
@@ -115,6 +115,25 @@ NOT_EXISTS = "attribute_not_exists(#pk)"
 SAME_VERSION = "#version = :version"
 
 
+class BinsWhenAsked(Mapping[str, list[StockBin]]):
+    """A SKU -> bins mapping that reads a SKU's bins on first use: a step that plans lines
+    until its budget runs out reads the bins of those lines only."""
+
+    def __init__(self, store: Store, seller_id: str):
+        self._store, self._seller_id, self._read = store, seller_id, {}
+
+    def __getitem__(self, sku: str) -> list[StockBin]:
+        if sku not in self._read:
+            self._read[sku] = self._store.bins(self._seller_id, sku)
+        return self._read[sku]
+
+    def __iter__(self):
+        return iter(self._read)
+
+    def __len__(self) -> int:
+        return len(self._read)
+
+
 class Store:
     """Entity-level reads and the writes each step makes, for one set of tables."""
 
@@ -148,6 +167,10 @@ class Store:
 
     def bins_by_sku(self, seller_id: str, skus: set[str]) -> dict[str, list[StockBin]]:
         return {sku: self.bins(seller_id, sku) for sku in sorted(skus)}
+
+    def bins_when_asked(self, seller_id: str) -> BinsWhenAsked:
+        """Each SKU's bins, read the first time they are asked for."""
+        return BinsWhenAsked(self, seller_id)
 
     def stock_partition(self, seller_id: str, sku: str) -> tuple[list[StockBin], list[WaitingLine], SkuSummary]:
         """Bins, waiting lines (oldest first) and summary of one SKU, in one Query."""
@@ -202,15 +225,23 @@ class Store:
         return Grn.model_validate(item) if item else None
 
     # --- repairs: whole-table scans, for the periodic reconciler only ------------------
+    # They yield raw items: the reconciler parses each on its own, so one it cannot
+    # parse stops only itself.
 
-    def orders_in_progress(self, created_before: str) -> Iterator[Order]:
-        condition = "#entity = :order AND #status IN (:received, :backordered) AND #created_at < :before"
-        values = {":order": "ORDER", ":received": "received", ":backordered": "backordered", ":before": created_before}
-        return (Order.model_validate(i) for i in dynamo.scan(self.orders, condition, values))
+    def orders_in_progress(self, created_before: str) -> Iterator[dict]:
+        condition = "#entity = :order AND #status IN (:accepting, :received, :backordered) AND #created_at < :before"
+        values = {
+            ":order": "ORDER",
+            ":accepting": "accepting",
+            ":received": "received",
+            ":backordered": "backordered",
+            ":before": created_before,
+        }
+        return dynamo.scan(self.orders, condition, values)
 
-    def grns(self, created_before: str) -> Iterator[Grn]:
+    def grns(self, created_before: str) -> Iterator[dict]:
         condition = "#entity = :grn AND #created_at < :before"
-        return (Grn.model_validate(i) for i in dynamo.scan(self.purchasing, condition, {":grn": "GRN", ":before": created_before}))
+        return dynamo.scan(self.purchasing, condition, {":grn": "GRN", ":before": created_before})
 
     def skus_with_waiting_lines(self) -> set[tuple[str, str]]:
         found = set()
@@ -235,6 +266,20 @@ class Store:
             values={f":{k}": v for k, v in fields.items()},
         )
 
+    def rotate_credentials(self, account: Seller | Vendor, fields: dict[str, Any]) -> Write:
+        """Replace credentials, if nobody rotated them since `account` was read."""
+        key = seller_key(account.seller_id) if isinstance(account, Seller) else vendor_key(account.vendor_id)
+        sets = [f"#{k} = :{k}" for k, v in fields.items() if v is not None]
+        removes = [f"#{k}" for k, v in fields.items() if v is None]
+        expression = ("SET " + ", ".join(sets) if sets else "") + (" REMOVE " + ", ".join(removes) if removes else "")
+        values = {f":{k}": v for k, v in fields.items() if v is not None}
+        condition = "#api_key_sha256 = :old_key"
+        values[":old_key"] = account.api_key_sha256
+        if isinstance(account, Seller):
+            condition += " AND #webhook_secret = :old_secret"
+            values[":old_secret"] = account.webhook_secret
+        return update(self.accounts, key, expression.strip(), condition, values=values)
+
     def put_mapping(self, seller_id: str, sku: str, vendor_id: str | None) -> Write:
         item = {**mapping_key(seller_id, sku), "entity": "SKU_MAPPING", "seller_id": seller_id, "sku": sku}
         return put(self.accounts, {**item, "vendor_id": vendor_id, "updated_at": now()})
@@ -255,10 +300,12 @@ class Store:
         reserved: int = 0,
         need_available: int = 0,
         need_reserved: int = 0,
+        guard: bool = False,
     ) -> Write:
         """Move stock between a bin's figures; creates the bin on first use.
 
-        `need_*` are the conditions that keep stock from going negative.
+        `need_*` are the conditions that keep stock from going negative; `guard` when
+        they come from a read of the bin (refused: stock moved since, read again).
         """
         sets = ["#entity = :entity", "#seller_id = :seller", "#sku = :sku", "#location = :loc", "#bin = :bin"]
         values: dict[str, Any] = {
@@ -285,6 +332,7 @@ class Store:
             "SET " + ", ".join(sets),
             " AND ".join(conditions) or None,
             values=values,
+            guard=guard,
         )
 
     def waiting_writes(self, before: Order | None, after: Order) -> list[Write]:
@@ -323,7 +371,7 @@ class Store:
 
     def put_return(self, record: Return, fingerprint: str) -> Write:
         item = {**return_key(record.seller_id, record.return_id), "entity": "RETURN", **record.model_dump()}
-        return put(self.inventory, {**item, "body_sha256": fingerprint, "created_at": now()}, NOT_EXISTS)
+        return put(self.inventory, {**item, "body_sha256": fingerprint, "created_at": now()}, NOT_EXISTS, guard=True)
 
     def mark_return_received(self, record: Return) -> Write:
         return update(
@@ -332,6 +380,7 @@ class Store:
             "SET #status = :received, #received_at = :now",
             "#status = :expected",
             values={":received": "received", ":expected": "expected", ":now": now()},
+            guard=True,
         )
 
     def put_order(self, order: Order) -> Write:
@@ -347,10 +396,25 @@ class Store:
         self, order: Order, version: int, *, applied_grn: str | None = None, expect_status: str | None = None
     ) -> Write:
         """Rewrite an order's lines and status, if nobody changed it since `version`."""
-        fields = {"status": order.status, "lines": [line.model_dump() for line in order.lines]}
+        fields = {
+            "status": order.status,
+            "lines": [line.model_dump() for line in order.lines],
+            "lines_assigned": order.lines_assigned,
+            "grn_progress": order.grn_progress,
+        }
         add = {"applied_grns": {applied_grn}} if applied_grn else {}
         key = order_key(order.seller_id, order.order_id)
         return _versioned_update(self.orders, key, fields, version, expect_status=expect_status, add=add)
+
+    def delete_order(self, order: Order, version: int) -> Write:
+        """Remove an order refused after all (its stock was given back first)."""
+        return delete(
+            self.orders,
+            order_key(order.seller_id, order.order_id),
+            SAME_VERSION,
+            values={":version": version},
+            guard=True,
+        )
 
     def put_purchase_order(self, po: PurchaseOrder) -> Write:
         item = {**po_key(po.seller_id, po.po_id), "entity": "PO", **po.model_dump(), "version": 1}
@@ -375,11 +439,11 @@ class Store:
 
     def put_handover(self, handover: Handover) -> Write:
         key = handover_key(handover.vendor_id, handover.handover_id)
-        return put(self.purchasing, {**key, "entity": "HANDOVER", **handover.model_dump()}, NOT_EXISTS)
+        return put(self.purchasing, {**key, "entity": "HANDOVER", **handover.model_dump()}, NOT_EXISTS, guard=True)
 
     def put_grn(self, grn: Grn) -> Write:
         key = grn_key(grn.seller_id, grn.grn_id)
-        return put(self.purchasing, {**key, "entity": "GRN", **grn.model_dump()}, NOT_EXISTS)
+        return put(self.purchasing, {**key, "entity": "GRN", **grn.model_dump()}, NOT_EXISTS, guard=True)
 
 
 def _versioned_update(
@@ -402,4 +466,4 @@ def _versioned_update(
     if expect_status:
         condition += " AND #status = :expected"
         values[":expected"] = expect_status
-    return update(table, key, expression, condition, values=values)
+    return update(table, key, expression, condition, values=values, guard=True)

@@ -93,22 +93,34 @@ class StreamTrigger:
 
 @dataclass(frozen=True)
 class RuleTrigger:
-    """An EventBridge rule on the backorders bus targeting the function."""
+    """An EventBridge rule on the backorders bus targeting the function.
+
+    EventBridge invokes Lambda asynchronously, so two retry policies apply, as on AWS:
+    the rule target's, for delivering the event to Lambda (`retry_attempts`,
+    `max_event_age_s`, then the target's DLQ), and Lambda's, for an invocation whose
+    handler fails (`async_retry_attempts`, 0 to 2, `async_max_event_age_s`, then the
+    function's on-failure destination).
+    """
 
     name: str
     pattern: dict
     retry_attempts: int = 8
     max_event_age_s: int = 3600
+    async_retry_attempts: int = 2
+    async_max_event_age_s: int = 3600
 
 
 @dataclass(frozen=True)
 class Route:
     method: Literal["GET", "POST", "PUT", "DELETE"]
     path: str
-    auth: Literal["none", "admin", "seller", "signed", "vendor"]
+    # "signed_or_seller": the webhook signature, or the seller's own key.
+    auth: Literal["none", "admin", "seller", "signed", "signed_or_seller", "vendor"]
 
 
-Access = Literal["read", "write", "read_write"]
+# What a function may do on a table (infra/stack.py maps each level to IAM actions).
+# "scan" reads a whole table: for the periodic reconciler, not for any request path.
+Access = Literal["read", "write", "read_write", "scan"]
 
 
 @dataclass(frozen=True)
@@ -120,7 +132,7 @@ class Function:
     handler: str = "app.handler"
     memory_mb: int = 512
     timeout_s: int = 30
-    tables: dict[str, Access] = field(default_factory=dict)
+    tables: dict[str, Access | tuple[Access, ...]] = field(default_factory=dict)
     publishes_events: bool = False
     routes: tuple[Route, ...] = ()
     stream: StreamTrigger | None = None
@@ -154,12 +166,17 @@ API_ROUTES: tuple[Route, ...] = (
     Route("GET", f"{V}/openapi.json", "none"),
     # ops
     Route("PUT", f"{V}/sellers/{{seller_id}}", "admin"),
+    Route("GET", f"{V}/sellers/{{seller_id}}", "admin"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/credentials/rotate", "admin"),
     Route("PUT", f"{V}/vendors/{{vendor_id}}", "admin"),
+    Route("GET", f"{V}/vendors/{{vendor_id}}", "admin"),
+    Route("POST", f"{V}/vendors/{{vendor_id}}/credentials/rotate", "admin"),
     Route("PUT", f"{V}/sellers/{{seller_id}}/skus/{{sku}}", "admin"),
+    Route("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}", "admin"),
     Route("POST", f"{V}/sellers/{{seller_id}}/inventory/adjustments", "admin"),
     # marketplace webhooks
     Route("POST", f"{V}/sellers/{{seller_id}}/orders", "signed"),
-    Route("POST", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}/cancel", "signed"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}/cancel", "signed_or_seller"),
     Route("POST", f"{V}/sellers/{{seller_id}}/returns", "signed"),
     # sellers
     Route("GET", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}", "seller"),
@@ -193,14 +210,15 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="on_order_created",
         description="Assigns available stock to a new order; announces its shortfall",
-        tables={ACCOUNTS.name: "read", INVENTORY.name: "read_write", ORDERS.name: "read_write"},
+        tables={INVENTORY.name: "read_write", ORDERS.name: "read_write"},
         publishes_events=True,
         stream=StreamTrigger(table=ORDERS, filters=(_image_is("ORDER", status="received"),)),
     ),
     Function(
         name="create_po",
         description="Raises the approved PO for the missing quantity and the vendor's B2B order",
-        tables={ACCOUNTS.name: "read", ORDERS.name: "read_write", PURCHASING.name: "read_write"},
+        # inventory: the SKU summary's open PO quantity, in the PO's transaction
+        tables={ACCOUNTS.name: "read", INVENTORY.name: "write", ORDERS.name: "read_write", PURCHASING.name: "write"},
         rule=RuleTrigger(
             name="order-backordered",
             pattern={"source": [EVENT_SOURCE], "detail-type": [DetailType.ORDER_BACKORDERED]},
@@ -212,7 +230,7 @@ FUNCTIONS: tuple[Function, ...] = (
         timeout_s=20,
         tables={
             ACCOUNTS.name: "read",
-            INVENTORY.name: "read_write",
+            INVENTORY.name: "write",
             PURCHASING.name: "read_write",
         },
         routes=HANDOVER_ROUTES,
@@ -220,7 +238,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="on_goods_received",
         description="Assigns inwarded goods (a GRN) to the pending quantity of their order",
-        tables={INVENTORY.name: "read_write", ORDERS.name: "read_write", PURCHASING.name: "read"},
+        # the GRN comes in the stream record: no read of purchasing
+        tables={INVENTORY.name: "write", ORDERS.name: "read_write"},
         stream=StreamTrigger(table=PURCHASING, filters=(_image_is("GRN"),)),
     ),
     Function(
@@ -247,9 +266,9 @@ RECONCILE = Function(
     timeout_s=300,
     tables={
         ACCOUNTS.name: "read",
-        INVENTORY.name: "read_write",
-        ORDERS.name: "read_write",
-        PURCHASING.name: "read_write",
+        INVENTORY.name: ("read_write", "scan"),
+        ORDERS.name: ("read_write", "scan"),
+        PURCHASING.name: ("write", "scan"),
     },
     publishes_events=True,
     schedule_minutes=15,

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from backorders import security, topology
 from backorders_local import functions, provision, pumps, shapes
@@ -137,7 +137,8 @@ class Environments:
         env = self._acquire()
         handler, providers = env
         try:
-            return handler(event, context)
+            with functions.invoking(self.fn.name):
+                return handler(event, context)
         finally:
             if not self.keep_metrics:
                 for provider in providers:  # not flushed when disabled: drop them
@@ -284,7 +285,7 @@ class ApiRequestHandler(http.server.BaseHTTPRequestHandler):
         runtime = self.server.runtime
         started = time.monotonic()
         split = urlsplit(self.path)
-        path = unquote(split.path) or "/"
+        path = split.path or "/"  # still encoded: the route table decodes each segment
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         headers = {k: v for k, v in self.headers.items()}
@@ -390,8 +391,9 @@ class Runtime:
         os.environ.update(function_environment(self.aws, self.admin_token, self.verbose))
         self.resources = provision.provision(self.aws.session())
         if any(fn.replays_dead_letters for fn in topology.FUNCTIONS):
-            # what the stack gives such a function: the rules' dead-letter queues
-            os.environ[topology.DEAD_LETTER_QUEUES_ENV_VAR] = json.dumps([rq.dlq_url for rq in self.resources.rules])
+            # what the stack gives such a function: the rules' dead-letter and on-failure queues
+            urls = [url for rq in self.resources.rules for url in rq.dead_letter_urls]
+            os.environ[topology.DEAD_LETTER_QUEUES_ENV_VAR] = json.dumps(urls)
 
         # The domain makes its clients lazily and caches them; make them here, in one
         # thread (creating boto3 clients concurrently from the default session races).
@@ -423,7 +425,7 @@ class Runtime:
                 self.environments[rq.function.name],
                 session.client("sqs"),
                 rq.queue_url,
-                rq.dlq_url,
+                rq.handler_failures_url,
                 wait_s=0,  # no long polling: it would hold the embedded AWS's one lock
                 retry_delay_s=RULE_RETRY_DELAY_S,
             )
@@ -497,7 +499,7 @@ class Runtime:
             p = pt.pump
             out[p.function.name] = {
                 "delivered": p.delivered,
-                "parked": getattr(p, "failed_to_destination", 0) + getattr(p, "dead_lettered", 0),
+                "parked": p.failed_to_destination,
                 "errors": pt.errors,
             }
         return out

@@ -4,13 +4,12 @@ events, and the filter matching of event source mappings. Pure functions."""
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from backorders import topology
+from backorders import routing, topology
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -19,29 +18,12 @@ ACCOUNT = "123456789012"
 # --- API Gateway (REST, Lambda proxy) ---------------------------------------------------
 
 
-def _template_regex(path: str) -> re.Pattern:
-    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
-    return re.compile(f"^{pattern}$")
-
-
-ROUTE_TABLE = [(route, fn, _template_regex(route.path)) for route, fn in topology.all_routes()]
-
-
-def match_route(method: str, path: str) -> tuple[topology.Route | None, topology.Function | None, dict, bool]:
-    """(route, function, path parameters, path known for another method)."""
-    path_known = False
-    for route, fn, regex in ROUTE_TABLE:
-        m = regex.match(path)
-        if m:
-            path_known = True
-            if route.method == method:
-                return route, fn, m.groupdict(), True
-    return None, None, {}, path_known
-
-
 def api_event(method: str, path: str, headers: dict[str, str], body: bytes, query: str = "") -> tuple[dict, topology.Function | None]:
-    """The event API Gateway sends for this request, and the function it goes to."""
-    route, fn, params, _ = match_route(method, path)
+    """The event API Gateway sends for this request (`path` as received, still
+    percent-encoded), and the function it goes to: the one route table decides, and a
+    request that matches no route goes to the api function, whose gate refuses it."""
+    found = routing.match(method, path)
+    route, fn, params = (found.route, found.function, found.params) if isinstance(found, routing.Match) else (None, None, {})
     text: str | None
     try:
         text, b64 = (body.decode(), False) if body else (None, False)
