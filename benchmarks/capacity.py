@@ -242,11 +242,9 @@ class Meter:
         if op in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"):
             factor = 2 if op == "TransactWriteItems" else 1
             sizes = []
-            for (kind, table, key, proposed), before in zip(context["bench"]["targets"], context["bench"]["before"]):
+            for (kind, table, key, proposed), before in zip(context["bench"]["targets"], context["bench"]["before"], strict=False):
                 after = None if kind == "Delete" else self._snapshot(table, key)
-                if kind == "Delete":
-                    size = item_size(before)
-                elif kind == "ConditionCheck":
+                if kind == "Delete" or kind == "ConditionCheck":
                     size = item_size(before)
                 else:
                     size = max(item_size(before), item_size(after), item_size(proposed))
@@ -274,7 +272,7 @@ class Meter:
                 call.tables += (table,)
                 call.item_sizes += sizes
         elif op == "TransactGetItems":
-            for entry, got in zip(params["TransactItems"], parsed.get("Responses", [])):
+            for entry, got in zip(params["TransactItems"], parsed.get("Responses", []), strict=False):
                 size = item_size(got.get("Item"))
                 call.rru += 2 * read_units(size, True)
                 call.items += 1

@@ -15,7 +15,7 @@ Two bytecode modes, both sides alike:
   itself, what a deployment that ships bytecode pays.
 - `source`: no bytecode for anything but the standard library, so third-party packages
   and our code are compiled on every start. That is this venv as installed (uv writes no
-  .pyc) and the Lambda bundles as built today: scripts/build_layer.sh strips __pycache__
+  .pyc) and the Lambda bundles as built today: the layer's bundling strips __pycache__
   from the layer, the function assets exclude *.pyc, and /opt and /var/task are read-only,
   so Lambda compiles them at every cold start.
 

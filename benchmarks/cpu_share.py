@@ -41,7 +41,7 @@ OTHER_LIBS = {"pydantic": "pydantic", "pydantic_core": "pydantic", "aws_lambda_p
 
 def category(filename: str) -> str:
     """'ours', 'theirs', or an 'other:<what>' label."""
-    if filename.startswith("~") or filename.startswith("<"):
+    if filename.startswith(("~", "<")):
         return "builtin"
     path = Path(filename)
     try:

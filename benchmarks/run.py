@@ -22,7 +22,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks`, `tests` and the domain importable
     sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "shared"), str(Path(__file__).resolve().parents[1])]
 
-from benchmarks import env  # noqa: E402
+from benchmarks import env
 
 TARGETS = {
     "wru_per_backordered_line": ("<=", 16),
@@ -58,7 +58,6 @@ def line_cost(totals, billed_ms: dict[str, float] | None = None) -> dict:
     """USD per line, by service. Lambda: each invocation billed `billed_ms` (per stage) or
     the assumed duration, at the function's configured memory."""
     from backorders import topology
-
     from benchmarks import pricing
     from benchmarks.capacity import HTTP_STAGES, LINE_STAGES
 

@@ -21,7 +21,9 @@ def build_app(
 ) -> tuple[App, BackordersStack]:
     """The app with its one stack and cdk-nag's AWS Solutions checks as an Aspect.
 
-    Tests call this with the context of cdk.json, so they see what `cdk synth` sees.
+    Tests call this with the context of cdk.json, so they see what `cdk synth` sees, except
+    the dependency layer: they skip CDK's bundling and allow its placeholder
+    (tests/infra/conftest.py).
     """
     app = App(outdir=outdir, context=context)
     stack = BackordersStack(

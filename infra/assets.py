@@ -1,26 +1,57 @@
-"""Code assets for the functions and the dependency layer, staged without Docker.
+"""Code assets for the functions and the dependency layer, built without Docker.
 
 A function's bundle is its folder `functions/<name>/` plus the domain package
-`shared/backorders/` (as `backorders/`), with no tests, caches or CDK. Third-party
-dependencies are not in it: they come from the one layer built by
-`scripts/build_layer.sh` into `.build/layer/python/`.
+`shared/backorders/` (as `backorders/`), with no tests, caches or CDK. It is copied into a
+staging directory under the cloud assembly (cdk.out), and CDK fingerprints that
+directory, so the asset hash changes only when a bundled file does.
 
-Everything is copied into a staging directory under the cloud assembly (cdk.out), and
-CDK fingerprints that directory, so the asset hash changes only when a bundled file does.
+Third-party dependencies are not in it: they come from the one layer, which CDK's asset
+bundling builds with `LayerBundler` on this machine (uv installs the locked wheels for the
+Lambda runtime's Python and architecture). Its asset hash is the lock's fingerprint, so it
+is rebuilt only when uv.lock or the project's dependencies change.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
 
 from backorders import topology
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DOMAIN_PACKAGE = Path("shared/backorders")
-LAYER_DIR = Path(".build/layer")
 STAGING_DIR = "backorders-staging"
+
+# With CDK's bundling skipped for the stack (aws:cdk:bundling-stacks, as in `cdk ls`,
+# `cdk destroy` and the tests), the layer is a placeholder: an error unless this is true.
+ALLOW_PLACEHOLDER_CONTEXT = "backorders:allowPlaceholderLayer"
+PLACEHOLDER_FILE = "PLACEHOLDER.txt"
+
+# Lambda architecture -> uv's --python-platform. manylinux2014 (glibc 2.17) wheels run on
+# every Lambda Python runtime.
+_PLATFORMS = {"arm64": "aarch64-manylinux2014", "x86_64": "x86_64-manylinux2014"}
+
+# The lock's runtime dependencies only (no extras or dev groups, not the project itself),
+# with their hashes.
+_EXPORT_ARGS = (
+    "export", "--frozen", "--no-dev", "--no-emit-project", "--no-header", "--quiet",
+    "--format", "requirements-txt",
+)
+# Wheels only (no source builds, no Docker), checked against the lock's hashes; copied,
+# not linked, so the asset shares no file with uv's cache.
+_INSTALL_ARGS = ("pip", "install", "--only-binary", ":all:", "--require-hashes", "--link-mode", "copy")
 
 # Never shipped in a bundle: tests, caches, packaging metadata.
 _IGNORE = shutil.ignore_patterns(
@@ -35,12 +66,6 @@ _IGNORE = shutil.ignore_patterns(
     "*.egg-info",
     ".DS_Store",
 )
-
-
-@dataclass(frozen=True)
-class LayerSource:
-    path: Path
-    placeholder: bool
 
 
 def stage_function_code(project_root: Path, fn: topology.Function, staging_root: Path) -> Path:
@@ -62,20 +87,146 @@ def stage_function_code(project_root: Path, fn: topology.Function, staging_root:
     return target
 
 
-def layer_source(project_root: Path, staging_root: Path) -> LayerSource:
-    """The built layer, or an empty placeholder when `scripts/build_layer.sh` has not run.
+@dataclass(frozen=True)
+class LayerTarget:
+    """The Lambda runtime the layer's wheels are installed for."""
 
-    The placeholder lets tests and CI synthesise without downloading wheels; a stack
-    deployed with it has functions that cannot import their dependencies.
-    """
-    built = project_root / LAYER_DIR
-    if (built / "python").is_dir() and any((built / "python").iterdir()):
-        return LayerSource(built, placeholder=False)
-    placeholder = staging_root / "layer-placeholder"
-    shutil.rmtree(placeholder, ignore_errors=True)
-    (placeholder / "python").mkdir(parents=True)
-    # A Lambda layer zip must not be empty.
-    (placeholder / "python" / "PLACEHOLDER.txt").write_text(
-        "Placeholder: run scripts/build_layer.sh before deploying.\n"
+    python_version: str  # "3.12"
+    platform: str  # uv's --python-platform, e.g. "aarch64-manylinux2014"
+
+    @classmethod
+    def of(cls, runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> LayerTarget:
+        if not runtime.name.startswith("python"):
+            raise ValueError(f"not a Python runtime: {runtime.name}")
+        return cls(runtime.name.removeprefix("python"), _PLATFORMS[architecture.name])
+
+
+def find_uv(project_root: Path) -> str:
+    """uv from $UV, the running virtualenv, the project's .venv, or PATH."""
+    candidates = (
+        os.environ.get("UV"),
+        Path(sys.executable).parent / "uv",
+        project_root / ".venv" / "bin" / "uv",
+        shutil.which("uv"),
     )
-    return LayerSource(placeholder, placeholder=True)
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    raise FileNotFoundError(
+        "uv not found ($UV, .venv/bin/uv or PATH): run scripts/dev setup and put .venv/bin on PATH"
+    )
+
+
+@jsii.implements(ILocalBundling)
+class LayerBundler:
+    """Installs the locked runtime dependencies into `<output>/python`, on this machine."""
+
+    def __init__(self, project_root: Path, target: LayerTarget) -> None:
+        self.project_root = project_root
+        self.target = target
+
+    def export_command(self, uv: str, requirements: Path) -> list[str]:
+        return [uv, *_EXPORT_ARGS, "--output-file", str(requirements)]
+
+    def install_command(self, uv: str, requirements: Path, site_packages: Path) -> list[str]:
+        return [
+            uv,
+            *_INSTALL_ARGS,
+            "--python-platform", self.target.platform,
+            "--python-version", self.target.python_version,
+            "--target", str(site_packages),
+            "--requirement", str(requirements),
+        ]
+
+    def fingerprint(self) -> str:
+        """What the layer is built from: the lock, the declared dependencies, the recipe.
+
+        Only `[project]` of pyproject.toml counts, so tool settings do not rebuild it.
+        """
+        lock = self.project_root / "uv.lock"
+        if not lock.is_file():
+            raise FileNotFoundError(f"{lock} is missing: the layer is built from the lock")
+        project = tomllib.loads((self.project_root / "pyproject.toml").read_text())["project"]
+        recipe = {
+            "lock": hashlib.sha256(lock.read_bytes()).hexdigest(),
+            "dependencies": project.get("dependencies", []),
+            "requires-python": project.get("requires-python"),
+            "target": [self.target.python_version, self.target.platform],
+            "export": _EXPORT_ARGS,
+            "install": _INSTALL_ARGS,
+        }
+        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+    def build(self, output_dir: Path) -> None:
+        uv = find_uv(self.project_root)
+        site_packages = output_dir / "python"
+        site_packages.mkdir(parents=True, exist_ok=True)
+        # Never fetch a Python interpreter: only wheels come from the index.
+        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+        with tempfile.TemporaryDirectory(prefix="backorders-layer-") as work:
+            requirements = Path(work) / "requirements.txt"
+            for command in (
+                self.export_command(uv, requirements),
+                self.install_command(uv, requirements, site_packages),
+            ):
+                # stdout stays clean for the CDK app; uv's progress goes to stderr.
+                done = subprocess.run(command, cwd=self.project_root, env=env, stdout=sys.stderr)
+                if done.returncode != 0:
+                    raise RuntimeError(
+                        f"building the dependency layer failed (exit {done.returncode}): "
+                        + " ".join(command)
+                    )
+        # No bytecode (it would be this machine's Python's) and no console scripts (their
+        # shebangs point here): neither is usable in Lambda.
+        for cache in sorted(site_packages.rglob("__pycache__"), reverse=True):
+            shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(site_packages / "bin", ignore_errors=True)
+        print(
+            f"dependency layer: {_size_mb(site_packages):.0f} MB for python "
+            f"{self.target.python_version} {self.target.platform}",
+            file=sys.stderr,
+        )
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage | None = None, **_options) -> bool:
+        # Always local: a failure raises (CDK reports it), it never falls back to Docker.
+        self.build(Path(output_dir))
+        return True
+
+
+def _size_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+
+
+def layer_code(
+    project_root: Path,
+    staging_root: Path,
+    *,
+    runtime: lambda_.Runtime,
+    architecture: lambda_.Architecture,
+    bundle: bool,
+) -> lambda_.Code:
+    """The dependency layer: bundled by `LayerBundler`, or a placeholder if `bundle` is false.
+
+    `bundle` is false when CDK skips bundling for the stack; CDK then ships the source
+    folder as it is, which is why that folder holds the placeholder. Its asset hash is the
+    placeholder's own, never the lock's: an uploaded placeholder cannot be taken for the
+    real layer of the same lock.
+    """
+    bundler = LayerBundler(project_root, LayerTarget.of(runtime, architecture))
+    source = staging_root / "layer-source"
+    shutil.rmtree(source, ignore_errors=True)
+    (source / "python").mkdir(parents=True)
+    # A Lambda layer zip must not be empty.
+    (source / "python" / PLACEHOLDER_FILE).write_text(
+        "Placeholder: CDK skipped bundling this layer. `npx aws-cdk deploy` bundles it.\n"
+    )
+    # The image is only CDK's fallback when local bundling declines, which it never does.
+    bundling = BundlingOptions(image=runtime.bundling_image, local=bundler)
+    if not bundle:
+        return lambda_.Code.from_asset(str(source), bundling=bundling)
+    return lambda_.Code.from_asset(
+        str(source),
+        asset_hash=bundler.fingerprint(),
+        asset_hash_type=AssetHashType.CUSTOM,
+        bundling=bundling,
+    )

@@ -43,8 +43,8 @@ from constructs import Construct
 from backorders import topology
 from infra import assets
 
-# The layer's compiled wheels (pydantic-core) are built for this exact version by
-# scripts/build_layer.sh (--python-version): change both together.
+# The dependency layer is bundled for this runtime and architecture (assets.LayerTarget.of):
+# its compiled wheels (pydantic-core) follow them.
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_12
 LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
 
@@ -501,7 +501,7 @@ class FunctionStage(Construct):
                 NagPackSuppression(
                     id="AwsSolutions-L1",
                     reason="python3.12 on purpose: the dependency layer's compiled wheels "
-                    "(pydantic-core) are built for cp312 by scripts/build_layer.sh; the "
+                    "(pydantic-core) are bundled for cp312 (infra/assets.LayerBundler); the "
                     "runtime and the layer move to a newer Python together.",
                 )
             ],
@@ -645,21 +645,39 @@ class BackordersStack(Stack):
         return topic
 
     def _layer(self, project_root: Path, staging: Path) -> lambda_.LayerVersion:
-        source = assets.layer_source(project_root, staging)
+        # CDK bundles only the stacks in aws:cdk:bundling-stacks: `cdk synth`, `diff` and
+        # `deploy` bundle; `cdk ls`, `cdk destroy` and the tests skip it.
+        bundled = self.bundling_required
         layer = lambda_.LayerVersion(
             self,
             "Dependencies",
             description="backorders runtime dependencies (pyproject [project.dependencies])",
-            code=lambda_.Code.from_asset(str(source.path)),
+            code=assets.layer_code(
+                project_root,
+                staging,
+                runtime=LAMBDA_RUNTIME,
+                architecture=LAMBDA_ARCHITECTURE,
+                bundle=bundled,
+            ),
             compatible_runtimes=[LAMBDA_RUNTIME],
             compatible_architectures=[LAMBDA_ARCHITECTURE],
         )
-        if source.placeholder:
+        if not bundled:
             message = (
-                f"{assets.LAYER_DIR}/python is missing: synthesised an EMPTY placeholder "
-                "layer. Run scripts/build_layer.sh before deploying."
+                "The dependency layer was not bundled (this stack is not in "
+                "aws:cdk:bundling-stacks): it is an EMPTY placeholder and must not be "
+                "deployed. `npx aws-cdk deploy Backorders` bundles it."
             )
-            Annotations.of(layer).add_warning_v2("backorders:placeholder-layer", message)
+            allowed = self.node.try_get_context(assets.ALLOW_PLACEHOLDER_CONTEXT)
+            if str(allowed).lower() == "true":
+                Annotations.of(layer).add_warning_v2("backorders:placeholder-layer", message)
+            else:
+                # An error, not an exception: `cdk ls` and `cdk destroy` synthesise without
+                # bundling and must keep working; deploying this assembly fails on it.
+                Annotations.of(layer).add_error(
+                    f"{message} To synthesise the placeholder on purpose (tests), set "
+                    f"-c {assets.ALLOW_PLACEHOLDER_CONTEXT}=true."
+                )
         return layer
 
     # --- HTTP API -----------------------------------------------------------

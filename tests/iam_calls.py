@@ -76,14 +76,14 @@ _recording: list[Recorder] = []
 def _on_call(params: dict, model, **_kwargs) -> None:
     function = CURRENT_FUNCTION.get()
     if function is None or not _recording:
-        return None
+        return
     # The IAM prefix is the signing name: DynamoDB Streams' actions are dynamodb:*.
     prefix = model.service_model.signing_name
     for action, resource in authorised(prefix, model.name, params):
         for recorder in _recording:
             recorder.calls.add(Call(function, action, resource))
             recorder.count += 1
-    return None  # the params stay as they are
+    return  # the params stay as they are
 
 
 def install() -> None:

@@ -154,7 +154,7 @@ class TestAllOrNothing:
         after = snapshot()
         assert after["orders"] == before["orders"]
         bins = lambda snap: [json.loads(i) for i in snap["inventory"] if '"STOCK_BIN"' in i]  # noqa: E731
-        strip = lambda items: sorted(json.dumps({k: v for k, v in i.items()}, sort_keys=True) for i in items)  # noqa: E731
+        strip = lambda items: sorted(json.dumps(dict(i.items()), sort_keys=True) for i in items)  # noqa: E731
         assert strip(bins(after)) == strip(bins(before))
         invariants.check()
 

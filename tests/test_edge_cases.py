@@ -69,7 +69,7 @@ def test_an_ineligible_vendor_gets_no_po(chain, flags):
 def test_handover_not_done_nothing_is_inwarded_and_pending_stays(ready):
     ready.order("s1", "o1", ("A", 2))
     ready.drain()
-    order, line = only_line(ready)
+    _order, line = only_line(ready)
     [po] = ready.purchase_orders("s1")
     assert (line["pending_qty"], po["grns"], po["lines"][0]["received_qty"]) == (2, [], 0)
     assert ready.bins("s1", "A") == {}

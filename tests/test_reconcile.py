@@ -9,9 +9,9 @@ import pytest
 
 from backorders import dynamo, topology
 from backorders.events import EventBridgePublisher
-from backorders_local.functions import context_for
 from backorders.reconcile import DeadLetters, reconcile
 from backorders.store import Store
+from backorders_local.functions import context_for
 from tests import invariants
 
 
@@ -118,8 +118,8 @@ def test_the_scheduled_function_reports_a_metric_per_repair(shop, capsys, monkey
     shop.drain()
     module = sys.modules["backorders_fn_reconcile"]
     monkeypatch.setattr(module, "older_than", timedelta(0))
-    from backorders_local.functions import context_for
     from backorders import topology
+    from backorders_local.functions import context_for
 
     out = shop.handlers["reconcile"]({}, context_for(topology.function("reconcile")))
     assert out["repairs"] == {"orders_assigned": 1, "shortfalls_resolved": 1}

@@ -4,7 +4,6 @@ are checked after every step."""
 
 import pytest
 
-from backorders import security
 from tests import invariants
 
 
@@ -50,17 +49,29 @@ def lines(chain, order_id):
 class TestStockView:
     def test_the_figures_follow_the_seed_scenario(self, shop):
         shop.stock("s1", "A", 3)
-        assert stock(shop) == dict(on_hand=3, assigned=0, available=3, pending_backorders=0, open_po_qty=0, expected_returns=0, quantity_to_purchase=0)
+        assert stock(shop) == {
+            "on_hand": 3, "assigned": 0, "available": 3, "pending_backorders": 0,
+            "open_po_qty": 0, "expected_returns": 0, "quantity_to_purchase": 0,
+        }
         shop.order("s1", "o1", ("A", 5))
         step(shop)
-        assert stock(shop) == dict(on_hand=3, assigned=3, available=0, pending_backorders=2, open_po_qty=2, expected_returns=0, quantity_to_purchase=0)
+        assert stock(shop) == {
+            "on_hand": 3, "assigned": 3, "available": 0, "pending_backorders": 2,
+            "open_po_qty": 2, "expected_returns": 0, "quantity_to_purchase": 0,
+        }
         [vo] = shop.vendor_orders("v1")
         shop.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1))
         step(shop)
-        assert stock(shop) == dict(on_hand=4, assigned=4, available=0, pending_backorders=1, open_po_qty=1, expected_returns=0, quantity_to_purchase=0)
+        assert stock(shop) == {
+            "on_hand": 4, "assigned": 4, "available": 0, "pending_backorders": 1,
+            "open_po_qty": 1, "expected_returns": 0, "quantity_to_purchase": 0,
+        }
         shop.hand_over("v1", vo["vendor_order_id"], "h2", ("A", 1))
         step(shop)
-        assert stock(shop) == dict(on_hand=5, assigned=5, available=0, pending_backorders=0, open_po_qty=0, expected_returns=0, quantity_to_purchase=0)
+        assert stock(shop) == {
+            "on_hand": 5, "assigned": 5, "available": 0, "pending_backorders": 0,
+            "open_po_qty": 0, "expected_returns": 0, "quantity_to_purchase": 0,
+        }
 
     def test_what_no_po_covers_is_the_quantity_to_purchase(self, shop):
         shop.order("s1", "o1", ("B", 4))  # B is not mapped: no PO
@@ -83,7 +94,10 @@ class TestReturns:
         assert ret(chain, "r1", 2, "expected").status == 200  # again: nothing new
         assert ret(chain, "r1", 2, "received").status == 201
         step(chain)
-        assert stock(chain) == dict(on_hand=2, assigned=2, available=0, pending_backorders=0, open_po_qty=0, expected_returns=0, quantity_to_purchase=0)
+        assert stock(chain) == {
+            "on_hand": 2, "assigned": 2, "available": 0, "pending_backorders": 0,
+            "open_po_qty": 0, "expected_returns": 0, "quantity_to_purchase": 0,
+        }
         order = chain.get_order("s1", "o1")
         assert order["status"] == "ready"
         assert order["lines"][0]["allocations"][0]["reason"] == "freed_stock_oldest_first"
@@ -240,7 +254,7 @@ class TestCancellation:
         shop.map_sku("s1", "A", None)
         shop.order("s1", "o3", ("A", 1))  # waits, no PO
         step(shop)
-        [vo] = [v for v in shop.vendor_orders("v1")]
+        [vo] = list(shop.vendor_orders("v1"))
         shop.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1))
         step(shop)
         assert lines(shop, "o1") == [(1, 2, 0)]
@@ -252,7 +266,10 @@ class TestCancellation:
         assert (vo["status"], vo["lines"][0]["qty"], vo["lines"][0]["handed_over_qty"]) == ("handed_over", 1, 1)
         # the unit already received is free stock, and o3 was waiting for it
         assert lines(shop, "o3") == [(1, 0, 0)]
-        assert stock(shop) == dict(on_hand=1, assigned=1, available=0, pending_backorders=0, open_po_qty=0, expected_returns=0, quantity_to_purchase=0)
+        assert stock(shop) == {
+            "on_hand": 1, "assigned": 1, "available": 0, "pending_backorders": 0,
+            "open_po_qty": 0, "expected_returns": 0, "quantity_to_purchase": 0,
+        }
 
     def test_after_a_full_handover_everything_received_becomes_free_stock(self, shop):
         shop.order("s1", "o1", ("A", 2))
@@ -263,7 +280,10 @@ class TestCancellation:
         assert shop.get_order("s1", "o1")["status"] == "ready"
         cancel(shop, "o1")
         step(shop)
-        assert stock(shop) == dict(on_hand=2, assigned=0, available=2, pending_backorders=0, open_po_qty=0, expected_returns=0, quantity_to_purchase=0)
+        assert stock(shop) == {
+            "on_hand": 2, "assigned": 0, "available": 2, "pending_backorders": 0,
+            "open_po_qty": 0, "expected_returns": 0, "quantity_to_purchase": 0,
+        }
         assert shop.purchase_orders("s1")[0]["status"] == "received"
 
     def test_goods_received_for_an_order_cancelled_before_they_were_assigned_become_free_stock(self, shop):

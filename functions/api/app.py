@@ -15,9 +15,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from backorders import accounts, contract, credentials, inventory, ordering, purchasing
+from backorders.errors import InvalidRequest
 from backorders.handover_route import router as handover_router
 from backorders.http import Gate, Principal, error_response, handle, json_response, make_app, require_found
-from backorders.errors import InvalidRequest
 from backorders.models import (
     AdjustmentIn,
     CancelIn,

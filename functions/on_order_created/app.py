@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+
 # Import the batch utility before anything imports pydantic: when pydantic is already loaded,
 # powertools' batch types import its parser models, ~55 ms more at every cold start.
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -14,6 +16,7 @@ from backorders import ordering
 from backorders.events import EventBridgePublisher
 from backorders.models import Order
 from backorders.store import Store
+from backorders.streams import new_image
 
 logger = Logger()
 metrics = Metrics()
@@ -23,7 +26,7 @@ publisher = EventBridgePublisher()
 
 
 def assign(record: DynamoDBRecord) -> None:
-    image = record.dynamodb.new_image
+    image = new_image(record)
     order = Order.model_validate(image)
     logger.set_correlation_id(order.order_id)
     result, _ = ordering.assign_new_order(
@@ -38,5 +41,5 @@ def assign(record: DynamoDBRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def handler(event: dict, context: LambdaContext) -> dict:
+def handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=assign, processor=processor, context=context)

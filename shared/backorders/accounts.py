@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from backorders import dynamo, security
 from backorders.dynamo import WriteRefused, with_retries
-from backorders.errors import BusinessRuleViolation, Conflict, InsufficientStock, NotFound, RetryableConflict
+from backorders.errors import BusinessRuleViolation, Conflict, InsufficientStock, NotFound
 from backorders.models import AdjustmentIn, Seller, SellerIn, SkuMappingIn, VendorIn
 from backorders.ordering import body_fingerprint
 from backorders.store import Store, now, seller_key, vendor_key

@@ -1,23 +1,35 @@
-"""Configuration of a function, read once from the environment at cold start."""
+"""Configuration of a function, read once from the environment at cold start.
+
+On Lambda every name must come from the environment the stack sets: a missing one fails
+the cold start, naming it, rather than quietly using a default table that does not exist.
+Elsewhere (the local runtime, tests) the topology's own names are the defaults.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
 from functools import cache
+
+from pydantic import BaseModel, ConfigDict
 
 from backorders import topology
 
 
-@dataclass(frozen=True)
-class Settings:
+class MissingConfiguration(RuntimeError):
+    """The function's environment lacks what the stack always sets."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     tables: dict[str, str]
     event_bus: str
     # Admin credential: either the SHA-256 of the token (local runtime, tests) or the
     # ARN of a Secrets Manager secret holding the token (the deployed stack).
-    admin_token_sha256: str | None
-    admin_token_secret_arn: str | None
+    admin_token_sha256: str | None = None
+    admin_token_secret_arn: str | None = None
     # The reconciler: work younger than this is not stuck yet; the queues it replays.
     reconcile_after_minutes: float = 15.0
     dead_letter_queue_urls: tuple[str, ...] = ()
@@ -26,11 +38,16 @@ class Settings:
         return self.tables[table.name]
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        if env.get("AWS_LAMBDA_FUNCTION_NAME"):  # deployed: nothing may be guessed
+            required = [t.env_var for t in topology.TABLES] + [topology.EVENT_BUS_ENV_VAR]
+            missing = [name for name in required if not env.get(name)]
+            if missing:
+                raise MissingConfiguration(f"environment variable(s) not set: {', '.join(missing)}")
         return cls(
-            tables={t.name: env.get(t.env_var, t.name) for t in topology.TABLES},
-            event_bus=env.get(topology.EVENT_BUS_ENV_VAR, topology.EVENT_BUS),
+            tables={t.name: env.get(t.env_var) or t.name for t in topology.TABLES},
+            event_bus=env.get(topology.EVENT_BUS_ENV_VAR) or topology.EVENT_BUS,
             admin_token_sha256=env.get("ADMIN_TOKEN_SHA256") or None,
             admin_token_secret_arn=env.get("ADMIN_TOKEN_SECRET_ARN") or None,
             reconcile_after_minutes=float(env.get(topology.RECONCILE_AFTER_ENV_VAR) or 15),
@@ -41,5 +58,3 @@ class Settings:
 @cache
 def settings() -> Settings:
     return Settings.from_env()
-
-

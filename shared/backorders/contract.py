@@ -41,7 +41,7 @@ SECURITY_SCHEMES = {
     },
 }
 # Any one of the listed schemes is enough; the admin token reaches every route.
-SECURITY = {
+SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "none": [],
     "admin": [{"admin": []}],
     "seller": [{"sellerKey": []}, {"admin": []}],

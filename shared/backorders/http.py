@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
-from functools import cache
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -99,23 +98,27 @@ class Principal:
     vendor: Vendor | None = None
 
 
-@cache
+# The deployed admin token is read from Secrets Manager and kept this long, so a token
+# rotated there is taken within minutes, with no redeploy or cold start.
+ADMIN_TOKEN_MAX_AGE_S = 300
+
+
 def _admin_token_sha256() -> str | None:
     config = settings()
     if config.admin_token_sha256:
         return config.admin_token_sha256
     if config.admin_token_secret_arn:
-        import boto3
+        from aws_lambda_powertools.utilities import parameters
 
-        secret = boto3.client("secretsmanager").get_secret_value(SecretId=config.admin_token_secret_arn)
-        return security.sha256_hex(secret["SecretString"])
+        token = parameters.get_secret(config.admin_token_secret_arn, max_age=ADMIN_TOKEN_MAX_AGE_S)
+        return security.sha256_hex(str(token))
     return None
 
 
 def _is_admin(headers: dict[str, str]) -> bool:
     token = security.bearer_token(headers.get("authorization"))
     expected = _admin_token_sha256()
-    return bool(token and expected) and security.key_matches(token, expected)
+    return token is not None and expected is not None and security.key_matches(token, expected)
 
 
 def raw_body(event: dict) -> bytes:
@@ -186,7 +189,7 @@ class Gate:
         wanted = params.get("seller_id") if kind == "seller" else params.get("vendor_id")
         if key.kind != kind or key.account_id != wanted:
             raise Forbidden(f"this key belongs to another account and cannot reach this {kind}'s data")
-        if key.kind == "seller":
+        if isinstance(account, Seller):
             return Principal("seller", key.account_id, seller=account)
         return Principal("vendor", key.account_id, vendor=account)
 

@@ -188,9 +188,9 @@ class Seller(Stored):
 
     def webhook_secrets(self, now: str | None = None) -> list[str]:
         secrets = [self.webhook_secret]
-        if self.previous_webhook_secret and self.previous_webhook_secret_until:
-            if (now or datetime.now(UTC).isoformat(timespec="milliseconds")) < self.previous_webhook_secret_until:
-                secrets.append(self.previous_webhook_secret)
+        until = self.previous_webhook_secret_until
+        if self.previous_webhook_secret and until and (now or datetime.now(UTC).isoformat(timespec="milliseconds")) < until:
+            secrets.append(self.previous_webhook_secret)
         return secrets
 
 

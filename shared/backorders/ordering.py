@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import uuid
 from collections import Counter
@@ -10,7 +12,7 @@ from collections.abc import Callable
 from backorders import dynamo, rules
 from backorders.dynamo import WriteRefused, with_retries
 from backorders.errors import Conflict, InsufficientStock, NotFound, RetryableConflict
-from backorders.models import Grn, Order, OrderBackordered, OrderIn, Seller, SkuQty
+from backorders.models import AvailabilityWarning, Grn, Order, OrderBackordered, OrderIn, Seller, SkuQty
 from backorders.security import sha256_hex
 from backorders.store import Store, now
 
@@ -61,7 +63,7 @@ def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dic
             lines=rules.new_order_lines(body),
             body_sha256=fingerprint,
             created_at=now(),
-            warnings=warnings,
+            warnings=[AvailabilityWarning.model_validate(w) for w in warnings],
             request_id=request_id,
         )
         writes = [store.put_order(order)]
@@ -72,7 +74,7 @@ def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dic
             whole = order.model_copy(
                 update={"lines": plan.lines, "status": rules.order_status(plan.lines), "lines_assigned": len(plan.lines)}
             )
-            writes = [store.put_order(whole)] + _take_stock(store, seller.seller_id, plan.takes)
+            writes = [store.put_order(whole), *_take_stock(store, seller.seller_id, plan.takes)]
             if len(writes) <= dynamo.MAX_TRANSACTION_ITEMS:
                 order = whole
             else:
@@ -144,10 +146,8 @@ def _accept_in_steps(store: Store, seller_id: str, order_id: str) -> Order:
 def finish_acceptance(store: Store, seller_id: str, order_id: str) -> bool:
     """Finish an acceptance in steps that stopped half way (the request that began it
     failed, and the marketplace did not send it again): accepted, or refused and gone."""
-    try:
+    with contextlib.suppress(InsufficientStock):
         _accept_in_steps(store, seller_id, order_id)
-    except InsufficientStock:
-        pass
     return True
 
 
@@ -165,7 +165,7 @@ def _give_back_in_steps(store: Store, seller_id: str, order_id: str) -> None:
         if not found or found[0].status != "accepting":
             return False
         order, version = found
-        lines, back = list(order.lines), Counter()
+        lines, back = list(order.lines), Counter[tuple[str, str, str]]()
         for i, line in enumerate(order.lines):
             kept = []
             for a in line.allocations:
@@ -233,9 +233,7 @@ def assign_new_order(
         order = order.model_copy(update={"lines": lines, "lines_assigned": start + plan.done})
         order.status = order.status_with(lines)
         dynamo.commit(
-            [store.update_order(order, version, expect_status="received")]
-            + _take_stock(store, seller_id, plan.takes)
-            + store.waiting_writes(before, order)
+            [store.update_order(order, version, expect_status="received"), *_take_stock(store, seller_id, plan.takes), *store.waiting_writes(before, order)]
         )
         assigned = True
         return order
@@ -244,13 +242,8 @@ def assign_new_order(
         order = with_retries(attempt)
         if order is None or order.status != "received":
             break
-    if order is not None and order.status == "backordered":
-        # Stock that arrived after the bins were read was offered to the waiting lines
-        # before this order joined them: look again now that it has.
-        for sku in sorted({line.sku for line in order.lines if line.pending_qty}):
-            if any(b.available for b in store.bins(seller_id, sku)):
-                assign_free_stock(store, seller_id, sku)
-        order = store.order(seller_id, order_id) or order
+    # Stock that arrived after the bins were read was offered before these lines joined
+    # the queue of waiting lines: their joining (the inventory stream) offers it again.
     if order is not None:
         pending = order.lines_needing_po()
         if pending:
@@ -380,7 +373,7 @@ def cancel_order(store: Store, seller_id: str, order_id: str) -> Order:
         if complete:
             break
     for po_id in sorted({line.purchase_order_id for line in order.lines if line.purchase_order_id}):
-        with_retries(lambda po_id=po_id: shrink_step(po_id))
+        with_retries(functools.partial(shrink_step, po_id))
     return with_retries(final_step)
 
 
@@ -428,8 +421,7 @@ def assign_free_stock(store: Store, seller_id: str, sku: str, max_steps: int = 1
         before, order = order, order.model_copy(update={"lines": lines})
         order.status = order.status_with(lines)
         dynamo.commit(
-            [store.update_order(order, version), *_take_stock(store, seller_id, plan.takes)]
-            + store.waiting_writes(before, order)
+            [store.update_order(order, version), *_take_stock(store, seller_id, plan.takes), *store.waiting_writes(before, order)]
         )
         return sum(plan.takes.values())
 

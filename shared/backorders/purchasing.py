@@ -11,13 +11,14 @@ from backorders.models import (
     Grn,
     GrnIn,
     GrnSummary,
-    Quantity,
-    Seller,
     Handover,
     HandoverIn,
     Order,
     PurchaseOrder,
+    Quantity,
+    Seller,
     VendorOrder,
+    VendorOrderLine,
 )
 from backorders.ordering import body_fingerprint
 from backorders.store import Store, now
@@ -45,7 +46,10 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
     reads = [found]
 
     def attempt() -> bool:
-        order, version = reads.pop() if reads else store.order_version(seller_id, order_id)
+        current = reads.pop() if reads else store.order_version(seller_id, order_id)
+        if current is None:  # orders that have lines waiting are never deleted
+            return False
+        order, version = current
         plan = rules.plan_purchase(order, seller, mappings, vendors)
         if not plan.reasons and not plan.by_vendor:
             return False
@@ -102,7 +106,7 @@ def _purchase_order_for(
         po_id=po_id,
         seller_id=order.seller_id,
         status="unapproved" if approval_required else "approved",
-        lines=[{"sku": line.sku, "qty": line.qty} for line in lines],
+        lines=[VendorOrderLine(sku=line.sku, qty=line.qty) for line in lines],
         created_at=created_at,
         source_order_id=order.order_id,
     )
@@ -175,7 +179,7 @@ def hand_over(store: Store, vendor_id: str, vendor_order_id: str, body: Handover
             seller_id=vo.seller_id,
             po_id=vo.po_id,
             source_order_id=vo.source_order_id,
-            lines=[line.model_dump() for line in body.lines],
+            lines=[Quantity(sku=line.sku, qty=line.qty) for line in body.lines],
             body_sha256=fingerprint,
             created_at=now(),
         )

@@ -4,11 +4,13 @@ have run, so a repair of something already done changes nothing."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from backorders import ordering, purchasing
 from backorders.events import EventBridgePublisher
@@ -18,14 +20,21 @@ from backorders.store import Store
 log = logging.getLogger(__name__)
 
 
+class LoggerLike(Protocol):
+    """logging's Logger or powertools' (the deployed handler passes its own)."""
+
+    def exception(self, msg: str, *args: Any) -> None: ...
+    def error(self, msg: str, *args: Any) -> None: ...
+
+
 def reconcile(
     store: Store,
     publisher: EventBridgePublisher,
     *,
     older_than: timedelta,
-    dead_letters: Iterable["DeadLetters"] = (),
+    dead_letters: Iterable[DeadLetters] = (),
     now: datetime | None = None,
-    logger: logging.Logger | None = None,
+    logger: logging.Logger | LoggerLike | None = None,
 ) -> Counter:
     """One pass. Returns the number of repairs of each kind (zero kinds omitted).
 
@@ -46,19 +55,19 @@ def reconcile(
 
     # An order never assigned, or whose shortfall never got a PO or a reason.
     for item in store.orders_in_progress(cutoff):
-        isolated(f"order {_name(item)}", lambda item=item: _repair_order(store, item))
+        isolated(f"order {_name(item)}", functools.partial(_repair_order, store, item))
 
     # Goods received (a GRN) and never given to their order.
     for item in store.grns(cutoff):
-        isolated(f"GRN {_name(item)}", lambda item=item: _repair_receipt(store, item))
+        isolated(f"GRN {_name(item)}", functools.partial(_repair_receipt, store, item))
 
     # Stock available while orders wait for it.
     for seller_id, sku in sorted(store.skus_with_waiting_lines()):
-        isolated(f"free stock of {seller_id}/{sku}", lambda s=seller_id, k=sku: _repair_free_stock(store, s, k))
+        isolated(f"free stock of {seller_id}/{sku}", functools.partial(_repair_free_stock, store, seller_id, sku))
 
     # Events that exhausted their retries: announce them again.
     for queue in dead_letters:
-        isolated(f"dead letters of {queue.queue_url}", lambda queue=queue: queue.replay(publisher, logger))
+        isolated(f"dead letters of {queue.queue_url}", functools.partial(queue.replay, publisher, logger))
     return +repairs
 
 
@@ -102,7 +111,7 @@ class DeadLetters:
         self.sqs = sqs
         self.queue_url = queue_url
 
-    def replay(self, publisher: EventBridgePublisher, logger: logging.Logger | None = None, max_messages: int = 1000) -> Counter:
+    def replay(self, publisher: EventBridgePublisher, logger: logging.Logger | LoggerLike | None = None, max_messages: int = 1000) -> Counter:
         """Put each parked event on the bus again. One that cannot be read (not JSON,
         no event in it) or put on the bus stays parked, logged and counted."""
         logger = logger or log

@@ -86,7 +86,7 @@ def _match_path(template: tuple[str, ...], segments: list[str]) -> dict[str, str
 
 def match(method: str, path: str) -> Match | NoMatch:
     """The route of `method path` (the raw path, still percent-encoded), or why none."""
-    if not path.startswith("/") or path != path.rstrip("/") and path != "/":
+    if not path.startswith("/") or (path != path.rstrip("/") and path != "/"):
         return NoMatch()
     segments = path[1:].split("/")
     wanted = "GET" if method == "HEAD" else method

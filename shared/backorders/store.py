@@ -25,8 +25,8 @@ version it read, so concurrent stages never overwrite each other.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from backorders import dynamo, topology
@@ -78,6 +78,12 @@ def summary_key(seller_id: str, sku: str) -> dict:
     return {"pk": stock_pk(seller_id, sku), "sk": "SUMMARY"}
 
 
+def waiting_line_sku(pk: str) -> tuple[str, str]:
+    """(seller id, SKU) of a stock partition key; ids hold no `#`, a SKU may."""
+    _, seller_id, _, sku = pk.split("#", 3)
+    return seller_id, sku
+
+
 def waiting_key(order: Order, line_index: int) -> dict:
     sk = f"WAIT#{order.created_at}#{order.order_id}#{line_index:03d}"
     return {"pk": stock_pk(order.seller_id, order.lines[line_index].sku), "sk": sk}
@@ -120,7 +126,8 @@ class BinsWhenAsked(Mapping[str, list[StockBin]]):
     until its budget runs out reads the bins of those lines only."""
 
     def __init__(self, store: Store, seller_id: str):
-        self._store, self._seller_id, self._read = store, seller_id, {}
+        self._store, self._seller_id = store, seller_id
+        self._read: dict[str, list[StockBin]] = {}
 
     def __getitem__(self, sku: str) -> list[StockBin]:
         if sku not in self._read:
@@ -246,8 +253,7 @@ class Store:
     def skus_with_waiting_lines(self) -> set[tuple[str, str]]:
         found = set()
         for item in dynamo.scan(self.inventory, "#entity = :waiting", {":waiting": "WAITING_LINE"}):
-            _, seller_id, _, sku = item["pk"].split("#", 3)
-            found.add((seller_id, sku))
+            found.add(waiting_line_sku(item["pk"]))
         return found
 
     # --- writes: each returns the Write, the caller decides what goes in one step ---

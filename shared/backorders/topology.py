@@ -249,10 +249,13 @@ FUNCTIONS: tuple[Function, ...] = (
         stream=StreamTrigger(
             table=INVENTORY,
             filters=(
+                # stock became available ...
                 {
                     "eventName": ["INSERT", "MODIFY"],
                     "dynamodb": {"NewImage": {"entity": {"S": ["STOCK_BIN"]}, "available": {"N": [{"anything-but": ["0"]}]}}},
                 },
+                # ... or a line joined the queue, after stock that arrived meanwhile was offered
+                _image_is("WAITING_LINE"),
             ),
         ),
     ),

@@ -10,6 +10,7 @@ the handlers. Serves until SIGINT or SIGTERM, then stops cleanly (exit status 0)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import secrets
@@ -104,10 +105,8 @@ def reconcile(args: argparse.Namespace) -> int:
 
 
 def local(args: argparse.Namespace) -> int:
-    try:
-        sys.stdout.reconfigure(line_buffering=True)
-    except AttributeError:  # pragma: no cover - a replaced stdout
-        pass
+    with contextlib.suppress(AttributeError):  # a replaced stdout cannot be reconfigured
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -135,8 +134,8 @@ def local(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
 
-    from backorders_local import walkthrough  # noqa: PLC0415 - after the environment is prepared
-    from backorders_local.runtime import Runtime, StartError  # noqa: PLC0415
+    from backorders_local import walkthrough
+    from backorders_local.runtime import Runtime, StartError
 
     print("Starting the embedded AWS and the local runtime...", flush=True)
     runtime = Runtime(port=args.port, admin_token=token, verbose=args.verbose)

@@ -34,6 +34,7 @@ import copy
 import inspect
 from typing import Any
 
+from moto.core.serialize import ResponseSerializer
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -42,7 +43,6 @@ from moto.dynamodb.exceptions import (
     TransactionCanceledException,
     TransactWriteSingleOpException,
 )
-from moto.core.serialize import ResponseSerializer
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 
@@ -98,10 +98,10 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
             shard = table.stream_shard
             saved.append((op["TableName"], table, key, copy.deepcopy(current.to_json()["Attributes"]) if current else None,
                           shard, len(shard.items) if shard is not None else 0))
-    index = 0
+    failing = 0  # which write failed, for its cancellation reason
     try:
-        for index, (op_type, op, _, key) in enumerate(ops):
-            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+        for failing, (op_type, op, _, key) in enumerate(ops):  # noqa: B007 - read after the loop
+            names, values = op.get("ExpressionAttributeNames") or {}, op.get("ExpressionAttributeValues") or {}
             if op_type == "Put":
                 self.put_item(op["TableName"], op["Item"], expression_attribute_names=names, expression_attribute_values=values)
             elif op_type == "Delete":
@@ -110,7 +110,7 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
                 self.update_item(op["TableName"], key, update_expression=op["UpdateExpression"],
                                  expression_attribute_names=names, expression_attribute_values=values)
     except BaseException as failure:
-        for name, table, key, before, _, _ in saved:
+        for name, _, key, before, _, _ in saved:
             if before is None:
                 if self.get_item(name, key) is not None:
                     self.delete_item(name, key)
@@ -124,7 +124,7 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
         # as moto (and DynamoDB) report it: a reason per write, the failing one named
         code = "ConditionalCheckFailed" if isinstance(failure, ConditionalCheckFailed) else type(failure).__name__
         reasons: list[tuple[Any, Any, Any]] = [(None, None, None)] * len(ops)
-        reasons[index] = (code, getattr(failure, "message", str(failure)), None)
+        reasons[failing] = (code, getattr(failure, "message", str(failure)), None)
         raise TransactionCanceledException(reasons) from None
 
 
@@ -167,7 +167,7 @@ def _query_one_partition(self: Table, *args, **kwargs):
     if bound.get("index_name") is not None or hash_key is None or not self.range_key_attr:
         return _query(self, *args, **kwargs)
     partition = list(self.items.get(hash_key, {}).values())
-    self.all_items = lambda: partition  # what moto's query filters and sorts
+    self.all_items = lambda: partition  # type: ignore[method-assign]  # what moto's query filters and sorts
     try:
         return _query(self, *args, **kwargs)
     finally:
@@ -177,8 +177,8 @@ def _query_one_partition(self: Table, *args, **kwargs):
 def apply() -> None:
     """Install the fixes (once; later calls change nothing)."""
     if Table.query is not _query_one_partition:
-        Table.query = _query_one_partition
+        Table.query = _query_one_partition  # type: ignore[method-assign]
     if DynamoDBBackend.transact_write_items is not _transact_write_items:
-        DynamoDBBackend.transact_write_items = _transact_write_items
+        DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     if ResponseSerializer._serialize_type_structure is not _serialize_type_structure:
-        ResponseSerializer._serialize_type_structure = _serialize_type_structure
+        ResponseSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]

@@ -16,6 +16,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from backorders import topology
 from backorders_local.functions import Handler, context_for
@@ -29,8 +30,8 @@ class StreamPump:
     function: topology.Function
     handler: Handler
     stream_arn: str
-    streams: object  # dynamodbstreams client
-    sqs: object
+    streams: Any  # dynamodbstreams client
+    sqs: Any
     on_failure_url: str
     # How often to look for new shards (seconds); 0 = on every pump(). Polling a quiet
     # stream then costs one GetRecords per shard, not a DescribeStream as well.
@@ -130,7 +131,7 @@ class RulePump:
 
     function: topology.Function
     handler: Handler
-    sqs: object
+    sqs: Any
     queue_url: str
     on_failure_url: str
     wait_s: int = 0
@@ -178,6 +179,7 @@ class RulePump:
 def on_failure_record(body: str, context, error: Exception, invocations: int) -> dict:
     """What Lambda sends an asynchronous invocation's on-failure destination once its
     retries are exhausted: the event (`requestPayload`) and the last error."""
+    payload: dict | str
     try:
         payload = eventbridge_event(body)
     except (ValueError, AttributeError):  # not an event: passed on as it came

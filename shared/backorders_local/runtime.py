@@ -288,7 +288,7 @@ class ApiRequestHandler(http.server.BaseHTTPRequestHandler):
         path = split.path or "/"  # still encoded: the route table decodes each segment
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
-        headers = {k: v for k, v in self.headers.items()}
+        headers = dict(self.headers.items())
         if runtime.stopping.is_set():
             self.close_connection = True
         status, out_headers, out_body = runtime.invoke_http(self.command, path, headers, body, split.query)
@@ -307,7 +307,7 @@ class ApiRequestHandler(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args) -> None:
         pass  # verbose mode prints its own short line
 
 
@@ -362,7 +362,7 @@ class Runtime:
     def url(self) -> str:
         assert self.httpd is not None
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     # --- start ------------------------------------------------------------------------
 
@@ -409,7 +409,7 @@ class Runtime:
         session = self.aws.session()
         for fn in topology.FUNCTIONS:
             if fn.stream:
-                pump = pumps.StreamPump(
+                stream_pump = pumps.StreamPump(
                     fn,
                     self.environments[fn.name],
                     self.resources.stream_arns[fn.stream.table.name],
@@ -418,7 +418,7 @@ class Runtime:
                     self.resources.on_failure_queue_urls[fn.name],
                     refresh_shards_every_s=5.0,
                 )
-                self.pump_threads.append(PumpThread(pump, self.stopping, idle_s=STREAM_IDLE_POLL_S))
+                self.pump_threads.append(PumpThread(stream_pump, self.stopping, idle_s=STREAM_IDLE_POLL_S))
         for rq in self.resources.rules:
             pump = pumps.RulePump(
                 rq.function,
@@ -485,7 +485,8 @@ class Runtime:
                 self._inflight_cond.wait(deadline - time.monotonic())
             clean = clean and not self._inflight
         self._wake_pumps()
-        for pt in [*self.pump_threads, *self.schedules]:
+        threads: list[PumpThread | ScheduleThread] = [*self.pump_threads, *self.schedules]
+        for pt in threads:
             clean = pt.join(max(0.0, deadline - time.monotonic())) and clean
         if self.aws is not None and self.aws._thread is not None:
             self.aws.stop()

@@ -126,9 +126,11 @@ def walk(client: Client, say: Callable[[str], None]) -> Demo:
             "POST", f"/v1/vendors/{VENDOR}/orders/{vo['vendor_order_id']}/handovers",
             {"handover_id": handover_id, "lines": [{"sku": SKU, "qty": 1}]}, headers=vendor_key,
         ), f"hand over ({handover_id})")
-        settled, took = client.until(
-            "the handed-over goods' assignment", lambda n=assigned: (o := order())["lines"][0]["assigned_qty"] >= n and o
-        )
+        def goods_assigned(n: int = assigned) -> dict | bool:
+            o = order()
+            return o["lines"][0]["assigned_qty"] >= n and o
+
+        settled, took = client.until("the handed-over goods' assignment", goods_assigned)
         line = settled["lines"][0]
         purchase = po(purchase["po_id"])
         state = "ready" if settled["status"] == "ready" else f"{line['pending_qty']} pending"

@@ -20,7 +20,7 @@ def hand_over_in_page(driver, vo_id: str, *quantities: int) -> None:
     """Type the quantities into the card's handover form and submit it with Enter."""
     inputs = driver.find_elements(By.CSS_SELECTOR, f"#vo-{vo_id} input.qty")
     assert len(inputs) == len(quantities)
-    for i, (field, qty) in enumerate(zip(inputs, quantities)):
+    for i, (field, qty) in enumerate(zip(inputs, quantities, strict=False)):
         type_into(field, str(qty), enter=i == len(quantities) - 1)
 
 

@@ -24,12 +24,12 @@ def order_in(*lines):
 
 
 def seller(**flags):
-    base = dict(allow_backorders=True, auto_po_vendor_level=True, auto_grn_through_backorder=True)
+    base = {"allow_backorders": True, "auto_po_vendor_level": True, "auto_grn_through_backorder": True}
     return Seller(seller_id="s1", name="S", webhook_secret="x", api_key_sha256="x", **{**base, **flags})
 
 
 def vendor(vendor_id="v1", **flags):
-    base = dict(is_b2b_new=True, vendor_panel_type=2, is_warehouse_location=False, approval_required=False)
+    base = {"is_b2b_new": True, "vendor_panel_type": 2, "is_warehouse_location": False, "approval_required": False}
     return Vendor(vendor_id=vendor_id, name="V", api_key_sha256="x", **{**base, **flags})
 
 

@@ -7,9 +7,8 @@ import contextlib
 import functools
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from backorders_local.embedded import EmbeddedAws
 

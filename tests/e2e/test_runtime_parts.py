@@ -88,20 +88,20 @@ class OneMessageQueue:
         self.visibility_timeouts: list[int] = []
         self.sent: list[tuple[str, dict]] = []
 
-    def receive_message(self, QueueUrl, **_):  # noqa: N803 - boto3's names
+    def receive_message(self, QueueUrl, **_):
         if self.deleted:
             return {}
         self.receives += 1
         attributes = {"ApproximateReceiveCount": str(self.receives)}
         return {"Messages": [{"Body": self.body, "ReceiptHandle": "r", "Attributes": attributes}]}
 
-    def change_message_visibility(self, QueueUrl, ReceiptHandle, VisibilityTimeout):  # noqa: N803
+    def change_message_visibility(self, QueueUrl, ReceiptHandle, VisibilityTimeout):
         self.visibility_timeouts.append(VisibilityTimeout)
 
-    def delete_message(self, QueueUrl, ReceiptHandle):  # noqa: N803
+    def delete_message(self, QueueUrl, ReceiptHandle):
         self.deleted = True
 
-    def send_message(self, QueueUrl, MessageBody):  # noqa: N803
+    def send_message(self, QueueUrl, MessageBody):
         self.sent.append((QueueUrl, json.loads(MessageBody)))
 
 

@@ -30,6 +30,7 @@ from datetime import timedelta
 from typing import NamedTuple
 
 import boto3
+from aws_lambda_powertools.utilities import parameters
 import pytest
 
 import tests.simulation.test_simulation as simulation
@@ -87,6 +88,7 @@ def fresh_settings() -> None:
         for value in vars(module).values():
             if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == module.__name__:
                 value.cache_clear()
+    parameters.clear_caches()  # the admin token, kept by powertools for a few minutes
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import ClassVar
 from unittest import mock
 
 from backorders import dynamo, events, topology
@@ -51,8 +52,8 @@ class Faults:
     any fault anywhere.
     """
 
-    STREAM_KINDS = {"dup": 3, "redeliver": 3, "crash": 4, "fail_record": 2, "exhaust": 1}
-    RULE_KINDS = {"dup": 3, "crash": 4, "exhaust": 1}
+    STREAM_KINDS: ClassVar[dict[str, int]] = {"dup": 3, "redeliver": 3, "crash": 4, "fail_record": 2, "exhaust": 1}
+    RULE_KINDS: ClassVar[dict[str, int]] = {"dup": 3, "crash": 4, "exhaust": 1}
 
     def __init__(
         self, rng: random.Random, *, exact: bool, rate: float, budget: int, max_exhausts: int = 2, concurrency: bool = False
@@ -234,7 +235,7 @@ class Faults:
             response = original(event, context)
             again = self.rng.choice(pump_order)
             self.log.append(f"  ... redelivered from {record_id(again)}")
-            return {"batchItemFailures": _failures(response) + [{"itemIdentifier": again["dynamodb"]["SequenceNumber"]}]}
+            return {"batchItemFailures": [*_failures(response), {"itemIdentifier": again["dynamodb"]["SequenceNumber"]}]}
         if kind == "exhaust":
             self.exhausts_left -= 1
             victim = self.rng.choice(pump_order)

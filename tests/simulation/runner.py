@@ -426,11 +426,10 @@ class Sim:
         answer = self.http(op)
         if op.drain:
             self.drain()
-        if late_duplicates:
-            if (op.drain or self.schedule == "random") and self.faults.late_duplicate():
-                self.late_duplicate()
-                if op.drain:
-                    self.drain()
+        if late_duplicates and (op.drain or self.schedule == "random") and self.faults.late_duplicate():
+            self.late_duplicate()
+            if op.drain:
+                self.drain()
         return answer
 
     def run(self, ops: list[Op], *, late_duplicates: bool = False) -> None:

@@ -161,7 +161,7 @@ class Generator:
     def _op_order_again(self, store: Store) -> Op | None:
         if not self.orders:
             return None
-        seller_id, order_id, body = self.rng.choice(self.orders)
+        seller_id, _order_id, body = self.rng.choice(self.orders)
         if self.rng.random() < 0.25:  # same id, other content: 409
             body = {**body, "lines": [{**body["lines"][0], "qty": body["lines"][0]["qty"] + 1}]}
         return Op("order_again", "POST", f"/v1/sellers/{seller_id}/orders", body, "signed", seller_id)

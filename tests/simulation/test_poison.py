@@ -21,6 +21,7 @@ from backorders_local.functions import context_for
 from tests import invariants
 from tests.simulation.runner import snapshot
 
+
 def write_poison(table: str, item: dict) -> tuple[str, str, str]:
     boto3.client("dynamodb").put_item(TableName=table, Item=dynamo.to_item(item))
     return (table, item["pk"], item["sk"])

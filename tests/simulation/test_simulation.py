@@ -94,7 +94,7 @@ def quiet(monkeypatch):
     for lg in loggers:
         lg.setLevel(logging.CRITICAL)
     yield
-    for lg, level in zip(loggers, levels):
+    for lg, level in zip(loggers, levels, strict=False):
         lg.setLevel(level)
 
 
@@ -164,7 +164,7 @@ def run(example: Example) -> None:
     assert sim.failed_for_good == poisoned, example.report(f"parked for good: {sim.failed_for_good}")
 
     if example.mode == "exact":
-        for i, (want, have) in enumerate(zip(expected_answers, answers)):
+        for i, (want, have) in enumerate(zip(expected_answers, answers, strict=False)):
             assert have.same_as(want), example.report(f"operation {i} answered {have}, fault-free {want}")
         assert got == expected, example.report("end states differ:\n" + diff(expected, got))
         return
@@ -173,7 +173,7 @@ def run(example: Example) -> None:
         for name in ("ordered", "cancelled"):
             want, have = expected_totals.get(key, {}).get(name, 0), got_totals.get(key, {}).get(name, 0)
             assert want == have, example.report(f"{key}: {name} {have}, fault-free {want}")
-    if all(have.status == want.status or have.same_as(want) for want, have in zip(expected_answers, answers)):
+    if all(have.status == want.status or have.same_as(want) for want, have in zip(expected_answers, answers, strict=False)):
         assert got_totals == expected_totals, example.report(f"totals differ: {got_totals} vs {expected_totals}")
 
 

@@ -1,0 +1,14 @@
+"""What the stream handlers share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+
+def new_image(record: DynamoDBRecord) -> dict[str, Any]:
+    """The item as written (every filter of ours asks for records that have one)."""
+    if record.dynamodb is None or record.dynamodb.new_image is None:
+        raise ValueError(f"stream record {record.event_id} has no new image")
+    return record.dynamodb.new_image
