@@ -18,9 +18,9 @@ os.environ.update(
     }
 )
 
-import pytest  # noqa: E402
+import pytest
 
-from tests.iam_calls import iam_calls, install  # noqa: E402, F401  (iam_calls: a fixture)
+from tests.iam_calls import iam_calls, install  # noqa: F401  (iam_calls: a fixture)
 
 # Before any botocore session exists, so that every client carries the recording hook.
 install()

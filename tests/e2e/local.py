@@ -19,7 +19,6 @@ import boto3
 import requests
 
 from backorders import security
-
 from tests.chain import Answer  # the same answer shape as the in-process driver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,9 +33,14 @@ class LocalProcess:
     """`backorders local` as a subprocess; its stdout goes to a file we can read."""
 
     def __init__(self, *args: str):
-        self.log = tempfile.NamedTemporaryFile(prefix="backorders-local-", suffix=".log", delete=False)
-        self.err = tempfile.NamedTemporaryFile(prefix="backorders-local-", suffix=".err", delete=False)
+        # kept open for the process's life, closed and removed in stop()
+        self.log = tempfile.NamedTemporaryFile(prefix="backorders-local-", suffix=".log", delete=False)  # noqa: SIM115
+        self.err = tempfile.NamedTemporaryFile(prefix="backorders-local-", suffix=".err", delete=False)  # noqa: SIM115
+        # Where the embedded AWS's request recorder writes, when a test turns it on
+        # (moto's default is a file in the working directory).
+        self.recording = tempfile.NamedTemporaryFile(prefix="backorders-local-", suffix=".recording", delete=False)  # noqa: SIM115
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "BACKORDERS_"))}
+        env["MOTO_RECORDER_FILEPATH"] = self.recording.name
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "backorders_local.cli", "local", *args],
             cwd=ROOT, stdout=self.log, stderr=self.err, stdin=subprocess.DEVNULL, env=env,
@@ -67,13 +71,13 @@ class LocalProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"backorders local did not stop within {timeout} s after SIGTERM")
+            raise AssertionError(f"backorders local did not stop within {timeout} s after SIGTERM") from None
         finally:
-            for f in (self.log, self.err):
+            for f in (self.log, self.err, self.recording):
                 f.close()
 
     def cleanup(self) -> None:
-        for f in (self.log, self.err):
+        for f in (self.log, self.err, self.recording):
             Path(f.name).unlink(missing_ok=True)
 
 

@@ -30,8 +30,8 @@ from datetime import timedelta
 from typing import NamedTuple
 
 import boto3
-from aws_lambda_powertools.utilities import parameters
 import pytest
+from aws_lambda_powertools.utilities import parameters
 
 import tests.simulation.test_simulation as simulation
 import tests.test_edge_cases as edge_cases
@@ -134,8 +134,15 @@ WORKLOAD: tuple[Workload, ...] = (
     Workload("manual GRN", lambda c: stock_returns.TestManualGrn().test_a_manual_grn_inwards_and_assigns_like_an_automatic_one(manual_grn_shop(c))),
     Workload("cancel before the PO", stock_returns.TestCancellation().test_before_the_po_assigned_stock_goes_to_the_next_waiting_order),
     Workload("cancel after the PO", lambda c: stock_returns.TestCancellation().test_after_the_po_the_po_and_vendor_order_are_cancelled(shop(c))),
-    Workload("cancel after a partial handover", lambda c: stock_returns.TestCancellation().test_after_a_partial_handover_the_po_keeps_what_was_handed_over(shop(c))),
-    Workload("cancel before the GRN is assigned", lambda c: stock_returns.TestCancellation().test_goods_received_for_an_order_cancelled_before_they_were_assigned_become_free_stock(shop(c))),
+    Workload(
+        "cancel after a partial handover",
+        lambda c: stock_returns.TestCancellation().test_after_a_partial_handover_the_po_keeps_what_was_handed_over(shop(c)),
+    ),
+    Workload(
+        "cancel before the GRN is assigned",
+        lambda c: stock_returns.TestCancellation()
+        .test_goods_received_for_an_order_cancelled_before_they_were_assigned_become_free_stock(shop(c)),
+    ),
     Workload("reconcile a parked order", lambda c: reconciling.test_an_order_whose_record_was_parked_is_assigned_and_gets_its_po(shop(c))),
     Workload("reconcile a dead letter", lambda c: reconciling.test_a_dead_lettered_shortfall_is_announced_again(shop(c))),
     Workload("reconcile a receipt", lambda c: reconciling.test_goods_received_but_never_assigned_are_assigned(shop(c))),
@@ -174,7 +181,7 @@ def recorded() -> dict[str, set[Call]]:
             for seed_ in SIMULATION_SEEDS:
                 simulation.run(simulation.Example(seed_))
     finally:
-        for lg, level in zip(quiet, levels):
+        for lg, level in zip(quiet, levels, strict=False):
             lg.setLevel(level)
     assert recorder.count > 0, "no AWS call was recorded: is the hook installed before any session?"
     return recorder.by_function()
