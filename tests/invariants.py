@@ -68,7 +68,7 @@ def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, li
     pending = defaultdict(int)
     applied = set()
     po_line_owner = {}
-    given = defaultdict(int)  # (grn id, sku) -> given to its order by steps so far
+    given = defaultdict(int)  # (grn id, sku) -> settled by steps so far (to lines or free stock)
     for order in by_entity["ORDER"]:
         applied |= set(order.get("applied_grns", set()))
         for grn_id, skus in (order.get("grn_progress") or {}).items():

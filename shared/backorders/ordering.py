@@ -291,7 +291,8 @@ def assign_goods_received(store: Store, grn: Grn) -> tuple[Order | None, bool]:
         if receipt.complete:
             progress.pop(grn.grn_id, None)
         else:
-            progress[grn.grn_id] = {sku: given.get(sku, 0) + receipt.used.get(sku, 0) for sku in set(given) | set(receipt.used)}
+            settled = receipt.settled
+            progress[grn.grn_id] = {sku: given.get(sku, 0) + settled.get(sku, 0) for sku in set(given) | set(settled)}
         order = order.model_copy(update={"lines": receipt.lines, "grn_progress": progress})
         order.status = order.status_with(receipt.lines)
         writes = [

@@ -321,8 +321,13 @@ def check_manual_receipt_with_auto_grn(po: PurchaseOrder, vo: VendorOrder, lines
 class ReceiptAssignment:
     lines: list[OrderLine]
     used: dict[str, int]  # sku -> qty assigned to the order in this step
-    surplus: dict[str, int]  # sku -> qty the order no longer needs (once complete)
+    surplus: dict[str, int]  # sku -> qty the order no longer needs, freed in this step
     complete: bool = True  # nothing of the GRN is left for another step
+
+    @property
+    def settled(self) -> dict[str, int]:
+        """sku -> qty this step settled (to a line or to free stock)."""
+        return {sku: self.used.get(sku, 0) + self.surplus.get(sku, 0) for sku in set(self.used) | set(self.surplus)}
 
     @property
     def skus(self) -> set[str]:
@@ -343,9 +348,10 @@ def assign_receipt(
 ) -> ReceiptAssignment:
     """Give received goods to the pending quantity of the order lines they were bought for.
 
-    `given`: what earlier steps already gave of this GRN. With a `budget` of writes (each
-    line given goods costs one, each SKU whose bin moves one more), the step stops where
-    it would go over it and is not `complete`; the surplus is settled by the last step.
+    `given`: what earlier steps already settled of this GRN (to lines or to free stock).
+    With a `budget` of writes (each line given goods costs one, each SKU whose bin moves
+    one more), the step stops where it would go over it and is not `complete`; what no line
+    needs is freed once every line had its share, as many SKUs a step as the budget allows.
     """
     left = {sku: qty - (given or {}).get(sku, 0) for sku, qty in _quantities(lines).items()}
     used: dict[str, int] = defaultdict(int)
@@ -371,9 +377,13 @@ def assign_receipt(
                 ],
             }
         )
-    surplus = {sku: qty for sku, qty in left.items() if qty}
-    if budget is not None and spent + len(set(surplus) - set(used)) > budget:
-        return ReceiptAssignment(lines=new_lines, used=dict(used), surplus={}, complete=False)
+    surplus: dict[str, int] = {}
+    for sku in sorted(sku for sku, qty in left.items() if qty):
+        cost = 0 if used.get(sku) else 1
+        if budget is not None and spent + cost > budget:
+            return ReceiptAssignment(lines=new_lines, used=dict(used), surplus=surplus, complete=False)
+        spent += cost
+        surplus[sku] = left[sku]
     return ReceiptAssignment(lines=new_lines, used=dict(used), surplus=surplus)
 
 

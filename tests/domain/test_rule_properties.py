@@ -1,0 +1,142 @@
+"""Properties of the pure rules over generated orders, bins and receipts: nothing is
+created or lost, and a budgeted step never writes more than its budget, however the
+work is cut into steps."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backorders import rules
+from backorders.models import Allocation, Order, OrderLine, Quantity, StockBin
+
+SKUS = ("A", "B", "C")
+
+bins_strategy = st.lists(
+    st.builds(
+        StockBin,
+        location=st.sampled_from(["main", "north"]),
+        bin=st.sampled_from([f"b{i}" for i in range(8)] + ["default"]),
+        available=st.integers(0, 5),
+    ),
+    max_size=12,
+    unique_by=lambda b: (b.location, b.bin),
+)
+lines_strategy = st.lists(st.tuples(st.sampled_from(SKUS), st.integers(1, 9)), min_size=1, max_size=12)
+
+
+def new_lines(spec) -> list[OrderLine]:
+    return [OrderLine(line_id=f"L{i}", sku=sku, qty=qty, pending_qty=qty) for i, (sku, qty) in enumerate(spec)]
+
+
+def bins_by_sku(bins: list[StockBin]) -> dict[str, list[StockBin]]:
+    # the same bins for every SKU: each SKU has its own stock in them
+    return {sku: [b.model_copy() for b in bins] for sku in SKUS}
+
+
+def take_all_in_steps(lines, stock, budget, per_line):
+    """Plan in budgeted steps until every line is done, taking from `stock` as a commit would."""
+    steps = 0
+    done = 0
+    while done < len(lines):
+        plan = rules.plan_assignment(lines[done:], stock, budget=budget, per_line=per_line)
+        assert plan.writes + per_line * sum(1 for a, b in zip(plan.lines, lines[done:], strict=True) if a != b) <= budget
+        for (sku, loc, bin_), qty in plan.takes.items():
+            for b in stock[sku]:
+                if (b.location, b.bin) == (loc, bin_):
+                    assert qty <= b.available
+                    b.available -= qty
+        lines = lines[:done] + plan.lines
+        done += plan.done
+        steps += 1
+        assert steps <= 10 * len(lines) + 10, "no progress"
+    return lines
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines_strategy, bins_strategy, st.integers(2, 20), st.sampled_from([0, 1]))
+def test_assignment_in_steps_takes_what_it_assigns_and_assigns_as_much_as_at_once(spec, bins, budget, per_line):
+    at_once = rules.plan_assignment(new_lines(spec), bins_by_sku(bins))
+    stock = bins_by_sku(bins)
+    lines = take_all_in_steps(new_lines(spec), stock, budget, per_line)
+    for line in lines:
+        assert line.qty == line.assigned_qty + line.pending_qty
+        assert line.assigned_qty == sum(a.qty for a in line.allocations)
+    taken = defaultdict(int)
+    for line in lines:
+        taken[line.sku] += line.assigned_qty
+    for sku in SKUS:
+        before = sum(b.available for b in bins)
+        after = sum(b.available for b in stock[sku])
+        assert before - after == taken[sku]
+    # cut into steps or not, the same quantity is assigned to the same lines
+    assert [l.assigned_qty for l in lines] == [l.assigned_qty for l in at_once.lines]
+
+
+def po_order(spec, po_id="po1") -> Order:
+    lines = [
+        OrderLine(line_id=f"L{i}", sku=sku, qty=qty, pending_qty=qty, purchase_order_id=po_id)
+        for i, (sku, qty) in enumerate(spec)
+    ]
+    return Order(seller_id="s1", order_id="o1", status="backordered", lines=lines, body_sha256="x", created_at="t")
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines_strategy, st.dictionaries(st.sampled_from(SKUS), st.integers(1, 30), min_size=1), st.integers(2, 12))
+def test_a_receipt_in_steps_gives_what_one_step_gives_and_never_more_than_received(spec, received, budget):
+    grn = [Quantity(sku=sku, qty=qty) for sku, qty in received.items()]
+    whole = rules.assign_receipt(po_order(spec), "po1", "g1", "main", "default", grn)
+    order, given_so_far, used_total, surplus = po_order(spec), {}, defaultdict(int), {}
+    for _ in range(100):
+        step = rules.assign_receipt(order, "po1", "g1", "main", "default", grn, given=given_so_far, budget=budget)
+        touched = sum(1 for a, b in zip(step.lines, order.lines, strict=True) if a != b)
+        assert touched + len(step.skus) <= budget
+        for sku, qty in step.used.items():
+            used_total[sku] += qty
+        for sku, qty in step.settled.items():
+            given_so_far[sku] = given_so_far.get(sku, 0) + qty
+        for sku, qty in step.surplus.items():
+            surplus[sku] = surplus.get(sku, 0) + qty
+        order = order.model_copy(update={"lines": step.lines})
+        if step.complete:
+            break
+    else:
+        raise AssertionError("the receipt never completed")
+    for sku, qty in received.items():
+        assert used_total[sku] + surplus.get(sku, 0) == qty  # every unit goes to a line or to free stock
+    assert [l.assigned_qty for l in order.lines] == [l.assigned_qty for l in whole.lines]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(SKUS), st.integers(0, 4), st.integers(0, 4), st.integers(0, 3)), min_size=1, max_size=10),
+    st.integers(1, 8),
+)
+def test_cancelling_in_steps_gives_back_every_unit_and_cancels_every_line(spec, budget):
+    lines = []
+    for i, (sku, assigned, pending, bins) in enumerate(spec):
+        allocations = [Allocation(location="main", bin=f"b{j}", qty=1) for j in range(assigned)] if bins else (
+            [Allocation(location="main", bin="default", qty=assigned)] if assigned else []
+        )
+        qty = assigned + pending or 1
+        lines.append(OrderLine(line_id=f"L{i}", sku=sku, qty=qty, assigned_qty=assigned, pending_qty=qty - assigned, allocations=allocations))
+    order = Order(seller_id="s1", order_id="o1", status="backordered", lines=lines, body_sha256="x", created_at="t")
+    held = rules.released_stock(order)
+    back = defaultdict(int)
+    for _ in range(200):
+        step = rules.cancel_step(order, budget)
+        waiting_changes = sum(1 for i, q in order.waiting().items() if step.lines[i].pending_qty != q)
+        assert len(step.released) + waiting_changes <= budget
+        for key, qty in step.released.items():
+            back[key] += qty
+        order = order.model_copy(update={"lines": step.lines})
+        for line in order.lines:
+            assert line.qty == line.assigned_qty + line.pending_qty + line.cancelled_qty
+        if step.complete:
+            break
+    else:
+        raise AssertionError("the cancellation never completed")
+    assert dict(back) == held
+    assert all(l.cancelled_qty == l.qty for l in order.lines)
