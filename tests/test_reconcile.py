@@ -34,14 +34,19 @@ def run(chain, older_than=timedelta(0)):
     return reconcile(Store(), EventBridgePublisher(), older_than=older_than, dead_letters=dead)
 
 
-@pytest.fixture
-def shop(chain):
+def stocked_shop(chain):
+    """Seller s1, vendor v1, A -> v1, and rule events retried at once."""
     chain.seller("s1")
     chain.vendor("v1")
     chain.map_sku("s1", "A", "v1")
     for p in chain.pumps:
         p.retry_delay_s = 0
     return chain
+
+
+@pytest.fixture
+def shop(chain):
+    return stocked_shop(chain)
 
 
 def test_an_order_whose_record_was_parked_is_assigned_and_gets_its_po(shop):

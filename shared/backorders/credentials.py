@@ -11,7 +11,6 @@ from backorders.models import RotateIn, Seller, Vendor
 from backorders.store import Store
 
 SECRET_FIELDS = {"api_key_sha256", "webhook_secret", "previous_webhook_secret", "previous_webhook_secret_until"}
-STORE_FIELDS = {"pk", "sk", "entity"}
 
 
 def public_account(account: Seller | Vendor) -> dict:

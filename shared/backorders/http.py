@@ -33,7 +33,6 @@ from backorders.models import Seller, Vendor
 from backorders.store import Store
 
 MAX_BODY_BYTES = 256 * 1024
-ROUTES = {(route.method, route.path): route for route, _ in topology.all_routes()}
 
 
 def error_body(code: str, message: str, details: list | None = None) -> str:

@@ -51,12 +51,7 @@ SIMULATION_SEEDS = (0, 1, 2, 3)  # the four cover every function; 30 seeds recor
 
 def shop(chain: Chain) -> Chain:
     """The `shop` fixture of the scenario modules: seller s1, vendor v1, A -> v1."""
-    chain.seller("s1")
-    chain.vendor("v1")
-    chain.map_sku("s1", "A", "v1")
-    for p in chain.pumps:
-        p.retry_delay_s = 0
-    return chain
+    return reconciling.stocked_shop(chain)
 
 
 def manual_grn_shop(chain: Chain):
