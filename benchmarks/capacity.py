@@ -3,8 +3,8 @@ calls the handlers really make, in-process on moto (tests.chain drives the chain
 
 How it counts
 -------------
-botocore event hooks on the two clients the domain uses (`backorders.dynamo.client()`
-and `backorders.events.client()`, nothing else): `before-parameter-build` keeps the
+botocore event hooks on the two clients the domain uses (`backorders.adapters.dynamo.client()`
+and `backorders.adapters.events.client()`, nothing else): `before-parameter-build` keeps the
 request, `before-call` reads the items a write will touch, `after-call` reads them again
 and prices the call from what was really there. Those snapshot reads go through a
 separate, unhooked client: they are not counted. The domain's calls are not changed.
@@ -387,7 +387,8 @@ class Bench:
     def started(cls, meter: Meter):
         import boto3
 
-        from backorders import dynamo, events, topology
+        from backorders import topology
+        from backorders.adapters import dynamo, events
         from tests.chain import Chain
 
         # The handlers' loggers bind to stdout when first loaded: load them with the sink
@@ -434,7 +435,7 @@ def backordered_lines(bench: Bench, n: int, qty: int = 2) -> Totals:
     """n orders of one line each, for a SKU with no stock: webhook -> stock assignment
     (none) -> PO + vendor order -> one full handover (auto GRN) -> assignment -> ready.
     Each step drained before the next, so each stream record is a batch of one."""
-    from backorders import ids
+    from backorders.domain import ids
 
     seller, vendor, sku = "s-bo", "v-bo", "SKU-BO"
     _setup(bench, seller, vendor, {sku: 0})
@@ -477,7 +478,7 @@ def stream_batches(bench: Bench, size: int = 10) -> dict:
     """Read calls per stream record when a batch of `size` records arrives in one
     invocation, against a batch of one: do the stream handlers read with batched calls?
     (They do when reads per record fall as the batch grows.)"""
-    from backorders import ids
+    from backorders.domain import ids
 
     seller, vendor, sku = "s-batch", "v-batch", "SKU-BATCH"
     _setup(bench, seller, vendor, {sku: 0})

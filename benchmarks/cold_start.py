@@ -20,7 +20,7 @@ Two bytecode modes, both sides alike:
   so Lambda compiles them at every cold start.
 
 Besides the import alone, `init` also makes the boto3 clients the function makes on its
-first invocation (`backorders.dynamo.client()`, plus `backorders.events.client()` where it
+first invocation (`backorders.adapters.dynamo.client()`, plus `backorders.adapters.events.client()` where it
 publishes), so that moving work from import time into the first call cannot look like a
 gain.
 """
@@ -85,9 +85,9 @@ def _functions() -> list:
 def _program(fn) -> str:
     if fn is None:
         return _TIMED.format(paths=[], code=BASELINE, after="")
-    clients = ["from backorders import dynamo", "dynamo.client()"]
+    clients = ["from backorders.adapters import dynamo", "dynamo.client()"]
     if fn.publishes_events:
-        clients += ["from backorders import events", "events.client()"]
+        clients += ["from backorders.adapters import events", "events.client()"]
     paths = [str(ROOT / fn.directory), str(ROOT / "shared")]
     return _TIMED.format(paths=paths, code="import app", after="\n".join(clients))
 

@@ -721,7 +721,7 @@ class BackordersStack(Stack):
         # Lambda proxy integration (the handlers use powertools' APIGatewayRestResolver).
         # Request body size: API Gateway REST only has its hard 10 MB limit, and a WAF
         # size rule would be overkill, so the API's own limit is enforced in the handler:
-        # backorders.http.Gate.check (MAX_BODY_BYTES), the first thing every HTTP handler
+        # backorders.http.gate.Gate.check (MAX_BODY_BYTES), the first thing every HTTP handler
         # does, before the credential check and before any parsing.
         integrations = {
             name: apigw.LambdaIntegration(stage.function, allow_test_invoke=False)
@@ -761,7 +761,7 @@ class BackordersStack(Stack):
                     id="AwsSolutions-APIG3",
                     reason="No WAF: stage throttling bounds the request rate, credentials are "
                     "checked first in every handler, and the body size limit is enforced there "
-                    "too (backorders.http.Gate, MAX_BODY_BYTES); a web ACL is overkill for this "
+                    "too (backorders.http.gate.Gate, MAX_BODY_BYTES); a web ACL is overkill for this "
                     "B2B webhook/ops API.",
                 ),
                 NagPackSuppression(

@@ -12,7 +12,8 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from backorders import security, topology
+from backorders import topology
+from backorders.domain import security
 from backorders_local import functions, moto_fixes, provision, pumps, shapes
 
 ADMIN_TOKEN = "test-admin-token"
@@ -162,7 +163,7 @@ class Chain:
         return self.as_vendor(vendor_id, "POST", f"/v1/vendors/{vendor_id}/orders/{vendor_order_id}/handovers", body)
 
     def bins(self, seller_id: str, sku: str) -> dict[tuple[str, str], dict]:
-        from backorders.store import Store
+        from backorders.adapters.store import Store
 
         return {(b.location, b.bin): b.model_dump() for b in Store().bins(seller_id, sku)}
 

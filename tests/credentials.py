@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backorders import security
+from backorders.domain import security
 
 KINDS = ("none", "admin", "seller", "other_seller", "vendor", "other_vendor", "garbage", "signed", "signed_other")
 # The credential kinds each route's `auth` lets through.

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from backorders import security
+from backorders.domain import security
 from tests.chain import ADMIN
 
 

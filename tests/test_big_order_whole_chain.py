@@ -3,7 +3,7 @@ its own, so that the test run gives it a worker of its own."""
 
 from __future__ import annotations
 
-from backorders import rules
+from backorders.domain import rules
 from tests import invariants
 from tests.test_big_orders import HOT_BINS, big_order, hand_over_everything, stocked
 

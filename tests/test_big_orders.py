@@ -15,7 +15,9 @@ import os
 import boto3
 import pytest
 
-from backorders import dynamo, rules, topology
+from backorders import topology
+from backorders.adapters import dynamo
+from backorders.domain import rules
 from tests import invariants
 
 HOT_BINS = 150
@@ -145,7 +147,7 @@ class TestAllOrNothing:
 
     @pytest.mark.parametrize("finisher", ["resend", "reconciler"])
     def test_an_acceptance_that_stopped_half_way_is_finished(self, strict, monkeypatch, finisher):
-        from backorders import ordering
+        from backorders.services import ordering
         from tests.test_reconcile import run
 
         lines = [("HOT", HOT_BINS)] + [(f"S{i:03d}", 1) for i in range(LINES - 1)]

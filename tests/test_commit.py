@@ -8,11 +8,12 @@ import logging
 import boto3
 import pytest
 
-from backorders import dynamo, ordering
-from backorders.dynamo import WriteRefused, with_retries
-from backorders.errors import RetryableConflict
-from backorders.models import Grn
-from backorders.store import Store, bin_key
+from backorders.adapters import dynamo
+from backorders.adapters.dynamo import WriteRefused, with_retries
+from backorders.adapters.store import Store, bin_key
+from backorders.domain.errors import RetryableConflict
+from backorders.domain.models import Grn
+from backorders.services import ordering
 
 
 def counting_transactions(monkeypatch) -> list[int]:
@@ -146,7 +147,7 @@ def test_giving_up_logs_the_cause(caplog):
     def step():
         raise RetryableConflict("write 0 (Update orders ...): ConditionalCheckFailed")
 
-    with caplog.at_level(logging.ERROR, logger="backorders.dynamo"), pytest.raises(RetryableConflict):
+    with caplog.at_level(logging.ERROR, logger="backorders.adapters.dynamo"), pytest.raises(RetryableConflict):
         with_retries(step, attempts=2)
-    [record] = [r for r in caplog.records if r.name == "backorders.dynamo"]
+    [record] = [r for r in caplog.records if r.name == "backorders.adapters.dynamo"]
     assert "giving up" in record.getMessage() and "ConditionalCheckFailed" in record.getMessage()

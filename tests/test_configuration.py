@@ -6,8 +6,10 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from backorders import config, http, topology
-from backorders.store import Store
+from backorders import topology
+from backorders.adapters import config
+from backorders.adapters.store import Store
+from backorders.http import gate as http
 from tests.chain import ADMIN_TOKEN
 
 

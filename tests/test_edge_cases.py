@@ -195,7 +195,7 @@ def test_the_same_order_again_changes_nothing_and_another_body_conflicts(ready):
 def test_a_new_order_whose_write_is_retried_by_the_sdk_is_still_answered_201(ready, monkeypatch):
     # The first write commits but its answer is lost; the SDK sends it again and the
     # retry finds the order already there. It is this request's own order, not a resend.
-    from backorders import dynamo
+    from backorders.adapters import dynamo
 
     real = dynamo.write
 

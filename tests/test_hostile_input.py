@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backorders import dynamo, events, topology
+from backorders import topology
+from backorders.adapters import dynamo, events
 from tests import credentials
 from tests.chain import ADMIN_TOKEN, Chain
 

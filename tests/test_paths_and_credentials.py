@@ -9,7 +9,8 @@ import json
 import boto3
 import pytest
 
-from backorders import routing, topology
+from backorders import topology
+from backorders.domain import routing
 from tests.chain import ADMIN
 
 API_ROUTES = [route for route, _ in topology.all_routes() if not route.path.startswith(topology.PANEL)]
@@ -130,7 +131,7 @@ class TestCancel:
         assert captured.status == 200
         # the same bytes and signature, replayed against o2
         raw = json.dumps({"order_id": "o1"}).encode()
-        from backorders import security
+        from backorders.domain import security
 
         signature = security.sign(raw, shop.sellers["s1"]["webhook_secret"])
         replay = shop.call("POST", "/v1/sellers/s1/orders/o2/cancel", headers={"X-Signature": signature}, raw=raw)
@@ -138,7 +139,7 @@ class TestCancel:
         assert shop.get_order("s1", "o2")["status"] != "cancelled"
 
     def test_a_cancel_without_a_body_names_no_order_and_changes_nothing(self, shop):
-        from backorders import security
+        from backorders.domain import security
 
         signature = security.sign(b"", shop.sellers["s1"]["webhook_secret"])
         answer = shop.call("POST", "/v1/sellers/s1/orders/o1/cancel", headers={"X-Signature": signature}, raw=b"")
@@ -226,7 +227,7 @@ class TestHostileBodies:
     )
     def test_hostile_numbers_and_depth_are_a_400_and_write_nothing(self, shop, raw):
         before = snapshot()
-        from backorders import security
+        from backorders.domain import security
 
         signature = security.sign(raw, shop.sellers["s1"]["webhook_secret"])
         answer = shop.call("POST", "/v1/sellers/s1/orders", headers={"X-Signature": signature}, raw=raw)

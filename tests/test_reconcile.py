@@ -7,10 +7,11 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from backorders import dynamo, topology
-from backorders.events import EventBridgePublisher
-from backorders.reconcile import DeadLetters, reconcile
-from backorders.store import Store
+from backorders import topology
+from backorders.adapters import dynamo
+from backorders.adapters.events import EventBridgePublisher
+from backorders.adapters.store import Store
+from backorders.services.reconcile import DeadLetters, reconcile
 from backorders_local.functions import context_for
 from tests import invariants
 

@@ -6,8 +6,9 @@ from unittest import mock
 import boto3
 import pytest
 
-from backorders import events, topology
-from backorders.events import EventBridgePublisher, PublishFailed
+from backorders import topology
+from backorders.adapters import events
+from backorders.adapters.events import EventBridgePublisher, PublishFailed
 from tests.chain import Chain
 
 VOLATILE = {"created_at", "updated_at", "api_key_sha256", "webhook_secret", "request_id"}
@@ -98,7 +99,7 @@ def test_a_refused_event_entry_is_an_error_not_a_silent_drop():
     refused = {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "ThrottlingException"}]}
     with mock.patch.object(events, "client") as client:
         client.return_value.put_events.return_value = refused
-        from backorders.models import OrderBackordered
+        from backorders.domain.models import OrderBackordered
 
         with pytest.raises(PublishFailed, match="ThrottlingException"):
             publisher.order_backordered(OrderBackordered(correlation_id="o", seller_id="s", order_id="o", pending=[]))

@@ -14,11 +14,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backorders import accounts, contract, credentials, inventory, ordering, purchasing
-from backorders.errors import InvalidRequest
-from backorders.handover_route import router as handover_router
-from backorders.http import Gate, Principal, error_response, handle, json_response, make_app, require_found
-from backorders.models import (
+from backorders.adapters.store import Store
+from backorders.domain.errors import InvalidRequest
+from backorders.domain.models import (
     AdjustmentIn,
     CancelIn,
     GrnIn,
@@ -32,7 +30,10 @@ from backorders.models import (
     VendorIn,
     VendorRotateIn,
 )
-from backorders.store import Store
+from backorders.http import contract
+from backorders.http.gate import Gate, Principal, error_response, handle, json_response, make_app, require_found
+from backorders.http.handover_route import router as handover_router
+from backorders.services import accounts, credentials, inventory, ordering, purchasing
 
 logger = Logger()
 metrics = Metrics()

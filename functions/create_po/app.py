@@ -9,9 +9,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from backorders import purchasing
-from backorders.models import OrderBackordered
-from backorders.store import Store
+from backorders.adapters.store import Store
+from backorders.domain.models import OrderBackordered
+from backorders.services import purchasing
 
 logger = Logger()
 metrics = Metrics()

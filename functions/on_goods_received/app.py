@@ -12,10 +12,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backorders import ordering
-from backorders.models import Grn
-from backorders.store import Store
-from backorders.streams import new_image
+from backorders.adapters.store import Store
+from backorders.adapters.streams import new_image
+from backorders.domain.models import Grn
+from backorders.services import ordering
 
 logger = Logger()
 metrics = Metrics()

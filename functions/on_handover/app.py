@@ -5,9 +5,9 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backorders.handover_route import router
-from backorders.http import Gate, handle, make_app
-from backorders.store import Store
+from backorders.adapters.store import Store
+from backorders.http.gate import Gate, handle, make_app
+from backorders.http.handover_route import router
 
 logger = Logger()
 metrics = Metrics()

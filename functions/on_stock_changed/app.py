@@ -13,9 +13,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backorders import ordering
-from backorders.store import Store, waiting_line_sku
-from backorders.streams import new_image
+from backorders.adapters.store import Store, waiting_line_sku
+from backorders.adapters.streams import new_image
+from backorders.services import ordering
 
 logger = Logger()
 metrics = Metrics()

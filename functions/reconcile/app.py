@@ -9,10 +9,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backorders.config import settings
-from backorders.events import EventBridgePublisher
-from backorders.reconcile import DeadLetters, reconcile
-from backorders.store import Store
+from backorders.adapters.config import settings
+from backorders.adapters.events import EventBridgePublisher
+from backorders.adapters.store import Store
+from backorders.services.reconcile import DeadLetters, reconcile
 
 logger = Logger()
 metrics = Metrics()

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from backorders import security, topology
+from backorders import topology
+from backorders.domain import security
 from backorders_local import functions, provision, pumps, shapes
 from backorders_local.embedded import EmbeddedAws
 
@@ -397,7 +398,7 @@ class Runtime:
 
         # The domain makes its clients lazily and caches them; make them here, in one
         # thread (creating boto3 clients concurrently from the default session races).
-        from backorders import dynamo, events
+        from backorders.adapters import dynamo, events
 
         dynamo.client()
         events.client()

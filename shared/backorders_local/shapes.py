@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from backorders import routing, topology
+from backorders import topology
+from backorders.domain import routing
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

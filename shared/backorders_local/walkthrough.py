@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backorders import security
+from backorders.domain import security
 
 SELLER = "s-demo"
 VENDOR = "v-demo"

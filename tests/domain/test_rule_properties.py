@@ -9,8 +9,8 @@ from collections import defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backorders import rules
-from backorders.models import Allocation, Order, OrderLine, Quantity, StockBin
+from backorders.domain import rules
+from backorders.domain.models import Allocation, Order, OrderLine, Quantity, StockBin
 
 SKUS = ("A", "B", "C")
 

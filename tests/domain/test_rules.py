@@ -2,9 +2,9 @@
 
 import pytest
 
-from backorders import rules
-from backorders.errors import BusinessRuleViolation
-from backorders.models import (
+from backorders.domain import rules
+from backorders.domain.errors import BusinessRuleViolation
+from backorders.domain.models import (
     Order,
     OrderIn,
     OrderLine,

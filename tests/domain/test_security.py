@@ -1,4 +1,4 @@
-from backorders import security
+from backorders.domain import security
 
 
 def test_a_signature_is_the_hmac_of_the_exact_body():

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import requests
 
-from backorders import security
+from backorders.domain import security
 from tests.chain import Answer  # the same answer shape as the in-process driver
 
 ROOT = Path(__file__).resolve().parents[2]

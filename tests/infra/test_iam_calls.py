@@ -39,7 +39,9 @@ import tests.test_reconcile as reconciling
 import tests.test_redelivery as redelivery
 import tests.test_seed_scenario as seed
 import tests.test_stock_returns_cancellation as stock_returns
-from backorders import config, http, topology
+from backorders import topology
+from backorders.adapters import config
+from backorders.http import gate as http
 from backorders_local import functions, provision, shapes
 from tests.chain import ADMIN_TOKEN, Chain
 from tests.iam_calls import Call, recording

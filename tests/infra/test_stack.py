@@ -305,8 +305,8 @@ def test_every_rule_target_has_a_dlq_and_retry_policy(synth):
 
 def _domain_events() -> dict[str, dict]:
     """Each detail-type the domain declares, built by the domain's own event builder."""
-    from backorders.events import order_backordered_entry
-    from backorders.models import OrderBackordered, SkuQty
+    from backorders.adapters.events import order_backordered_entry
+    from backorders.domain.models import OrderBackordered, SkuQty
 
     built = {
         topology.DetailType.ORDER_BACKORDERED: order_backordered_entry(

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from typing import ClassVar
 from unittest import mock
 
-from backorders import dynamo, events, topology
+from backorders import topology
+from backorders.adapters import dynamo, events
 
 DYNAMO_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 DYNAMO_READS = ("get_item", "query", "batch_get_item")

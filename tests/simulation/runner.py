@@ -22,7 +22,9 @@ from boto3.dynamodb.types import TypeDeserializer
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
-from backorders import dynamo, security, topology
+from backorders import topology
+from backorders.adapters import dynamo
+from backorders.domain import security
 from backorders_local.functions import context_for
 from backorders_local.pumps import RulePump, StreamPump
 from tests import invariants
@@ -459,7 +461,7 @@ class Sim:
 
     def generate(self, generator: Generator, n_ops: int, first: list[Op]) -> list[Op]:
         """Choose and run operations (the fault-free run); returns what was run."""
-        from backorders.store import Store
+        from backorders.adapters.store import Store
 
         trace = []
         for op in first:

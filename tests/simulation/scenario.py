@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from backorders.store import Store
+from backorders.adapters.store import Store
 
 SKUS = ("A", "B", "C", "D")
 OTHER_BIN = {"location": "loc2", "bin": "b1"}

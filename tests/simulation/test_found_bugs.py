@@ -11,7 +11,7 @@ from unittest import mock
 
 from moto.dynamodb.models import DynamoDBBackend
 
-from backorders import dynamo
+from backorders.adapters import dynamo
 from backorders_local import moto_fixes
 from tests import invariants
 

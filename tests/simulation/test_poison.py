@@ -16,7 +16,8 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from backorders import dynamo, events, topology
+from backorders import topology
+from backorders.adapters import dynamo, events
 from backorders_local.functions import context_for
 from tests import invariants
 from tests.simulation.runner import snapshot

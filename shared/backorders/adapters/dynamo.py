@@ -9,11 +9,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from backorders.errors import RetryableConflict
+from backorders.domain.errors import RetryableConflict
 
 _NAME = re.compile(r"#(\w+)")
 _serializer = TypeSerializer()
@@ -190,7 +190,7 @@ def _message(e: Exception) -> str:
     return getattr(e, "response", {}).get("Error", {}).get("Message", "") or str(e)
 
 
-def commit(writes: list[Write]) -> None:
+def commit(writes: list[Write], tables: Tables | None = None) -> None:
     """Write `writes` in one step (one request, or one transaction).
 
     A refusal a concurrent writer caused (see `WriteRefused.conflict`) becomes a
@@ -200,7 +200,7 @@ def commit(writes: list[Write]) -> None:
     and asks `failed(i)`.
     """
     try:
-        transact(writes)
+        (tables or _DYNAMO).transact(writes)
     except WriteRefused as refused:
         if refused.conflict:
             raise RetryableConflict(str(refused)) from refused
@@ -257,6 +257,41 @@ def scan(table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]:
         if "LastEvaluatedKey" not in out:
             return
         kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+class Tables(Protocol):
+    """The port a `Store` reads and writes through: DynamoDB when deployed and locally,
+    an in-memory fake in the fast service tests (tests/memory_tables.py)."""
+
+    def get(self, table: str, key: dict) -> dict | None: ...
+    def batch_get(self, table: str, keys: Iterable[dict]) -> list[dict]: ...
+    def query(self, table: str, pk: str, sk_prefix: str | None = None) -> list[dict]: ...
+    def scan(self, table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]: ...
+
+    def transact(self, writes: list[Write]) -> None:
+        """All of `writes` or none; raises `WriteRefused` with one reason per write."""
+
+
+class DynamoTables:
+    """`Tables` on DynamoDB (consistent reads)."""
+
+    def get(self, table: str, key: dict) -> dict | None:
+        return get(table, key)
+
+    def batch_get(self, table: str, keys: Iterable[dict]) -> list[dict]:
+        return batch_get(table, keys)
+
+    def query(self, table: str, pk: str, sk_prefix: str | None = None) -> list[dict]:
+        return query(table, pk, sk_prefix)
+
+    def scan(self, table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]:
+        return scan(table, condition, values)
+
+    def transact(self, writes: list[Write]) -> None:
+        transact(writes)
+
+
+_DYNAMO = DynamoTables()
 
 
 def with_retries(step: Callable[[], T], attempts: int = 8) -> T:

@@ -6,8 +6,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from backorders.errors import BusinessRuleViolation, InvalidRequest
-from backorders.models import (
+from backorders.domain.errors import BusinessRuleViolation, InvalidRequest
+from backorders.domain.models import (
     Allocation,
     AllocationReason,
     NoPoReason,

@@ -29,10 +29,11 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from backorders import dynamo, topology
-from backorders.config import Settings, settings
-from backorders.dynamo import Write, delete, put, update
-from backorders.models import (
+from backorders import topology
+from backorders.adapters import dynamo
+from backorders.adapters.config import Settings, settings
+from backorders.adapters.dynamo import Write, delete, put, update
+from backorders.domain.models import (
     Grn,
     Handover,
     Order,
@@ -144,33 +145,44 @@ class BinsWhenAsked(Mapping[str, list[StockBin]]):
 class Store:
     """Entity-level reads and the writes each step makes, for one set of tables."""
 
-    def __init__(self, config: Settings | None = None):
+    def __init__(self, config: Settings | None = None, tables: dynamo.Tables | None = None):
         config = config or settings()
+        self.tables = tables or dynamo.DynamoTables()
         self.accounts = config.table(topology.ACCOUNTS)
         self.inventory = config.table(topology.INVENTORY)
         self.orders = config.table(topology.ORDERS)
         self.purchasing = config.table(topology.PURCHASING)
 
+    # --- the one way writes reach the tables ----------------------------------------
+
+    def commit(self, writes: list[Write]) -> None:
+        """One step: see `dynamo.commit` (conflicts become `RetryableConflict`)."""
+        dynamo.commit(writes, self.tables)
+
+    def write(self, write: Write) -> None:
+        """One conditional write; a refusal is raised as `WriteRefused`, whatever its cause."""
+        self.tables.transact([write])
+
     # --- reads ----------------------------------------------------------------------
 
     def seller(self, seller_id: str) -> Seller | None:
-        item = dynamo.get(self.accounts, seller_key(seller_id))
+        item = self.tables.get(self.accounts, seller_key(seller_id))
         return Seller.model_validate(item) if item else None
 
     def vendor(self, vendor_id: str) -> Vendor | None:
-        item = dynamo.get(self.accounts, vendor_key(vendor_id))
+        item = self.tables.get(self.accounts, vendor_key(vendor_id))
         return Vendor.model_validate(item) if item else None
 
     def vendors(self, vendor_ids: set[str]) -> dict[str, Vendor]:
-        items = dynamo.batch_get(self.accounts, [vendor_key(v) for v in sorted(vendor_ids)])
+        items = self.tables.batch_get(self.accounts, [vendor_key(v) for v in sorted(vendor_ids)])
         return {i["vendor_id"]: Vendor.model_validate(i) for i in items}
 
     def mappings(self, seller_id: str, skus: set[str]) -> dict[str, str | None]:
-        items = dynamo.batch_get(self.accounts, [mapping_key(seller_id, s) for s in sorted(skus)])
+        items = self.tables.batch_get(self.accounts, [mapping_key(seller_id, s) for s in sorted(skus)])
         return {i["sku"]: i.get("vendor_id") for i in items}
 
     def bins(self, seller_id: str, sku: str) -> list[StockBin]:
-        return [StockBin.model_validate(i) for i in dynamo.query(self.inventory, stock_pk(seller_id, sku), "BIN#")]
+        return [StockBin.model_validate(i) for i in self.tables.query(self.inventory, stock_pk(seller_id, sku), "BIN#")]
 
     def bins_by_sku(self, seller_id: str, skus: set[str]) -> dict[str, list[StockBin]]:
         return {sku: self.bins(seller_id, sku) for sku in sorted(skus)}
@@ -182,7 +194,7 @@ class Store:
     def stock_partition(self, seller_id: str, sku: str) -> tuple[list[StockBin], list[WaitingLine], SkuSummary]:
         """Bins, waiting lines (oldest first) and summary of one SKU, in one Query."""
         bins, waiting, summary = [], [], SkuSummary()
-        for item in dynamo.query(self.inventory, stock_pk(seller_id, sku)):
+        for item in self.tables.query(self.inventory, stock_pk(seller_id, sku)):
             kind = item["sk"].split("#", 1)[0]
             if kind == "BIN":
                 bins.append(StockBin.model_validate(item))
@@ -193,42 +205,42 @@ class Store:
         return bins, waiting, summary
 
     def stored_return(self, seller_id: str, return_id: str) -> Return | None:
-        item = dynamo.get(self.inventory, return_key(seller_id, return_id))
+        item = self.tables.get(self.inventory, return_key(seller_id, return_id))
         return Return.model_validate(item) if item else None
 
     def adjustment(self, seller_id: str, adjustment_id: str) -> dict | None:
-        return dynamo.get(self.inventory, adjustment_key(seller_id, adjustment_id))
+        return self.tables.get(self.inventory, adjustment_key(seller_id, adjustment_id))
 
     def order(self, seller_id: str, order_id: str) -> Order | None:
-        item = dynamo.get(self.orders, order_key(seller_id, order_id))
+        item = self.tables.get(self.orders, order_key(seller_id, order_id))
         return Order.model_validate(item) if item else None
 
     def order_version(self, seller_id: str, order_id: str) -> tuple[Order, int] | None:
-        item = dynamo.get(self.orders, order_key(seller_id, order_id))
+        item = self.tables.get(self.orders, order_key(seller_id, order_id))
         return (Order.model_validate(item), int(item["version"])) if item else None
 
     def purchase_order(self, seller_id: str, po_id: str) -> tuple[PurchaseOrder, int] | None:
-        item = dynamo.get(self.purchasing, po_key(seller_id, po_id))
+        item = self.tables.get(self.purchasing, po_key(seller_id, po_id))
         return (PurchaseOrder.model_validate(item), int(item["version"])) if item else None
 
     def purchase_orders(self, seller_id: str) -> list[PurchaseOrder]:
-        items = dynamo.query(self.purchasing, f"SELLER#{seller_id}", "PO#")
+        items = self.tables.query(self.purchasing, f"SELLER#{seller_id}", "PO#")
         return [PurchaseOrder.model_validate(i) for i in items]
 
     def vendor_order(self, vendor_id: str, vendor_order_id: str) -> tuple[VendorOrder, int] | None:
-        item = dynamo.get(self.purchasing, vendor_order_key(vendor_id, vendor_order_id))
+        item = self.tables.get(self.purchasing, vendor_order_key(vendor_id, vendor_order_id))
         return (VendorOrder.model_validate(item), int(item["version"])) if item else None
 
     def vendor_orders(self, vendor_id: str) -> list[VendorOrder]:
-        items = dynamo.query(self.purchasing, f"VENDOR#{vendor_id}", "VORDER#")
+        items = self.tables.query(self.purchasing, f"VENDOR#{vendor_id}", "VORDER#")
         return [VendorOrder.model_validate(i) for i in items]
 
     def handover(self, vendor_id: str, handover_id: str) -> Handover | None:
-        item = dynamo.get(self.purchasing, handover_key(vendor_id, handover_id))
+        item = self.tables.get(self.purchasing, handover_key(vendor_id, handover_id))
         return Handover.model_validate(item) if item else None
 
     def grn(self, seller_id: str, grn_id: str) -> Grn | None:
-        item = dynamo.get(self.purchasing, grn_key(seller_id, grn_id))
+        item = self.tables.get(self.purchasing, grn_key(seller_id, grn_id))
         return Grn.model_validate(item) if item else None
 
     # --- repairs: whole-table scans, for the periodic reconciler only ------------------
@@ -244,15 +256,15 @@ class Store:
             ":backordered": "backordered",
             ":before": created_before,
         }
-        return dynamo.scan(self.orders, condition, values)
+        return self.tables.scan(self.orders, condition, values)
 
     def grns(self, created_before: str) -> Iterator[dict]:
         condition = "#entity = :grn AND #created_at < :before"
-        return dynamo.scan(self.purchasing, condition, {":grn": "GRN", ":before": created_before})
+        return self.tables.scan(self.purchasing, condition, {":grn": "GRN", ":before": created_before})
 
     def skus_with_waiting_lines(self) -> set[tuple[str, str]]:
         found = set()
-        for item in dynamo.scan(self.inventory, "#entity = :waiting", {":waiting": "WAITING_LINE"}):
+        for item in self.tables.scan(self.inventory, "#entity = :waiting", {":waiting": "WAITING_LINE"}):
             found.add(waiting_line_sku(item["pk"]))
         return found
 

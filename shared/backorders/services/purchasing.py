@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from backorders import dynamo, ids, rules
-from backorders.dynamo import with_retries
-from backorders.errors import Conflict, NotFound
-from backorders.models import (
+from backorders.adapters import dynamo
+from backorders.adapters.dynamo import with_retries
+from backorders.adapters.store import Store, now
+from backorders.domain import ids, rules
+from backorders.domain.errors import Conflict, NotFound
+from backorders.domain.models import (
     DEFAULT_BIN,
     MAIN_LOCATION,
     Grn,
@@ -20,8 +22,8 @@ from backorders.models import (
     VendorOrder,
     VendorOrderLine,
 )
-from backorders.ordering import body_fingerprint
-from backorders.store import Store, now
+from backorders.services.once import create_once
+from backorders.services.ordering import body_fingerprint
 
 
 def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[list[str], bool]:
@@ -70,13 +72,17 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
                 lines[i].purchase_order_id = po_id
             writes += [store.put_purchase_order(po), store.put_vendor_order(vendor_order)]
             writes += store.open_po_writes(None, po)
-        writes.append(store.update_order(order.model_copy(update={"lines": lines}), version))
-        dynamo.commit(writes)
+        updated = order.model_copy(update={"lines": lines})
+        writes.append(store.update_order(updated, version))
+        store.commit(writes)
+        reads.append((updated, version + 1))  # what the next step starts from, unless a conflict makes it read again
         if po_id:
             created.append(po_id)
         return True
 
-    # One vendor per step; each step re-reads the order, so a retry sees what is done.
+    # One vendor per step. The order, not the event, says what is still pending: a
+    # cancellation or freed stock since the event must not be bought for; every step is
+    # written against the order version it planned from.
     changed = False
     while with_retries(attempt):
         changed = True
@@ -131,7 +137,7 @@ def approve(store: Store, vendor_id: str, vendor_order_id: str) -> VendorOrder:
         if vo.status != "unapproved":
             return vo
         approved = vo.model_copy(update={"status": "approved"})
-        dynamo.commit([store.update_vendor_order(approved, version, expect_status="unapproved")])
+        store.commit([store.update_vendor_order(approved, version, expect_status="unapproved")])
         return approved
 
     return with_retries(attempt)
@@ -157,18 +163,10 @@ def hand_over(store: Store, vendor_id: str, vendor_order_id: str, body: Handover
     fingerprint = body_fingerprint({"vendor_order_id": vendor_order_id, **body.model_dump()})
 
     def replay(existing: Handover) -> tuple[int, dict, Handover]:
-        if existing.body_sha256 != fingerprint:
-            raise Conflict(
-                f"handover {existing.handover_id} was already recorded with different content",
-                code="handover_id_conflict",
-            )
         vo, _ = vendor_order(store, vendor_id, existing.vendor_order_id)
         return 202, _handover_answer(existing, vo.status), existing
 
-    def attempt() -> tuple[int, dict, Handover]:
-        existing = store.handover(vendor_id, body.handover_id)
-        if existing:
-            return replay(existing)
+    def create() -> tuple[int, dict, Handover]:
         vo, vo_version = vendor_order(store, vendor_id, vendor_order_id)
         vo_lines, vo_status = rules.apply_handover(vo, body.lines)
         seller = store.seller(vo.seller_id)
@@ -192,10 +190,18 @@ def hand_over(store: Store, vendor_id: str, vendor_order_id: str, body: Handover
             grn.handover_id = handover.handover_id
             receipt.insert(0, store.put_grn(grn))
         updated = vo.model_copy(update={"lines": vo_lines, "status": vo_status})
-        dynamo.commit([store.put_handover(handover), store.update_vendor_order(updated, vo_version), *receipt])
+        store.commit([store.put_handover(handover), store.update_vendor_order(updated, vo_version), *receipt])
         return 202, _handover_answer(handover, vo_status), handover
 
-    return with_retries(attempt)
+    return create_once(
+        read=lambda: store.handover(vendor_id, body.handover_id),
+        same=lambda stored: stored.body_sha256 == fingerprint,
+        conflict=lambda stored: Conflict(
+            f"handover {stored.handover_id} was already recorded with different content", code="handover_id_conflict"
+        ),
+        create=create,
+        replay=replay,
+    )
 
 
 def goods_receipt(
@@ -249,12 +255,7 @@ def manual_grn(store: Store, seller: Seller, po_id: str, body: GrnIn) -> tuple[i
     def answer(grn: Grn) -> dict:
         return {"grn_id": grn.grn_id, "grn_ref": body.grn_ref, **grn.model_dump(include={"po_id", "lines", "location", "bin"})}
 
-    def attempt() -> tuple[int, dict]:
-        existing = store.grn(seller.seller_id, grn_id)
-        if existing:
-            if existing.body_sha256 != fingerprint:
-                raise Conflict(f"GRN {body.grn_ref} was already recorded with different content", code="grn_ref_conflict")
-            return 200, answer(existing)
+    def create() -> tuple[int, dict]:
         lines = [Quantity(sku=l.sku, qty=l.qty) for l in body.lines]
         found = store.purchase_order(seller.seller_id, po_id)
         grn, writes = goods_receipt(store, seller.seller_id, po_id, grn_id, lines, now(), found)
@@ -266,7 +267,13 @@ def manual_grn(store: Store, seller: Seller, po_id: str, body: GrnIn) -> tuple[i
             # judged on the PO version the GRN is written against: a concurrent receipt makes it read again
             rules.check_manual_receipt_with_auto_grn(po, vo_found[0], lines)
         grn.grn_ref, grn.body_sha256 = body.grn_ref, fingerprint
-        dynamo.commit([store.put_grn(grn), *writes])
+        store.commit([store.put_grn(grn), *writes])
         return 201, answer(grn)
 
-    return with_retries(attempt)
+    return create_once(
+        read=lambda: store.grn(seller.seller_id, grn_id),
+        same=lambda stored: stored.body_sha256 == fingerprint,
+        conflict=lambda stored: Conflict(f"GRN {body.grn_ref} was already recorded with different content", code="grn_ref_conflict"),
+        create=create,
+        replay=lambda stored: (200, answer(stored)),
+    )

@@ -18,9 +18,11 @@ from typing import Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from backorders import routing, security, topology
-from backorders.config import settings
-from backorders.errors import (
+from backorders import topology
+from backorders.adapters.config import settings
+from backorders.adapters.store import Store
+from backorders.domain import routing, security
+from backorders.domain.errors import (
     DomainError,
     Forbidden,
     InvalidRequest,
@@ -29,8 +31,7 @@ from backorders.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from backorders.models import Seller, Vendor
-from backorders.store import Store
+from backorders.domain.models import Seller, Vendor
 
 MAX_BODY_BYTES = 256 * 1024
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from backorders import dynamo, security
-from backorders.dynamo import WriteRefused
-from backorders.errors import Conflict, NotFound
-from backorders.models import RotateIn, Seller, Vendor
-from backorders.store import Store
+from backorders.adapters import dynamo
+from backorders.adapters.dynamo import WriteRefused
+from backorders.adapters.store import Store
+from backorders.domain import security
+from backorders.domain.errors import Conflict, NotFound
+from backorders.domain.models import RotateIn, Seller, Vendor
 
 SECRET_FIELDS = {"api_key_sha256", "webhook_secret", "previous_webhook_secret", "previous_webhook_secret_until"}
 
@@ -79,6 +80,6 @@ def rotate_vendor(store: Store, vendor_id: str) -> dict:
 
 def _replace(store: Store, write: dynamo.Write, what: str) -> None:
     try:
-        dynamo.write(write)
+        store.write(write)
     except WriteRefused:
         raise Conflict(f"the credentials of {what} were rotated at the same time; read them again", code="rotation_conflict") from None

@@ -9,12 +9,14 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 
-from backorders import dynamo, rules
-from backorders.dynamo import WriteRefused, with_retries
-from backorders.errors import Conflict, InsufficientStock, NotFound, RetryableConflict
-from backorders.models import AvailabilityWarning, Grn, Order, OrderBackordered, OrderIn, Seller, SkuQty
-from backorders.security import sha256_hex
-from backorders.store import Store, now
+from backorders.adapters import dynamo
+from backorders.adapters.dynamo import with_retries
+from backorders.adapters.store import Store, now
+from backorders.domain import rules
+from backorders.domain.errors import Conflict, InsufficientStock, NotFound, RetryableConflict
+from backorders.domain.models import AvailabilityWarning, Grn, Order, OrderBackordered, OrderIn, Seller, SkuQty
+from backorders.domain.security import sha256_hex
+from backorders.services.once import create_once
 
 
 def body_fingerprint(body: dict) -> str:
@@ -23,15 +25,6 @@ def body_fingerprint(body: dict) -> str:
 
 def _answer(order: Order) -> dict:
     return {"order_id": order.order_id, "status": order.status, "warnings": [w.model_dump() for w in order.warnings]}
-
-
-def _replay(existing: Order, fingerprint: str) -> tuple[int, dict]:
-    if existing.body_sha256 != fingerprint:
-        raise Conflict(
-            f"order {existing.order_id} was already received with different content",
-            code="order_id_conflict",
-        )
-    return 200, _answer(existing)
 
 
 def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dict]:
@@ -44,15 +37,9 @@ def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dic
     (`_accept_in_steps`): taken line by line, and all given back if it falls short.
     """
     fingerprint = body_fingerprint(body.model_dump())
-    existing = store.order(seller.seller_id, body.order_id)
-    if existing:
-        status, answer = _replay(existing, fingerprint)
-        if existing.status == "accepting":  # a resend of an order whose acceptance stopped half way
-            return status, _answer(_accept_in_steps(store, seller.seller_id, body.order_id))
-        return status, answer
     request_id = uuid.uuid4().hex
 
-    def attempt() -> tuple[int, Order]:
+    def create() -> tuple[int, Order]:
         skus = {line.sku for line in body.lines}
         bins = store.bins_by_sku(seller.seller_id, skus)
         warnings = rules.availability_warnings(body, rules.available_by_sku(bins))
@@ -80,21 +67,20 @@ def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dic
             else:
                 order = order.model_copy(update={"status": "accepting"})
                 writes = [store.put_order(order)]
-        try:
-            dynamo.commit(writes)
-        except WriteRefused as refused:
-            if refused.failed(0):
-                raced = store.order(seller.seller_id, body.order_id)
-                if raced and raced.request_id == request_id:
-                    return 201, raced  # our own write, committed before its answer was lost
-                if raced:
-                    status, _ = _replay(raced, fingerprint)
-                    return status, raced
-            raise
+        store.commit(writes)
         return 201, order
 
-    status, order = with_retries(attempt)
-    if order.status == "accepting":
+    status, order = create_once(
+        read=lambda: store.order(seller.seller_id, body.order_id),
+        same=lambda stored: stored.body_sha256 == fingerprint,
+        conflict=lambda stored: Conflict(
+            f"order {stored.order_id} was already received with different content", code="order_id_conflict"
+        ),
+        create=create,
+        # our own write, committed before its answer was lost, is still the first time
+        replay=lambda stored: (201 if stored.request_id == request_id else 200, stored),
+    )
+    if order.status == "accepting":  # new and too big for one step, or a resend of one that stopped half way
         order = _accept_in_steps(store, seller.seller_id, body.order_id)
     return status, _answer(order)
 
@@ -128,7 +114,7 @@ def _accept_in_steps(store: Store, seller_id: str, order_id: str) -> Order:
         assigned = start + plan.done
         status = "ready" if assigned == len(lines) else "accepting"
         after = order.model_copy(update={"lines": lines, "lines_assigned": assigned, "status": status})
-        dynamo.commit([store.update_order(after, version, expect_status="accepting"), *_take_stock(store, seller_id, plan.takes)])
+        store.commit([store.update_order(after, version, expect_status="accepting"), *_take_stock(store, seller_id, plan.takes)])
         return after
 
     try:
@@ -180,11 +166,11 @@ def _give_back_in_steps(store: Store, seller_id: str, order_id: str) -> None:
                     update={"assigned_qty": line.assigned_qty - released, "pending_qty": line.pending_qty + released, "allocations": kept}
                 )
         if not back:
-            dynamo.commit([store.delete_order(order, version)])
+            store.commit([store.delete_order(order, version)])
             return False
         writes = [store.change_bin(seller_id, sku, loc, bin_, assigned=-qty, available=qty) for (sku, loc, bin_), qty in back.items()]
         after = order.model_copy(update={"lines": lines, "lines_assigned": 0})
-        dynamo.commit([store.update_order(after, version, expect_status="accepting"), *writes])
+        store.commit([store.update_order(after, version, expect_status="accepting"), *writes])
         return True
 
     while with_retries(step):
@@ -232,7 +218,7 @@ def assign_new_order(
         before = order
         order = order.model_copy(update={"lines": lines, "lines_assigned": start + plan.done})
         order.status = order.status_with(lines)
-        dynamo.commit(
+        store.commit(
             [store.update_order(order, version, expect_status="received"), *_take_stock(store, seller_id, plan.takes), *store.waiting_writes(before, order)]
         )
         assigned = True
@@ -313,7 +299,7 @@ def assign_goods_received(store: Store, grn: Grn) -> tuple[Order | None, bool]:
                     need_reserved=took + spare,
                 )
             )
-        dynamo.commit(writes)
+        store.commit(writes)
         applied = True
         return order, receipt.complete
 
@@ -345,13 +331,13 @@ def cancel_order(store: Store, seller_id: str, order_id: str) -> Order:
         writes = [store.update_order(after, version), *store.waiting_writes(order, after)]
         for (sku, location, bin_), qty in sorted(step.released.items()):
             writes.append(store.change_bin(seller_id, sku, location, bin_, assigned=-qty, available=qty))
-        dynamo.commit(writes)
+        store.commit(writes)
         return after, step.complete
 
     def shrink_step(po_id: str) -> None:
         writes = _shrink_purchase_order(store, seller_id, po_id)
         if writes:
-            dynamo.commit(writes)
+            store.commit(writes)
 
     def final_step() -> Order:
         order, version = store.order_version(seller_id, order_id) or (None, 0)
@@ -362,7 +348,7 @@ def cancel_order(store: Store, seller_id: str, order_id: str) -> Order:
         if any(l.assigned_qty or l.pending_qty for l in order.lines):
             raise RetryableConflict(f"order {order_id} took stock while it was being cancelled")
         after = order.model_copy(update={"status": "cancelled"})
-        dynamo.commit([store.update_order(after, version), *store.waiting_writes(order, after)])
+        store.commit([store.update_order(after, version), *store.waiting_writes(order, after)])
         return after
 
     # Lines first, then each PO, then the order's status: a crash half way leaves an
@@ -421,7 +407,7 @@ def assign_free_stock(store: Store, seller_id: str, sku: str, max_steps: int = 1
         lines[first.line_index] = plan.lines[0].model_copy(update={"no_po_reason": line.no_po_reason})
         before, order = order, order.model_copy(update={"lines": lines})
         order.status = order.status_with(lines)
-        dynamo.commit(
+        store.commit(
             [store.update_order(order, version), *_take_stock(store, seller_id, plan.takes), *store.waiting_writes(before, order)]
         )
         return sum(plan.takes.values())

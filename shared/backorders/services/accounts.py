@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from backorders import dynamo, security
-from backorders.dynamo import WriteRefused, with_retries
-from backorders.errors import BusinessRuleViolation, Conflict, InsufficientStock, NotFound
-from backorders.models import AdjustmentIn, Seller, SellerIn, SkuMappingIn, VendorIn
-from backorders.ordering import body_fingerprint
-from backorders.store import Store, now, seller_key, vendor_key
+from backorders.adapters.dynamo import WriteRefused
+from backorders.adapters.store import Store, now, seller_key, vendor_key
+from backorders.domain import security
+from backorders.domain.errors import BusinessRuleViolation, Conflict, InsufficientStock, NotFound
+from backorders.domain.models import AdjustmentIn, Seller, SellerIn, SkuMappingIn, VendorIn
+from backorders.services.once import create_once
+from backorders.services.ordering import body_fingerprint
 
 
 def _public(data: dict) -> dict:
@@ -21,11 +22,11 @@ def put_seller(store: Store, seller_id: str, body: SellerIn) -> tuple[int, dict]
     secret = security.new_webhook_secret()
     created = {**data, "webhook_secret": secret, "api_key_sha256": security.sha256_hex(api_key)}
     try:
-        dynamo.write(store.put_account(seller_key(seller_id), created, create=True))
+        store.write(store.put_account(seller_key(seller_id), created, create=True))
     except WriteRefused as refused:
         if not refused.failed(0):  # not "it exists": a conflict, nothing to update
             raise
-        dynamo.write(store.put_account(seller_key(seller_id), data, create=False))
+        store.write(store.put_account(seller_key(seller_id), data, create=False))
         return 200, _public(data)
     return 201, {**_public(data), "webhook_secret": secret, "api_key": api_key}
 
@@ -36,11 +37,11 @@ def put_vendor(store: Store, vendor_id: str, body: VendorIn) -> tuple[int, dict]
     api_key = security.new_api_key("vendor", vendor_id)
     created = {**data, "api_key_sha256": security.sha256_hex(api_key)}
     try:
-        dynamo.write(store.put_account(vendor_key(vendor_id), created, create=True))
+        store.write(store.put_account(vendor_key(vendor_id), created, create=True))
     except WriteRefused as refused:
         if not refused.failed(0):  # not "it exists": a conflict, nothing to update
             raise
-        dynamo.write(store.put_account(vendor_key(vendor_id), data, create=False))
+        store.write(store.put_account(vendor_key(vendor_id), data, create=False))
         return 200, _public(data)
     return 201, {**_public(data), "api_key": api_key}
 
@@ -60,48 +61,46 @@ def map_sku(store: Store, seller_id: str, sku: str, body: SkuMappingIn) -> dict:
             code="vendor_not_found",
             details=[{"field": "vendor_id", "value": body.vendor_id}],
         )
-    dynamo.write(store.put_mapping(seller_id, sku, body.vendor_id))
+    store.write(store.put_mapping(seller_id, sku, body.vendor_id))
     return {"seller_id": seller_id, "sku": sku, "vendor_id": body.vendor_id}
 
 
 def adjust_inventory(store: Store, seller_id: str, body: AdjustmentIn) -> tuple[int, dict]:
     """Add (or, negative, remove) available stock in a bin, once per adjustment id."""
     existing_seller(store, seller_id)
-    return with_retries(lambda: _adjust(store, seller_id, body))
-
-
-def _adjust(store: Store, seller_id: str, body: AdjustmentIn) -> tuple[int, dict]:
     record = {**body.model_dump(), "seller_id": seller_id}
     fingerprint = body_fingerprint(record)
-    answer = {**record}
-    try:
-        dynamo.commit(
-            [
-                store.put_adjustment(seller_id, {**record, "body_sha256": fingerprint, "created_at": now()}),
-                store.change_bin(
-                    seller_id,
-                    body.sku,
-                    body.location,
-                    body.bin,
-                    available=body.qty,
-                    need_available=-body.qty if body.qty < 0 else 0,
-                ),
-            ]
-        )
-    except WriteRefused as refused:
-        if refused.failed(0):
-            stored = store.adjustment(seller_id, body.adjustment_id)
-            if stored and stored.get("body_sha256") == fingerprint:
-                return 200, answer
-            raise Conflict(
-                f"adjustment {body.adjustment_id} was already applied with different content",
-                code="adjustment_id_conflict",
-            ) from None
-        if refused.failed(1):
-            raise InsufficientStock(
-                f"cannot remove {-body.qty} x {body.sku}: not that much available in "
-                f"{body.location}/{body.bin}",
-                details=[{"field": "qty", "value": body.qty}],
-            ) from None
-        raise
-    return 201, answer
+
+    def create() -> tuple[int, dict]:
+        try:
+            store.commit(
+                [
+                    store.put_adjustment(seller_id, {**record, "body_sha256": fingerprint, "created_at": now()}),
+                    store.change_bin(
+                        seller_id,
+                        body.sku,
+                        body.location,
+                        body.bin,
+                        available=body.qty,
+                        need_available=-body.qty if body.qty < 0 else 0,
+                    ),
+                ]
+            )
+        except WriteRefused as refused:
+            if refused.failed(1) and not refused.failed(0):
+                raise InsufficientStock(
+                    f"cannot remove {-body.qty} x {body.sku}: not that much available in {body.location}/{body.bin}",
+                    details=[{"field": "qty", "value": body.qty}],
+                ) from None
+            raise
+        return 201, {**record}
+
+    return create_once(
+        read=lambda: store.adjustment(seller_id, body.adjustment_id),
+        same=lambda stored: stored.get("body_sha256") == fingerprint,
+        conflict=lambda stored: Conflict(
+            f"adjustment {body.adjustment_id} was already applied with different content", code="adjustment_id_conflict"
+        ),
+        create=create,
+        replay=lambda stored: (200, {**record}),
+    )

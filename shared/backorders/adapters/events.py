@@ -8,8 +8,8 @@ from functools import cache
 from pydantic import BaseModel
 
 from backorders import topology
-from backorders.config import settings
-from backorders.models import OrderBackordered
+from backorders.adapters.config import settings
+from backorders.domain.models import OrderBackordered
 
 
 class PublishFailed(Exception):

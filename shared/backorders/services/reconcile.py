@@ -12,12 +12,17 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from backorders import ordering, purchasing
-from backorders.events import EventBridgePublisher
-from backorders.models import Grn, Order
-from backorders.store import Store
+from backorders.adapters.store import Store
+from backorders.domain.models import Grn, Order
+from backorders.services import ordering, purchasing
 
 log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    """Puts an event on the bus as it was first published (EventBridgePublisher)."""
+
+    def republish(self, source: str, detail_type: str, detail: dict) -> None: ...
 
 
 class LoggerLike(Protocol):
@@ -29,7 +34,7 @@ class LoggerLike(Protocol):
 
 def reconcile(
     store: Store,
-    publisher: EventBridgePublisher,
+    publisher: Publisher,
     *,
     older_than: timedelta,
     dead_letters: Iterable[DeadLetters] = (),
@@ -111,7 +116,7 @@ class DeadLetters:
         self.sqs = sqs
         self.queue_url = queue_url
 
-    def replay(self, publisher: EventBridgePublisher, logger: logging.Logger | LoggerLike | None = None, max_messages: int = 1000) -> Counter:
+    def replay(self, publisher: Publisher, logger: logging.Logger | LoggerLike | None = None, max_messages: int = 1000) -> Counter:
         """Put each parked event on the bus again. One that cannot be read (not JSON,
         no event in it) or put on the bus stays parked, logged and counted."""
         logger = logger or log

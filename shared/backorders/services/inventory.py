@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from backorders import dynamo
-from backorders.dynamo import with_retries
-from backorders.errors import Conflict
-from backorders.models import DEFAULT_BIN, MAIN_LOCATION, Return, ReturnIn
-from backorders.ordering import body_fingerprint
-from backorders.store import Store
+from backorders.adapters import dynamo
+from backorders.adapters.store import Store
+from backorders.domain.errors import Conflict
+from backorders.domain.models import DEFAULT_BIN, MAIN_LOCATION, Return, ReturnIn
+from backorders.services.once import create_once
+from backorders.services.ordering import body_fingerprint
 
 
 def stock_view(store: Store, seller_id: str, sku: str) -> dict:
@@ -47,27 +47,34 @@ def record_return(store: Store, seller_id: str, body: ReturnIn) -> tuple[int, di
     def stock_in() -> dynamo.Write:
         return store.change_bin(seller_id, body.sku, MAIN_LOCATION, DEFAULT_BIN, available=body.qty)
 
-    def attempt() -> tuple[int, dict]:
-        existing = store.stored_return(seller_id, body.return_id)
-        if existing is None:
-            writes = [store.put_return(record, fingerprint)]
-            if body.status == "expected":
-                writes.append(store.change_summary(seller_id, body.sku, expected_returns=body.qty))
-            else:
-                writes.append(stock_in())
+    def create() -> tuple[int, dict]:
+        writes = [store.put_return(record, fingerprint)]
+        if body.status == "expected":
+            writes.append(store.change_summary(seller_id, body.sku, expected_returns=body.qty))
         else:
-            if (existing.sku, existing.qty) != (body.sku, body.qty):
-                raise Conflict(f"return {body.return_id} was already recorded with other goods", code="return_id_conflict")
-            if existing.status == body.status:
-                return 200, record.model_dump()
-            if existing.status == "received":
-                raise Conflict(f"return {body.return_id} was already received", code="return_already_received")
-            writes = [
+            writes.append(stock_in())
+        store.commit(writes)
+        return 201, record.model_dump()
+
+    def replay(existing: Return) -> tuple[int, dict]:
+        if existing.status == body.status:
+            return 200, record.model_dump()
+        if existing.status == "received":
+            raise Conflict(f"return {body.return_id} was already received", code="return_already_received")
+        # announced as expected, now received: one step, guarded by the status it read
+        store.commit(
+            [
                 store.mark_return_received(record),
                 store.change_summary(seller_id, body.sku, expected_returns=-body.qty),
                 stock_in(),
             ]
-        dynamo.commit(writes)
+        )
         return 201, record.model_dump()
 
-    return with_retries(attempt)
+    return create_once(
+        read=lambda: store.stored_return(seller_id, body.return_id),
+        same=lambda stored: (stored.sku, stored.qty) == (body.sku, body.qty),
+        conflict=lambda stored: Conflict(f"return {body.return_id} was already recorded with other goods", code="return_id_conflict"),
+        create=create,
+        replay=replay,
+    )

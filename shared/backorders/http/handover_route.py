@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 
-from backorders import purchasing
-from backorders.http import json_response
-from backorders.models import HandoverIn, Id
-from backorders.store import Store
+from backorders.adapters.store import Store
+from backorders.domain.models import HandoverIn, Id
+from backorders.http.gate import json_response
+from backorders.services import purchasing
 
 router = Router()
 logger = Logger()
