@@ -206,6 +206,7 @@ class Shared:
     layer: lambda_.LayerVersion
     alarm_action: cloudwatch.IAlarmAction
     log_retention: logs.RetentionDays
+    queues: dict[str, sqs.Queue]  # the topology's work queues, by name
 
 
 class FunctionStage(Construct):
@@ -223,7 +224,7 @@ class FunctionStage(Construct):
         super().__init__(scope, id)
         self.spec = spec
         self._shared = shared
-        self.queues: dict[str, sqs.Queue] = {}
+        self.queues: dict[str, sqs.IQueue] = {}
         self.rule: events.Rule | None = None
         self.alarms: dict[str, cloudwatch.Alarm] = {}
 
@@ -265,6 +266,8 @@ class FunctionStage(Construct):
             self._listen_to_stream(spec.stream)
         if spec.rule is not None:
             self._listen_to_rule(spec.rule)
+        if spec.queue is not None:
+            self._listen_to_queue(spec.queue)
         if spec.schedule_minutes is not None:
             self._run_on_schedule(spec.schedule_minutes)
         self._add_alarms()
@@ -283,6 +286,9 @@ class FunctionStage(Construct):
             )
         if spec.publishes_events:
             self._shared.event_bus.grant_put_events_to(self.role)
+        for queue in spec.sends_to:
+            # SendMessage only: not grant_send_messages(), which adds GetQueueAttributes and GetQueueUrl
+            self._shared.queues[queue.name].grant(self.role, "sqs:SendMessage")
         if spec.routes:
             # The admin token, read once per cold start. Not grant_read(): the code never
             # calls DescribeSecret, and the secret uses the AWS-managed key (no kms grant).
@@ -303,6 +309,8 @@ class FunctionStage(Construct):
         }
         if spec.routes:
             env["ADMIN_TOKEN_SECRET_ARN"] = self._shared.admin_secret.secret_arn
+        for queue in {*spec.sends_to, *([spec.queue] if spec.queue else [])}:
+            env[queue.env_var] = self._shared.queues[queue.name].queue_url
         return env
 
     # --- triggers -----------------------------------------------------------
@@ -361,6 +369,19 @@ class FunctionStage(Construct):
                 dead_letter_queue=delivery_dlq,
                 retry_attempts=trigger.retry_attempts,
                 max_event_age=max_age,
+            )
+        )
+
+    def _listen_to_queue(self, trigger: topology.QueueTrigger) -> None:
+        queue = self._shared.queues[trigger.name]
+        if queue.dead_letter_queue is not None:
+            self.queues["queue_dlq"] = queue.dead_letter_queue.queue
+        self.function.add_event_source(
+            event_sources.SqsEventSource(
+                queue,
+                batch_size=trigger.batch_size,
+                max_concurrency=trigger.max_concurrency,
+                report_batch_item_failures=True,
             )
         )
 
@@ -529,7 +550,9 @@ class BackordersStack(Stack):
         self.alarm_topic = self._alarm_topic(settings.alarm_email)
         self.layer = self._layer(project_root, staging)
 
+        self.queues = {q.name: self._work_queue(q) for q in topology.QUEUES}
         shared = Shared(
+            queues=self.queues,
             tables=self.tables,
             event_bus=self.event_bus,
             admin_secret=self.admin_secret,
@@ -590,6 +613,20 @@ class BackordersStack(Stack):
             stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if spec.stream else None,
             # Business data outlives the stack: `cdk destroy` leaves the tables behind.
             removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _work_queue(self, spec: topology.QueueTrigger) -> sqs.Queue:
+        """A queue a function works from; what it gives up on (after the receive count) is
+        parked in the queue's DLQ, which alarms at one message."""
+        dlq = failure_queue(self, f"{pascal(spec.name)}Dlq", f"queue {spec.name}")
+        return sqs.Queue(
+            self,
+            f"{pascal(spec.name)}Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(spec.visibility_timeout_s),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=spec.max_receive_count),
+            removal_policy=RemovalPolicy.DESTROY,
         )
 
     def _admin_secret(self) -> secretsmanager.Secret:

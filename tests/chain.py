@@ -4,6 +4,7 @@ stream records and rule events are pumped into the next handler in Lambda's shap
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -69,6 +70,13 @@ class Chain:
             pumps.RulePump(rq.function, self.handlers[rq.function.name], sqs, rq.queue_url, rq.handler_failures_url)
             for rq in resources.rules
         ]
+        # The webhook sender is off the chain (its own queue and concurrency, as on AWS):
+        # `drain` never waits for it; `send_webhooks` runs it.
+        self.queue_pumps = [
+            pumps.QueuePump(fn, self.handlers[fn.name], sqs, resources.queue_urls[fn.queue.name])
+            for fn in topology.FUNCTIONS
+            if fn.queue
+        ]
         self.sellers: dict[str, dict] = {}
         self.vendors: dict[str, dict] = {}
 
@@ -77,13 +85,17 @@ class Chain:
     def started(cls):
         moto_fixes.apply()
         with mock_aws():
-            yield cls(provision.provision(_Clients))
+            resources = provision.provision(_Clients)
+            for q in topology.QUEUES:  # the functions take the URL from their environment, as deployed
+                assert resources.queue_urls[q.name] == os.environ[q.env_var], q.env_var
+            yield cls(resources)
 
     # --- HTTP --------------------------------------------------------------------------
 
     def call(self, method: str, path: str, body: Any = None, headers: dict | None = None, raw: bytes | None = None) -> Answer:
         data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
-        event, fn = shapes.api_event(method, path, headers or {}, data)
+        path, _, query = path.partition("?")
+        event, fn = shapes.api_event(method, path, headers or {}, data, query)
         handler = self.handlers[fn.name if fn else "api"]
         out = handler(event, functions.context_for(fn or topology.function("api")))
         return Answer(out["statusCode"], json.loads(out["body"]) if out.get("body") else None)
@@ -175,3 +187,8 @@ class Chain:
 
     def drain(self) -> int:
         return pumps.drain(self.pumps)
+
+    def send_webhooks(self) -> int:
+        """Deliver what the webhook queue holds now (and the retries that become due at
+        once), until nothing is left to send."""
+        return pumps.drain(self.queue_pumps)

@@ -15,6 +15,11 @@ os.environ.update(
         "POWERTOOLS_SERVICE_NAME": "backorders-tests",
         "POWERTOOLS_METRICS_NAMESPACE": "Backorders",
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        # webhooks: receivers on 127.0.0.1, and retries due at once (each test says when)
+        "BACKORDERS_WEBHOOKS_ALLOW_LOCAL": "1",
+        "BACKORDERS_WEBHOOK_RETRY_SCHEDULE": "0,0,0,0,0,0,0",
+        # what the stack sets (tests/chain.py checks moto gives the queue this URL)
+        "WEBHOOK_DELIVERIES_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/webhook-deliveries",
     }
 )
 

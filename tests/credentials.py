@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
 from backorders.domain import security
 
-KINDS = ("none", "admin", "seller", "other_seller", "vendor", "other_vendor", "garbage", "signed", "signed_other")
+KINDS = (
+    "none", "admin", "seller", "other_seller", "vendor", "other_vendor", "garbage", "signed", "signed_other",
+    "channel", "channel_other",
+)
+CHANNEL = "c1"  # each seller's Shopify channel
 # The credential kinds each route's `auth` lets through.
 ADMITS = {
     "none": set(KINDS),
@@ -13,7 +21,12 @@ ADMITS = {
     "vendor": {"admin", "vendor"},
     "signed": {"admin", "signed"},
     "signed_or_seller": {"admin", "signed", "seller"},
+    "channel": {"channel"},
 }
+
+
+def channel_secret(seller: dict) -> str:
+    return f"shpss_{seller['seller_id']}_secret"
 
 
 def headers(kind: str, raw: bytes, *, admin_token: str, seller: dict, other_seller: dict, vendor: dict,
@@ -30,4 +43,10 @@ def headers(kind: str, raw: bytes, *, admin_token: str, seller: dict, other_sell
         "garbage": {"X-Api-Key": f"sk.{seller['seller_id']}.guess", "Authorization": "Bearer guess", "X-Signature": "sha256=00"},
         "signed": {"X-Signature": security.sign(raw, seller["webhook_secret"])},
         "signed_other": {"X-Signature": security.sign(raw, other_seller["webhook_secret"])},
+        "channel": {"X-Shopify-Hmac-Sha256": _shopify(raw, channel_secret(seller))},
+        "channel_other": {"X-Shopify-Hmac-Sha256": _shopify(raw, channel_secret(other_seller))},
     }[kind]
+
+
+def _shopify(raw: bytes, secret: str) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()

@@ -208,6 +208,13 @@ class MemoryTables:
         found = [i for (p, s), i in self._table(table).items() if p == pk and s.startswith(sk_prefix or "")]
         return copy.deepcopy(sorted(found, key=lambda i: i["sk"].encode()))
 
+    def page(self, table: str, pk: str, sk_prefix: str, limit: int, after_sk: str | None = None) -> tuple[list[dict], str | None]:
+        found = sorted(self.query(table, pk, sk_prefix), key=lambda i: i["sk"].encode(), reverse=True)
+        if after_sk is not None:
+            found = [i for i in found if i["sk"].encode() < after_sk.encode()]
+        items = found[:limit]
+        return items, (items[-1]["sk"] if len(found) > limit else None)
+
     def scan(self, table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]:
         names = {f"#{n}": n for n in re.findall(r"#(\w+)", condition)}
         wire = from_item({k: dynamo.to_attr(v) for k, v in values.items()})

@@ -6,6 +6,7 @@ import os
 import re
 from collections import Counter
 from contextlib import contextmanager
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,19 +30,27 @@ json_values = st.recursive(
 path_ids = st.sampled_from(["s1", "v1", "o1", "A", "nope", "x" * 200, "..", "%2e%2e", "a b", "é", "sk.s1.x", "0"]) | st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/?#"), min_size=1, max_size=20
 )
+# SKUs are free text: wide ones that are fine, and ones one character away from fine
+wide_skus = st.sampled_from([
+    "Mug 350ml / Blue #2", "Café-Tasse ☕", "é" * 255, "😀" * 255, "x#SKU#y", "PROFILE", "<b>x</b>", ".",
+    "", "x" * 256, "a\tb", "a\nb", "a\u2028b", " a", "a ", "a\x00",
+])
+skus = path_ids | wide_skus
+# in a path a SKU is percent-encoded (or not, or half)
+path_skus = path_ids | wide_skus.map(lambda sku: quote(sku, safe="")) | wide_skus
 credential_kinds = st.sampled_from(credentials.KINDS)
 
 
 def near_valid(route) -> st.SearchStrategy:
     """Bodies that look like the real thing with one part wrong, and plain garbage."""
-    line = st.fixed_dictionaries({"line_id": path_ids, "sku": path_ids, "qty": json_values | st.integers()})
+    line = st.fixed_dictionaries({"line_id": path_ids, "sku": skus, "qty": json_values | st.integers()})
     shapes = {
         "/orders": st.fixed_dictionaries({"order_id": path_ids, "lines": st.lists(line, max_size=3)}),
         "/handovers": st.fixed_dictionaries(
-            {"handover_id": path_ids, "lines": st.lists(st.fixed_dictionaries({"sku": path_ids, "qty": json_values}), max_size=3)}
+            {"handover_id": path_ids, "lines": st.lists(st.fixed_dictionaries({"sku": skus, "qty": json_values}), max_size=3)}
         ),
-        "/adjustments": st.fixed_dictionaries({"adjustment_id": path_ids, "sku": path_ids, "qty": json_values}),
-        "/returns": st.fixed_dictionaries({"return_id": path_ids, "sku": path_ids, "qty": json_values, "status": json_values}),
+        "/adjustments": st.fixed_dictionaries({"adjustment_id": path_ids, "sku": skus, "qty": json_values}),
+        "/returns": st.fixed_dictionaries({"return_id": path_ids, "sku": skus, "qty": json_values, "status": json_values}),
     }
     for suffix, strategy in shapes.items():
         if route.path.endswith(suffix):
@@ -52,7 +61,7 @@ def near_valid(route) -> st.SearchStrategy:
 @st.composite
 def requests(draw):
     route = draw(st.sampled_from(ROUTES))
-    path = re.sub(r"\{\w+\}", lambda _: draw(path_ids).replace("/", "_"), route.path)
+    path = re.sub(r"\{(\w+)\}", lambda m: draw(path_skus if m[1] == "sku" else path_ids).replace("/", "_"), route.path)
     body = draw(near_valid(route)) if route.method in WRITES else None
     raw = draw(st.sampled_from([json.dumps(body).encode(), b"{", b"", b"\xff\xfe", json.dumps(body).encode() * 2]))
     return route, path, raw, draw(credential_kinds)

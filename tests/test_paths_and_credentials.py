@@ -13,6 +13,17 @@ from backorders import topology
 from backorders.domain import routing
 from tests.chain import ADMIN
 
+CHANNEL_SECRET = "shpss_channel_secret"
+
+
+def shopify_signature(raw: bytes) -> str:
+    import base64
+    import hashlib
+    import hmac
+
+    return base64.b64encode(hmac.new(CHANNEL_SECRET.encode(), raw, hashlib.sha256).digest()).decode()
+
+
 API_ROUTES = [route for route, _ in topology.all_routes() if not route.path.startswith(topology.PANEL)]
 SAMPLE = {
     "seller_id": "s1",
@@ -20,6 +31,8 @@ SAMPLE = {
     "order_id": "o1",
     "po_id": "po1",
     "vendor_order_id": "vo1",
+    "channel_id": "c1",
+    "endpoint_id": "e1",
     "sku": "A",
     "asset": "index.html",
 }
@@ -67,6 +80,7 @@ def shop(chain):
     chain.map_sku("s1", "A", "v1")
     chain.stock("s1", "A", 1)
     chain.order("s1", "o1", ("A", 3))
+    assert chain.admin("PUT", "/v1/sellers/s1/channels/c1", {"kind": "shopify", "secret": CHANNEL_SECRET}).status == 201
     chain.drain()
     return chain
 
@@ -92,6 +106,11 @@ def test_the_route_table_matches_exactly_and_decodes_each_segment_once():
         assert isinstance(routing.match("GET", path), routing.NoMatch), path
     # an id percent-encoded for no reason is still that id
     assert routing.match("GET", "/v1/sellers/s%31/orders/o1").params["seller_id"] == "s1"
+    # a SKU is free text: an encoded `/`, `#` or space is part of it, a control character is not
+    found = routing.match("GET", "/v1/sellers/s1/skus/Mug%20350ml%20%2F%20Blue%20%232/stock")
+    assert isinstance(found, routing.Match) and found.params["sku"] == "Mug 350ml / Blue #2"
+    for sku in ("A%0A", "A%09B", "%20A", "A%20", "", "x" * 256, "A%ff", "100%", ".", ".."):
+        assert isinstance(routing.match("GET", f"/v1/sellers/s1/skus/{sku}/stock"), routing.NoMatch), sku
 
 
 def test_no_two_routes_can_claim_one_request():
@@ -258,7 +277,9 @@ HOSTILE = {
 def test_hostile_bodies_on_every_body_route_are_refused_and_write_nothing(shop, route):
     before = snapshot()
     for what, raw in HOSTILE.items():
-        answer = shop.call(route.method, concrete(route.path), headers=ADMIN, raw=raw)
+        # a marketplace channel takes only its marketplace's signature: these are signed
+        headers = {"X-Shopify-Hmac-Sha256": shopify_signature(raw)} if route.auth == "channel" else ADMIN
+        answer = shop.call(route.method, concrete(route.path), headers=headers, raw=raw)
         assert answer.status == 400, (what, answer)
     big = shop.call(route.method, concrete(route.path), headers=ADMIN, raw=b'{"x": "' + b"a" * 300_000 + b'"}')
     assert big.status == 413 and big.error["code"] == "body_too_large"

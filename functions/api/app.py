@@ -10,12 +10,15 @@ from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from backorders.adapters import outbound
+from backorders.adapters.config import settings
 from backorders.adapters.store import Store
-from backorders.domain.errors import InvalidRequest
+from backorders.domain.errors import InvalidRequest, NotFound
+from backorders.domain.marketplaces import ChannelIn
 from backorders.domain.models import (
     AdjustmentIn,
     CancelIn,
@@ -30,10 +33,11 @@ from backorders.domain.models import (
     VendorIn,
     VendorRotateIn,
 )
+from backorders.domain.webhooks import AccountKind, EndpointIn
 from backorders.http import contract
-from backorders.http.gate import Gate, Principal, error_response, handle, json_response, make_app, require_found
+from backorders.http.gate import Gate, Principal, error_response, handle, json_response, make_app, raw_body, require_found
 from backorders.http.handover_route import router as handover_router
-from backorders.services import accounts, credentials, inventory, ordering, purchasing
+from backorders.services import accounts, channels, credentials, inventory, notifications, ordering, purchasing
 
 logger = Logger()
 metrics = Metrics()
@@ -41,6 +45,10 @@ app = make_app()
 app.include_router(handover_router)  # served by on_handover; here for the OpenAPI document
 store = Store()
 gate = Gate(store)
+
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Items per page (1-100).")]
+Cursor = Annotated[str | None, Query(max_length=400, description="`next_cursor` of the previous page.")]
 
 
 def principal() -> Principal:
@@ -151,6 +159,104 @@ def cancel_order(seller_id: Id, order_id: Id, body: Annotated[CancelIn | None, B
 def record_return(seller_id: Id, body: Annotated[ReturnIn, Body()]):
     accounts.existing_seller(store, seller_id)
     return json_response(*inventory.record_return(store, seller_id, body))
+
+
+# --- marketplace channels -------------------------------------------------------------------
+
+
+@app.put("/v1/sellers/<seller_id>/channels/<channel_id>")
+def put_channel(seller_id: Id, channel_id: Id, body: Annotated[ChannelIn, Body()]):
+    status, answer = channels.put_channel(store, seller_id, channel_id, body)
+    logger.info("channel saved", extra={"seller_id": seller_id, "channel_id": channel_id, "kind": body.kind, "http": status})
+    return json_response(status, answer)
+
+
+@app.post("/v1/sellers/<seller_id>/channels/<channel_id>/webhooks")
+def channel_webhook(seller_id: Id, channel_id: Id):
+    """A marketplace's own webhook, verified by the gate with the channel's secret."""
+    who = principal()
+    if who.kind == "ping":
+        return json_response(200, {"outcome": "ignored", "order_id": None, "reason": "the webhook's activation ping"})
+    assert who.seller is not None and who.channel is not None  # the gate let only a verified delivery through
+    event = app.current_event
+    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    answer = channels.receive_delivery(store, who.seller, who.channel, headers, raw_body(event.raw_event))
+    metrics.add_metric(name=f"ChannelDeliveries_{answer['outcome']}", unit=MetricUnit.Count, value=1)
+    logger.info("channel delivery", extra={"seller_id": seller_id, "channel_id": channel_id, **answer})
+    return json_response(200, answer)
+
+
+@app.get("/v1/sellers/<seller_id>/channels/<channel_id>/deliveries")
+def channel_deliveries(
+    seller_id: Id,
+    channel_id: Id,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+):
+    return json_response(200, channels.deliveries(store, seller_id, channel_id, limit, cursor))
+
+
+# --- outbound webhook endpoints (seller key, vendor key, or admin) ----------------------------
+
+
+def _check_url(url: str) -> None:
+    try:
+        outbound.check(url, allow_local=settings().webhooks_allow_local)
+    except outbound.Refused as e:
+        raise InvalidRequest(f"this URL cannot receive webhooks: {e}", code="invalid_url", details=[{"field": "url"}]) from None
+
+
+def _account(kind: AccountKind, account_id: str) -> None:
+    if kind == "seller":
+        accounts.existing_seller(store, account_id)
+    elif store.vendor(account_id) is None:
+        raise NotFound(f"vendor {account_id} not found")
+
+
+@app.get("/v1/sellers/<seller_id>/webhook-endpoints")
+def list_seller_endpoints(seller_id: Id):
+    _account("seller", seller_id)
+    return json_response(200, notifications.list_endpoints(store, "seller", seller_id))
+
+
+@app.put("/v1/sellers/<seller_id>/webhook-endpoints/<endpoint_id>")
+def put_seller_endpoint(seller_id: Id, endpoint_id: Id, body: Annotated[EndpointIn, Body()]):
+    _account("seller", seller_id)
+    return json_response(*notifications.put_endpoint(store, "seller", seller_id, endpoint_id, body, _check_url))
+
+
+@app.delete("/v1/sellers/<seller_id>/webhook-endpoints/<endpoint_id>")
+def delete_seller_endpoint(seller_id: Id, endpoint_id: Id):
+    notifications.delete_endpoint(store, "seller", seller_id, endpoint_id)
+    return Response(204, content_types.APPLICATION_JSON, "")
+
+
+@app.get("/v1/sellers/<seller_id>/webhook-endpoints/<endpoint_id>/deliveries")
+def seller_endpoint_deliveries(seller_id: Id, endpoint_id: Id, limit: Limit = 50, cursor: Cursor = None):
+    return json_response(200, notifications.attempts(store, "seller", seller_id, endpoint_id, limit, cursor))
+
+
+@app.get("/v1/vendors/<vendor_id>/webhook-endpoints")
+def list_vendor_endpoints(vendor_id: Id):
+    _account("vendor", vendor_id)
+    return json_response(200, notifications.list_endpoints(store, "vendor", vendor_id))
+
+
+@app.put("/v1/vendors/<vendor_id>/webhook-endpoints/<endpoint_id>")
+def put_vendor_endpoint(vendor_id: Id, endpoint_id: Id, body: Annotated[EndpointIn, Body()]):
+    _account("vendor", vendor_id)
+    return json_response(*notifications.put_endpoint(store, "vendor", vendor_id, endpoint_id, body, _check_url))
+
+
+@app.delete("/v1/vendors/<vendor_id>/webhook-endpoints/<endpoint_id>")
+def delete_vendor_endpoint(vendor_id: Id, endpoint_id: Id):
+    notifications.delete_endpoint(store, "vendor", vendor_id, endpoint_id)
+    return Response(204, content_types.APPLICATION_JSON, "")
+
+
+@app.get("/v1/vendors/<vendor_id>/webhook-endpoints/<endpoint_id>/deliveries")
+def vendor_endpoint_deliveries(vendor_id: Id, endpoint_id: Id, limit: Limit = 50, cursor: Cursor = None):
+    return json_response(200, notifications.attempts(store, "vendor", vendor_id, endpoint_id, limit, cursor))
 
 
 # --- sellers ------------------------------------------------------------------------------

@@ -111,11 +111,37 @@ class RuleTrigger:
 
 
 @dataclass(frozen=True)
+class QueueTrigger:
+    """An SQS queue whose messages invoke the function (Lambda's SQS event source).
+
+    `max_concurrency` bounds how many invocations the queue runs at once, so a slow
+    receiver takes at most that many; a message whose handler fails is received again
+    after `visibility_timeout_s`, up to `max_receive_count` times, then parked in the
+    queue's DLQ. Functions that put messages on it name it in `sends_to`.
+    """
+
+    name: str
+    batch_size: int = 1
+    max_concurrency: int = 10
+    visibility_timeout_s: int = 60
+    max_receive_count: int = 5
+
+    @property
+    def env_var(self) -> str:
+        return f"{self.name.upper().replace('-', '_')}_QUEUE_URL"
+
+
+WEBHOOK_DELIVERIES = QueueTrigger(name="webhook-deliveries", batch_size=1, max_concurrency=10, visibility_timeout_s=60)
+QUEUES = (WEBHOOK_DELIVERIES,)
+
+
+@dataclass(frozen=True)
 class Route:
     method: Literal["GET", "POST", "PUT", "DELETE"]
     path: str
     # "signed_or_seller": the webhook signature, or the seller's own key.
-    auth: Literal["none", "admin", "seller", "signed", "signed_or_seller", "vendor"]
+    # "channel": the marketplace's own signature, with the channel's secret.
+    auth: Literal["none", "admin", "seller", "signed", "signed_or_seller", "vendor", "channel"]
 
 
 # What a function may do on a table (infra/stack.py maps each level to IAM actions).
@@ -137,6 +163,8 @@ class Function:
     routes: tuple[Route, ...] = ()
     stream: StreamTrigger | None = None
     rule: RuleTrigger | None = None
+    queue: QueueTrigger | None = None
+    sends_to: tuple[QueueTrigger, ...] = ()  # queues it puts messages on
     schedule_minutes: int | None = None  # run every N minutes
     replays_dead_letters: bool = False  # may read and replay the rules' dead-letter queues
 
@@ -153,6 +181,16 @@ def _image_is(entity: str, *, status: str | None = None) -> dict:
 
 
 V = "/v1"
+
+
+def _endpoint_routes(account: str, auth: Literal["seller", "vendor"]) -> tuple[Route, ...]:
+    """An account's outbound webhook endpoints, managed with its own key (or admin)."""
+    return (
+        Route("GET", f"{V}/{account}/webhook-endpoints", auth),
+        Route("PUT", f"{V}/{account}/webhook-endpoints/{{endpoint_id}}", auth),
+        Route("DELETE", f"{V}/{account}/webhook-endpoints/{{endpoint_id}}", auth),
+        Route("GET", f"{V}/{account}/webhook-endpoints/{{endpoint_id}}/deliveries", auth),
+    )
 # The web pages (vendor panel, seller console): static files served by the api function
 # with no credential. They are not part of the API contract (not in the OpenAPI
 # document); in the browser they call the API with the user's own key.
@@ -178,12 +216,18 @@ API_ROUTES: tuple[Route, ...] = (
     Route("POST", f"{V}/sellers/{{seller_id}}/orders", "signed"),
     Route("POST", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}/cancel", "signed_or_seller"),
     Route("POST", f"{V}/sellers/{{seller_id}}/returns", "signed"),
+    # marketplace channels: a marketplace posts its own webhooks, unchanged
+    Route("PUT", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}", "admin"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/webhooks", "channel"),
+    Route("GET", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/deliveries", "seller"),
     # sellers
     Route("GET", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}", "seller"),
     Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders", "seller"),
     Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}", "seller"),
     Route("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns", "seller"),
     Route("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}/stock", "seller"),
+    *_endpoint_routes("sellers/{seller_id}", "seller"),
+    *_endpoint_routes("vendors/{vendor_id}", "vendor"),
     # vendors
     Route("GET", f"{V}/vendors/{{vendor_id}}/orders", "vendor"),
     Route("GET", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}", "vendor"),
@@ -261,6 +305,45 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
 )
 
+
+# Outbound webhooks: the changes that concern a seller or vendor become events for their
+# endpoints, queued one message per endpoint; the sender delivers them, off the chain.
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="notify_orders",
+        description="Order status changes -> webhook events for the seller's endpoints",
+        tables={ACCOUNTS.name: "read_write"},
+        sends_to=(WEBHOOK_DELIVERIES,),
+        stream=StreamTrigger(
+            table=ORDERS,
+            filters=({"eventName": ["INSERT", "MODIFY"], "dynamodb": {"NewImage": {"entity": {"S": ["ORDER"]}}}},),
+        ),
+    ),
+    Function(
+        name="notify_purchasing",
+        description="New POs, vendor orders and GRNs, vendor order changes -> webhook events",
+        tables={ACCOUNTS.name: "read_write"},
+        sends_to=(WEBHOOK_DELIVERIES,),
+        stream=StreamTrigger(
+            table=PURCHASING,
+            filters=(
+                {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"entity": {"S": ["PO", "VENDOR_ORDER", "GRN"]}}}},
+                {"eventName": ["MODIFY"], "dynamodb": {"NewImage": {"entity": {"S": ["VENDOR_ORDER"]}}}},
+            ),
+        ),
+    ),
+    Function(
+        name="send_webhooks",
+        description="Delivers webhook events to endpoints (signed), retrying on the schedule",
+        # a receiver may take 15 s; the queue's visibility timeout covers that and more
+        timeout_s=30,
+        memory_mb=256,
+        tables={ACCOUNTS.name: "read_write"},
+        queue=WEBHOOK_DELIVERIES,
+        sends_to=(WEBHOOK_DELIVERIES,),
+    ),
+)
 
 RECONCILE = Function(
     name="reconcile",

@@ -28,6 +28,8 @@ class Resources:
     stream_arns: dict[str, str] = field(default_factory=dict)  # table name -> stream ARN
     rules: list[RuleQueues] = field(default_factory=list)
     on_failure_queue_urls: dict[str, str] = field(default_factory=dict)  # function -> queue
+    queue_urls: dict[str, str] = field(default_factory=dict)  # topology queue -> URL
+    queue_dlq_urls: dict[str, str] = field(default_factory=dict)  # topology queue -> its DLQ
 
 
 def rule_queue_names(rule: topology.RuleTrigger) -> tuple[str, str, str]:
@@ -39,6 +41,7 @@ def environment() -> dict[str, str]:
     """The environment functions get locally: table and bus names are the topology's."""
     env = {t.env_var: t.name for t in topology.TABLES}
     env[topology.EVENT_BUS_ENV_VAR] = topology.EVENT_BUS
+    env["BACKORDERS_WEBHOOKS_ALLOW_LOCAL"] = "1"  # endpoints on 127.0.0.1 and localhost
     env["POWERTOOLS_METRICS_NAMESPACE"] = topology.METRICS_NAMESPACE
     return env
 
@@ -69,6 +72,17 @@ def provision(session) -> Resources:
         if t.stream:
             res.stream_arns[t.name] = out["TableDescription"]["LatestStreamArn"]
     events.create_event_bus(Name=topology.EVENT_BUS)
+    for q in topology.QUEUES:
+        dlq = sqs.create_queue(QueueName=f"{q.name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        res.queue_dlq_urls[q.name] = dlq
+        res.queue_urls[q.name] = sqs.create_queue(
+            QueueName=q.name,
+            Attributes={
+                "VisibilityTimeout": str(q.visibility_timeout_s),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(q.max_receive_count)}),
+            },
+        )["QueueUrl"]
     for fn in topology.FUNCTIONS:
         if fn.stream:
             res.on_failure_queue_urls[fn.name] = sqs.create_queue(QueueName=f"{fn.name}-on-failure")["QueueUrl"]

@@ -176,6 +176,60 @@ class RulePump:
         self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
+@dataclass
+class QueuePump:
+    """Invokes a queue's function as Lambda's SQS event source does: a batch of messages,
+    those the handler reports failed (or all, when it raises) left on the queue to come
+    back after the visibility timeout, up to the queue's receive count, then its DLQ."""
+
+    function: topology.Function
+    handler: Handler
+    sqs: Any
+    queue_url: str
+    delivered: int = 0
+    failed_to_destination: int = 0  # SQS itself moves a message to the DLQ after its receive count
+
+    def pump(self) -> int:
+        trigger = self.function.queue
+        assert trigger is not None
+        out = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(trigger.batch_size, 10),
+            AttributeNames=["All"],
+        )
+        messages = out.get("Messages", [])
+        if not messages:
+            return 0
+        records = [sqs_record(m, self.queue_url) for m in messages]
+        try:
+            response = self.handler({"Records": records}, context_for(self.function)) or {}
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        except Exception:
+            log.exception("%s failed on a batch of %d", self.function.name, len(records))
+            failed = {r["messageId"] for r in records}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.delivered += 1
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+
+def sqs_record(message: dict, queue_url: str) -> dict:
+    """A message as Lambda's SQS event source hands it over."""
+    name = queue_url.rstrip("/").rsplit("/", 1)[-1]
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{name}",
+        "awsRegion": "us-east-1",
+    }
+
+
 def on_failure_record(body: str, context, error: Exception, invocations: int) -> dict:
     """What Lambda sends an asynchronous invocation's on-failure destination once its
     retries are exhausted: the event (`requestPayload`) and the last error."""

@@ -43,6 +43,11 @@ RULE_RETRY_DELAY_S = 1  # SQS visibility timeouts are whole seconds
 MAX_ENVIRONMENTS = 8  # concurrent invocations per HTTP function
 
 
+def queue_pumps(fn: topology.Function) -> int:
+    """Concurrent invocations of a queue's function here (Lambda allows its max concurrency)."""
+    return min(fn.queue.max_concurrency, 4) if fn.queue else 0
+
+
 def function_environment(aws: EmbeddedAws, admin_token: str, verbose: bool = False) -> dict[str, str]:
     """The environment the functions get locally (what the CDK stack sets, plus the
     embedded AWS's endpoint and dummy credentials)."""
@@ -179,7 +184,7 @@ class PumpThread:
     """Runs a pump until stopped: straight on while it moves things, else waits, from
     FAST_POLL_S backing off to `idle_s`, or until woken by a change."""
 
-    pump: pumps.StreamPump | pumps.RulePump
+    pump: pumps.StreamPump | pumps.RulePump | pumps.QueuePump
     stopping: threading.Event
     idle_s: float = RULE_IDLE_POLL_S
     wake: threading.Event = field(default_factory=threading.Event)
@@ -391,6 +396,8 @@ class Runtime:
         # Before any handler (or boto3 client) exists: they read it once.
         os.environ.update(function_environment(self.aws, self.admin_token, self.verbose))
         self.resources = provision.provision(self.aws.session())
+        for q in topology.QUEUES:
+            os.environ[q.env_var] = self.resources.queue_urls[q.name]
         if any(fn.replays_dead_letters for fn in topology.FUNCTIONS):
             # what the stack gives such a function: the rules' dead-letter and on-failure queues
             urls = [url for rq in self.resources.rules for url in rq.dead_letter_urls]
@@ -404,7 +411,8 @@ class Runtime:
         events.client()
 
         for fn in topology.FUNCTIONS:
-            limit = MAX_ENVIRONMENTS if fn.routes else 1  # a pump or schedule invokes one at a time
+            # a pump or schedule invokes one at a time; a queue runs as many pumps as it may
+            limit = MAX_ENVIRONMENTS if fn.routes else queue_pumps(fn) if fn.queue else 1
             self.environments[fn.name] = Environments(fn, limit=limit, keep_metrics=self.verbose).warm()
 
         session = self.aws.session()
@@ -431,6 +439,11 @@ class Runtime:
                 retry_delay_s=RULE_RETRY_DELAY_S,
             )
             self.pump_threads.append(PumpThread(pump, self.stopping, idle_s=RULE_IDLE_POLL_S))
+        for fn in topology.FUNCTIONS:
+            if fn.queue:
+                for _ in range(queue_pumps(fn)):  # a slow receiver holds up one of them, not the rest
+                    sender = pumps.QueuePump(fn, self.environments[fn.name], session.client("sqs"), self.resources.queue_urls[fn.queue.name])
+                    self.pump_threads.append(PumpThread(sender, self.stopping, idle_s=RULE_IDLE_POLL_S))
         for pt in self.pump_threads:
             pt.start()
         for fn in topology.FUNCTIONS:
@@ -496,12 +509,11 @@ class Runtime:
     # --- what the pumps did -----------------------------------------------------------
 
     def stats(self) -> dict:
-        out = {}
+        out: dict[str, dict[str, int]] = {}
         for pt in self.pump_threads:
             p = pt.pump
-            out[p.function.name] = {
-                "delivered": p.delivered,
-                "parked": p.failed_to_destination,
-                "errors": pt.errors,
-            }
+            seen = out.setdefault(p.function.name, {"delivered": 0, "parked": 0, "errors": 0})
+            seen["delivered"] += p.delivered
+            seen["parked"] += p.failed_to_destination
+            seen["errors"] += pt.errors
         return out

@@ -19,6 +19,13 @@ ACCOUNT = "123456789012"
 # --- API Gateway (REST, Lambda proxy) ---------------------------------------------------
 
 
+def _multi(query: str) -> dict[str, list[str]] | None:
+    values: dict[str, list[str]] = {}
+    for key, value in parse_qsl(query):
+        values.setdefault(key, []).append(value)
+    return values or None
+
+
 def api_event(method: str, path: str, headers: dict[str, str], body: bytes, query: str = "") -> tuple[dict, topology.Function | None]:
     """The event API Gateway sends for this request (`path` as received, still
     percent-encoded), and the function it goes to: the one route table decides, and a
@@ -40,7 +47,7 @@ def api_event(method: str, path: str, headers: dict[str, str], body: bytes, quer
         "headers": dict(headers),
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": dict(parse_qsl(query)) or None,
-        "multiValueQueryStringParameters": None,
+        "multiValueQueryStringParameters": _multi(query),
         "pathParameters": params or None,
         "stageVariables": None,
         "requestContext": {

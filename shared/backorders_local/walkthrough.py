@@ -3,6 +3,8 @@ short line per step, so a person sees the chain happen; then what to try next.""
 
 from __future__ import annotations
 
+import hmac
+import http.server
 import json
 import shlex
 import threading
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backorders.domain import security
+from backorders.domain import security, webhooks
 
 SELLER = "s-demo"
 VENDOR = "v-demo"
@@ -23,6 +25,37 @@ ORDER = "o-1001"
 
 class WalkthroughFailed(Exception):
     pass
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 for the walk-through's endpoints: it checks each
+    signature with the endpoint's secret and keeps what it got (it lives as long as the
+    runtime, so later events land here too)."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[str, str, bool]] = []  # (path, type, signature valid)
+        self.secrets: dict[str, str] = {}
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
+                secret = receiver.secrets.get(self.path, "")
+                expected = webhooks.signature(secret, self.headers.get("webhook-id", ""), int(self.headers.get("webhook-timestamp") or 0), body)
+                valid = bool(secret) and hmac.compare_digest(expected, self.headers.get("webhook-signature", ""))
+                receiver.got.append((self.path, json.loads(body).get("type", "?"), valid))
+                self.send_response(204 if valid else 400)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, name="walkthrough-receiver", daemon=True).start()
+
+    def types(self, path: str) -> list[str]:
+        return [type_ for p, type_, _ in self.got if p == path]
 
 
 @dataclass
@@ -95,6 +128,17 @@ def walk(client: Client, say: Callable[[str], None]) -> Demo:
     say(f"  {SKU} is bought from {VENDOR}; 3 in stock (main location, Default Bin)")
 
     demo = Demo(seller["api_key"], seller["webhook_secret"], vendor["api_key"])
+    receiver = Receiver()
+    for account, account_id, key, path, events in (
+        ("sellers", SELLER, demo.seller_api_key, "/seller-erp", list(webhooks.SELLER_EVENTS)),
+        ("vendors", VENDOR, demo.vendor_api_key, "/vendor-wms", list(webhooks.VENDOR_EVENTS)),
+    ):
+        endpoint = client.expect((201,), client.call(
+            "PUT", f"/v1/{account}/{account_id}/webhook-endpoints/demo", {"url": receiver.url + path, "events": events},
+            headers={"X-Api-Key": key},
+        ), f"add the {account[:-1]}'s webhook endpoint")
+        receiver.secrets[path] = endpoint["secret"]
+    say(f"  webhook endpoints: the seller's and the vendor's systems listen on {receiver.url}")
     order_body = json.dumps({"order_id": ORDER, "lines": [{"line_id": "L1", "sku": SKU, "qty": 5}]}).encode()
     answer = client.expect((201,), client.call(
         "POST", f"/v1/sellers/{SELLER}/orders", raw=order_body,
@@ -139,6 +183,11 @@ def walk(client: Client, say: Callable[[str], None]) -> Demo:
     if settled["status"] != "ready":
         raise WalkthroughFailed(f"order {ORDER} ended {settled['status']}, not ready")
     say(f"  order {ORDER} is ready: the whole chain ran.")
+    client.until("the webhooks", lambda: len(receiver.types("/seller-erp")) >= 5 and receiver.types("/vendor-wms"))
+    for path, who in (("/seller-erp", "seller"), ("/vendor-wms", "vendor")):
+        got = receiver.types(path)
+        valid = all(ok for p, _, ok in receiver.got if p == path)
+        say(f"  webhooks to the {who}: {', '.join(got)} ({'each signature verified' if valid else 'A SIGNATURE DID NOT VERIFY'})")
     return demo
 
 

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import requests
@@ -116,15 +117,15 @@ class Api:
         return answer.body
 
     def map_sku(self, seller_id: str, sku: str, vendor_id: str | None) -> None:
-        assert self.admin("PUT", f"/v1/sellers/{seller_id}/skus/{sku}", {"vendor_id": vendor_id}).status == 200
+        assert self.admin("PUT", f"/v1/sellers/{seller_id}/skus/{quote(sku, safe='')}", {"vendor_id": vendor_id}).status == 200
 
     def stock(self, seller_id: str, sku: str, qty: int) -> None:
         body = {"adjustment_id": unique("adj"), "sku": sku, "qty": qty}
         assert self.admin("POST", f"/v1/sellers/{seller_id}/inventory/adjustments", body).status == 201
 
-    def setup(self, stock: int, **vendor_flags) -> tuple[str, str, str]:
+    def setup(self, stock: int, sku: str | None = None, **vendor_flags) -> tuple[str, str, str]:
         """A fresh seller, vendor and SKU (mapped, with `stock` in the Default Bin)."""
-        seller_id, vendor_id, sku = unique("s"), unique("v"), unique("SKU")
+        seller_id, vendor_id, sku = unique("s"), unique("v"), sku or unique("SKU")
         self.seller(seller_id)
         self.vendor(vendor_id, **vendor_flags)
         self.map_sku(seller_id, sku, vendor_id)

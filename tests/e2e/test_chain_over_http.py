@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 from tests.e2e.local import Api, unique
 
@@ -211,3 +212,22 @@ def test_stock_added_after_a_refused_adjustment_still_reaches_the_waiting_order(
     assert refused.status == 422
     api.stock(seller, sku, 2)
     api.until("the waiting order gets the stock", lambda: api.get_order(seller, "o-wait")["status"] == "ready")
+
+
+def test_a_marketplace_sku_with_spaces_slash_hash_and_unicode_goes_through_over_http(api: Api):
+    # the SKU travels percent-encoded in paths and as JSON text in bodies; the HTTP server
+    # hands the path on still encoded, and the route table decodes it once
+    sku = "Mug 350ml / Blue #2 · Café ☕"
+    seller, vendor, _ = api.setup(stock=1, sku=sku)
+    encoded = quote(sku, safe="")
+    assert api.admin("GET", f"/v1/sellers/{seller}/skus/{encoded}").body == {"seller_id": seller, "sku": sku, "vendor_id": vendor}
+    assert api.order(seller, "o1", (sku, 3)).status == 201
+    order = api.settled_order(seller, "o1")
+    assert (order["status"], order["lines"][0]["sku"], order["lines"][0]["pending_qty"]) == ("backordered", sku, 2)
+    [po] = api.purchase_orders(seller)
+    assert po["lines"] == [{"sku": sku, "qty": 2, "received_qty": 0}]
+    stock = api.call("GET", f"/v1/sellers/{seller}/skus/{encoded}/stock", headers={"X-Api-Key": api.sellers[seller]["api_key"]})
+    assert stock.status == 200 and stock.body["sku"] == sku
+    assert (stock.body["on_hand"], stock.body["assigned"], stock.body["pending_backorders"], stock.body["open_po_qty"]) == (1, 1, 2, 2)
+    # the same `%2F` in the seller id is no path at all
+    assert api.admin("GET", f"/v1/sellers/{seller}%2Fx/skus/{encoded}/stock").status == 404

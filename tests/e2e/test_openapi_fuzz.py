@@ -27,7 +27,7 @@ from tests import credentials
 from tests.e2e.local import Api
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-CREDENTIAL_HEADERS = {"authorization", "x-api-key", "x-signature"}
+CREDENTIAL_HEADERS = {"authorization", "x-api-key", "x-signature", "x-shopify-hmac-sha256"}
 EXAMPLES = int(os.environ.get("BACKORDERS_OPENAPI_FUZZ_EXAMPLES", "20"))
 # The calls that can change a table or emit an event, as the embedded AWS sees them.
 WRITES = {f"DynamoDB_20120810.{op}" for op in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")}
@@ -41,6 +41,10 @@ class World:
         self.api = api
         self.seller, self.vendor, self.sku = api.setup(stock=1)
         self.other_seller, self.other_vendor, _ = api.setup(stock=0)
+        for seller in (self.seller, self.other_seller):
+            secret = credentials.channel_secret(api.sellers[seller])
+            channel = {"kind": "shopify", "secret": secret}
+            assert api.admin("PUT", f"/v1/sellers/{seller}/channels/{credentials.CHANNEL}", channel).status == 201
         self.order = "fuzz-o1"
         assert api.order(self.seller, self.order, (self.sku, 3)).status == 201
         [po] = api.until("the PO", lambda: api.purchase_orders(self.seller) or None)
@@ -75,7 +79,7 @@ class World:
 
     def real_ids(self) -> dict[str, str]:
         return {"seller_id": self.seller, "vendor_id": self.vendor, "sku": self.sku, "order_id": self.order,
-                "po_id": self.po, "vendor_order_id": self.vendor_order}
+                "po_id": self.po, "vendor_order_id": self.vendor_order, "channel_id": credentials.CHANNEL}
 
     def headers(self, kind: str, raw: bytes) -> dict[str, str]:
         api = self.api
@@ -152,7 +156,7 @@ def test_every_answer_is_declared_and_a_refusal_writes_nothing(api_schema, world
                 assert world.everything() == before, f"a refused request wrote: {case.as_curl_command()}"
             return
         assert kind in credentials.ADMITS[route.auth], f"{kind} credential accepted: {method} {request['url']} -> {response.status_code}"
-        if route.auth != "none" and kind in ("seller", "signed"):
+        if route.auth != "none" and kind in ("seller", "signed", "channel"):
             assert case.path_parameters["seller_id"] == world.seller
         if route.auth != "none" and kind == "vendor":
             assert case.path_parameters["vendor_id"] == world.vendor

@@ -39,6 +39,7 @@ import tests.test_reconcile as reconciling
 import tests.test_redelivery as redelivery
 import tests.test_seed_scenario as seed
 import tests.test_stock_returns_cancellation as stock_returns
+import tests.test_webhooks as webhooks_test
 from backorders import topology
 from backorders.adapters import config
 from backorders.http import gate as http
@@ -146,6 +147,10 @@ WORKLOAD: tuple[Workload, ...] = (
     Workload("reconcile free stock", reconciling.test_free_stock_while_orders_wait_is_assigned),
     Workload("redelivery after a lost announcement", redelivery.test_an_announcement_lost_after_the_write_is_made_again_on_the_retry),
     Workload("admin token from its secret", with_the_secret),
+    Workload("outbound webhooks", webhooks_test.test_the_seller_and_the_vendor_hear_of_the_seed_scenario_signed_as_standard_webhooks_say),
+    Workload("a webhook retried", webhooks_test.test_a_failing_receiver_gets_each_retry_with_the_same_webhook_id_and_the_attempts_are_listed),
+    Workload("a webhook endpoint gone", webhooks_test.test_a_receiver_that_answers_410_disables_its_endpoint),
+    Workload("a webhook endpoint deleted", webhooks_test.test_another_accounts_key_cannot_read_or_change_an_endpoint),
 )
 
 # What the code got from its environment, locally: value -> variable. Table and bus
@@ -170,6 +175,8 @@ def recorded() -> dict[str, set[Call]]:
                     for rule in chain.resources.rules:
                         for url in rule.dead_letter_urls:
                             LOCAL_ENVIRONMENT[url] = topology.DEAD_LETTER_QUEUES_ENV_VAR
+                    for q in topology.QUEUES:
+                        LOCAL_ENVIRONMENT[chain.resources.queue_urls[q.name]] = q.env_var
                     try:
                         work.run(chain)
                     except Exception as e:
@@ -233,6 +240,7 @@ class Deployed(NamedTuple):
     log_group: str | None
     stream: str | None  # the stream its event source mapping reads (as arn_of gives it)
     failure_queues: frozenset[str]  # where Lambda parks what the function failed on
+    queue: str | None  # the queue its event source mapping polls (logical id)
 
 
 def deployed(resources: dict) -> dict[str, Deployed]:
@@ -257,13 +265,17 @@ def deployed(resources: dict) -> dict[str, Deployed]:
                     for action in as_list(statement["Action"]):
                         for resource in as_list(statement["Resource"]):
                             grants.add(Grant(action, arn_of(resource)))
-        stream, failure_queues = None, set()
+        stream, failure_queues, queue = None, set(), None
         for other in resources.values():
             p = other.get("Properties", {})
             if referenced(p.get("FunctionName")) != {fn_id}:
                 continue
             if other["Type"] == "AWS::Lambda::EventSourceMapping":
-                stream = json.dumps(p["EventSourceArn"], sort_keys=True)
+                source = arn_of(p["EventSourceArn"])
+                if resources.get(source, {}).get("Type") == "AWS::SQS::Queue":
+                    queue = source
+                else:
+                    stream = json.dumps(p["EventSourceArn"], sort_keys=True)
             if other["Type"] in ("AWS::Lambda::EventSourceMapping", "AWS::Lambda::EventInvokeConfig"):
                 failure_queues |= referenced(p.get("DestinationConfig", {}).get("OnFailure", {}))
         log_group = props.get("LoggingConfig", {}).get("LogGroup")
@@ -273,6 +285,7 @@ def deployed(resources: dict) -> dict[str, Deployed]:
             next(iter(referenced(log_group)), None),
             stream,
             frozenset(failure_queues),
+            queue,
         )
     return out
 
@@ -289,6 +302,11 @@ def not_made_by_the_code(fn: Deployed, grant: Grant) -> str | None:
             return "the event source mapping lists streams (no resource-level permission)"
         if grant.action in ("dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords") and grant.resource == fn.stream:
             return "the event source mapping reads the stream"
+    if fn.queue is not None and grant.resource == fn.queue:
+        if grant.action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"):
+            return "the event source mapping polls the queue with the function's role"
+        if grant.action == "sqs:GetQueueUrl":
+            return "granted with the polling actions by CDK's SqsEventSource"
     if grant.resource in fn.failure_queues:
         if grant.action == "sqs:SendMessage":
             return "Lambda sends what the function failed on to its on-failure destination"

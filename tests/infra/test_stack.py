@@ -196,6 +196,11 @@ def expected_pairs(synth, fn: topology.Function) -> set[tuple[str, str]]:
                     pairs |= on(consume, other.queues[key].queue_arn)
     if fn.routes:
         pairs |= on({"secretsmanager:GetSecretValue"}, stack.admin_secret.secret_arn)
+    for queue in fn.sends_to:
+        pairs |= on({"sqs:SendMessage"}, stack.queues[queue.name].queue_arn)
+    if fn.queue is not None:  # what Lambda's poller does with the function's role (CDK's SqsEventSource)
+        polling = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+        pairs |= on(polling, stack.queues[fn.queue.name].queue_arn)
     return pairs
 
 
@@ -244,8 +249,20 @@ def test_stream_mapping_settings_equal_the_topology(synth, fn):
     )
 
 
-def test_only_declared_stream_triggers_exist(synth):
-    assert len(synth.of_type("AWS::Lambda::EventSourceMapping")) == len(STREAM_FUNCTIONS)
+def test_only_declared_stream_and_queue_triggers_exist(synth):
+    queue_functions = [f for f in topology.FUNCTIONS if f.queue]
+    assert len(synth.of_type("AWS::Lambda::EventSourceMapping")) == len(STREAM_FUNCTIONS) + len(queue_functions)
+
+
+def test_the_webhook_queue_runs_its_sender_bounded_and_parks_what_keeps_failing(synth):
+    [mapping] = [m for m in synth.of_type("AWS::Lambda::EventSourceMapping").values() if "ScalingConfig" in m["Properties"]]
+    props = mapping["Properties"]
+    trigger = topology.WEBHOOK_DELIVERIES
+    assert props["ScalingConfig"] == {"MaximumConcurrency": trigger.max_concurrency}
+    assert props["BatchSize"] == trigger.batch_size and props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    [queue] = [q for q in synth.of_type("AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]]
+    assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == trigger.max_receive_count
+    assert queue["Properties"]["VisibilityTimeout"] > topology.function("send_webhooks").timeout_s
 
 
 # --- EventBridge ------------------------------------------------------------------
@@ -486,8 +503,9 @@ def _notifies_topic(synth, alarm: dict) -> bool:
 def test_every_queue_alarms_on_its_first_visible_message(synth):
     queues = synth.of_type("AWS::SQS::Queue")
     scheduled = [f for f in topology.FUNCTIONS if f.schedule_minutes]
-    assert len(queues) == len(STREAM_FUNCTIONS) + 2 * len(RULE_FUNCTIONS) + len(scheduled)
-    for logical_id in queues:
+    assert len(queues) == len(STREAM_FUNCTIONS) + 2 * len(RULE_FUNCTIONS) + len(scheduled) + 2 * len(topology.QUEUES)
+    work_queues = {i for i, q in queues.items() if "RedrivePolicy" in q["Properties"]}  # their DLQs alarm instead
+    for logical_id in set(queues) - work_queues:
         [alarm] = [
             a
             for a in _alarms(synth)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from backorders.adapters.store import Store
 
-SKUS = ("A", "B", "C", "D")
+# Marketplace SKUs are free text: `/`, `#` (the keys' own separator) and non-ASCII included.
+SKUS = ("A", "Mug 350ml / Blue #2", "Café-Tasse ☕", "x#SKU#y")
 OTHER_BIN = {"location": "loc2", "bin": "b1"}
 
 
@@ -101,7 +103,7 @@ class Generator:
         return ops
 
     def _map(self, seller_id: str, sku: str, vendor_id: str | None) -> Op:
-        return Op("map_sku", "PUT", f"/v1/sellers/{seller_id}/skus/{sku}", {"vendor_id": vendor_id}, "admin")
+        return Op("map_sku", "PUT", f"/v1/sellers/{seller_id}/skus/{quote(sku, safe='')}", {"vendor_id": vendor_id}, "admin")
 
     def _adjust(self, seller_id: str, sku: str, qty: int, where: dict | None = None) -> Op:
         body = {"adjustment_id": self._id("adj"), "sku": sku, "qty": qty, **(where or {})}

@@ -15,6 +15,10 @@ from functools import cache
 from pydantic import BaseModel, ConfigDict
 
 from backorders import topology
+from backorders.domain import webhooks
+
+WEBHOOK_SCHEDULE_ENV_VAR = "BACKORDERS_WEBHOOK_RETRY_SCHEDULE"
+WEBHOOKS_ALLOW_LOCAL_ENV_VAR = "BACKORDERS_WEBHOOKS_ALLOW_LOCAL"
 
 
 class MissingConfiguration(RuntimeError):
@@ -33,6 +37,13 @@ class Settings(BaseModel):
     # The reconciler: work younger than this is not stuck yet; the queues it replays.
     reconcile_after_minutes: float = 15.0
     dead_letter_queue_urls: tuple[str, ...] = ()
+    # The queues of the topology this function uses (name -> URL); locally found by name.
+    queue_urls: dict[str, str] = {}
+    deployed: bool = False
+    # Outbound webhooks: the retry schedule (seconds), and whether http://127.0.0.1 and
+    # http://localhost may receive them (`backorders local` and tests; never deployed).
+    webhook_schedule_s: tuple[int, ...] = webhooks.DEFAULT_SCHEDULE_S
+    webhooks_allow_local: bool = False
 
     def table(self, table: topology.Table) -> str:
         return self.tables[table.name]
@@ -52,6 +63,10 @@ class Settings(BaseModel):
             admin_token_secret_arn=env.get("ADMIN_TOKEN_SECRET_ARN") or None,
             reconcile_after_minutes=float(env.get(topology.RECONCILE_AFTER_ENV_VAR) or 15),
             dead_letter_queue_urls=tuple(json.loads(env.get(topology.DEAD_LETTER_QUEUES_ENV_VAR) or "[]")),
+            queue_urls={q.name: env[q.env_var] for q in topology.QUEUES if env.get(q.env_var)},
+            deployed=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
+            webhook_schedule_s=webhooks.schedule(env.get(WEBHOOK_SCHEDULE_ENV_VAR)),
+            webhooks_allow_local=env.get(WEBHOOKS_ALLOW_LOCAL_ENV_VAR) == "1" and not env.get("AWS_LAMBDA_FUNCTION_NAME"),
         )
 
 

@@ -241,6 +241,24 @@ def query(table: str, pk: str, sk_prefix: str | None = None, consistent: bool = 
         kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
 
+def page(table: str, pk: str, sk_prefix: str, limit: int, after_sk: str | None = None) -> tuple[list[dict], str | None]:
+    """One page of a partition's items under `sk_prefix`, highest sort key first (newest,
+    for time-ordered keys); the sort key to continue after, or None on the last page."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :sk)",
+        "ExpressionAttributeValues": {":pk": {"S": pk}, ":sk": {"S": sk_prefix}},
+        "ScanIndexForward": False,
+        "Limit": limit + 1,  # one more, to know whether this page is the last
+        "ConsistentRead": True,
+    }
+    if after_sk is not None:
+        kwargs["ExclusiveStartKey"] = {"pk": {"S": pk}, "sk": {"S": after_sk}}
+    found = [from_item(i) for i in client().query(**kwargs).get("Items", [])]
+    items = found[:limit]
+    return items, (items[-1]["sk"] if len(found) > limit else None)
+
+
 def scan(table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]:
     """Every item matching `condition`, page by page (for periodic repairs only: a scan
     reads the whole table)."""
@@ -267,6 +285,7 @@ class Tables(Protocol):
     def batch_get(self, table: str, keys: Iterable[dict]) -> list[dict]: ...
     def query(self, table: str, pk: str, sk_prefix: str | None = None) -> list[dict]: ...
     def scan(self, table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]: ...
+    def page(self, table: str, pk: str, sk_prefix: str, limit: int, after_sk: str | None = None) -> tuple[list[dict], str | None]: ...
 
     def transact(self, writes: list[Write]) -> None:
         """All of `writes` or none; raises `WriteRefused` with one reason per write."""
@@ -286,6 +305,9 @@ class DynamoTables:
 
     def scan(self, table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]:
         return scan(table, condition, values)
+
+    def page(self, table: str, pk: str, sk_prefix: str, limit: int, after_sk: str | None = None) -> tuple[list[dict], str | None]:
+        return page(table, pk, sk_prefix, limit, after_sk)
 
     def transact(self, writes: list[Write]) -> None:
         transact(writes)

@@ -25,6 +25,7 @@ version it read, so concurrent stages never overwrite each other.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -117,6 +118,39 @@ def vendor_order_key(vendor_id: str, vendor_order_id: str) -> dict:
 def handover_key(vendor_id: str, handover_id: str) -> dict:
     return {"pk": f"VENDOR#{vendor_id}", "sk": f"HANDOVER#{handover_id}"}
 
+
+def early_cancellation_key(seller_id: str, order_id: str) -> dict:
+    return {"pk": f"SELLER#{seller_id}#ORDER#{order_id}", "sk": "CANCELLED_EARLY"}
+
+
+def channel_key(seller_id: str, channel_id: str) -> dict:
+    return {"pk": f"SELLER#{seller_id}", "sk": f"CHANNEL#{channel_id}"}
+
+
+def deliveries_pk(seller_id: str, channel_id: str) -> str:
+    return f"SELLER#{seller_id}#CHANNEL#{channel_id}"
+
+
+DELIVERY = "DELIVERY#"
+ENDPOINT = "ENDPOINT#"
+ATTEMPT = "ATTEMPT#"
+
+
+def account_pk(kind: str, account_id: str) -> str:
+    return f"{'SELLER' if kind == 'seller' else 'VENDOR'}#{account_id}"
+
+
+def endpoint_key(kind: str, account_id: str, endpoint_id: str) -> dict:
+    return {"pk": account_pk(kind, account_id), "sk": f"{ENDPOINT}{endpoint_id}"}
+
+
+def endpoint_pk(kind: str, account_id: str, endpoint_id: str) -> str:
+    """The partition of an endpoint's messages and attempts."""
+    return f"{account_pk(kind, account_id)}#{ENDPOINT}{endpoint_id}"
+
+
+def webhook_message_key(kind: str, account_id: str, endpoint_id: str, webhook_id: str) -> dict:
+    return {"pk": endpoint_pk(kind, account_id, endpoint_id), "sk": f"MESSAGE#{webhook_id}"}
 
 NOT_EXISTS = "attribute_not_exists(#pk)"
 SAME_VERSION = "#version = :version"
@@ -211,6 +245,29 @@ class Store:
     def adjustment(self, seller_id: str, adjustment_id: str) -> dict | None:
         return self.tables.get(self.inventory, adjustment_key(seller_id, adjustment_id))
 
+    def channel(self, seller_id: str, channel_id: str) -> dict | None:
+        return self.tables.get(self.accounts, channel_key(seller_id, channel_id))
+
+    def deliveries(self, seller_id: str, channel_id: str, limit: int, after: str | None) -> tuple[list[dict], str | None]:
+        """A channel's deliveries, newest first; `after` is the sort key the last page ended at."""
+        return self.tables.page(self.accounts, deliveries_pk(seller_id, channel_id), DELIVERY, limit, after)
+
+    def order_cancelled_early(self, seller_id: str, order_id: str) -> bool:
+        return self.tables.get(self.orders, early_cancellation_key(seller_id, order_id)) is not None
+
+    def endpoint(self, kind: str, account_id: str, endpoint_id: str) -> dict | None:
+        return self.tables.get(self.accounts, endpoint_key(kind, account_id, endpoint_id))
+
+    def endpoints(self, kind: str, account_id: str) -> list[dict]:
+        return self.tables.query(self.accounts, account_pk(kind, account_id), ENDPOINT)
+
+    def webhook_message(self, kind: str, account_id: str, endpoint_id: str, webhook_id: str) -> dict | None:
+        return self.tables.get(self.accounts, webhook_message_key(kind, account_id, endpoint_id, webhook_id))
+
+    def attempts(self, kind: str, account_id: str, endpoint_id: str, limit: int, after: str | None) -> tuple[list[dict], str | None]:
+        """An endpoint's delivery attempts, newest first."""
+        return self.tables.page(self.accounts, endpoint_pk(kind, account_id, endpoint_id), ATTEMPT, limit, after)
+
     def order(self, seller_id: str, order_id: str) -> Order | None:
         item = self.tables.get(self.orders, order_key(seller_id, order_id))
         return Order.model_validate(item) if item else None
@@ -301,6 +358,88 @@ class Store:
     def put_mapping(self, seller_id: str, sku: str, vendor_id: str | None) -> Write:
         item = {**mapping_key(seller_id, sku), "entity": "SKU_MAPPING", "seller_id": seller_id, "sku": sku}
         return put(self.accounts, {**item, "vendor_id": vendor_id, "updated_at": now()})
+
+    def put_channel(self, seller_id: str, channel_id: str, data: dict, *, create: bool) -> Write:
+        """A marketplace channel; an update replaces kind and secret of the one read."""
+        item = {**channel_key(seller_id, channel_id), "entity": "CHANNEL", "seller_id": seller_id, "channel_id": channel_id, **data}
+        return put(self.accounts, item, NOT_EXISTS if create else "attribute_exists(#pk)", guard=True)
+
+    def put_early_cancellation(self, seller_id: str, order_id: str) -> Write:
+        """A marketplace cancelled an order before it arrived here (its stream record is
+        no order: the orders stream's filters pass it by)."""
+        item = {**early_cancellation_key(seller_id, order_id), "entity": "EARLY_CANCELLATION", "seller_id": seller_id}
+        return put(self.orders, {**item, "order_id": order_id, "created_at": now()}, NOT_EXISTS)
+
+    def put_delivery(self, seller_id: str, channel_id: str, record: dict) -> Write:
+        """One delivery as received; its key orders the list by time (ms), then a random tail."""
+        sk = f"{DELIVERY}{record['received_at']}#{uuid.uuid4().hex[:12]}"
+        return put(self.accounts, {"pk": deliveries_pk(seller_id, channel_id), "sk": sk, "entity": "DELIVERY", **record})
+
+    def put_endpoint(self, kind: str, account_id: str, endpoint_id: str, data: dict, *, create: bool) -> Write:
+        key = endpoint_key(kind, account_id, endpoint_id)
+        item = {**key, "entity": "ENDPOINT", "account": kind, "account_id": account_id, "endpoint_id": endpoint_id, **data}
+        return put(self.accounts, item, NOT_EXISTS if create else "attribute_exists(#pk)", guard=True)
+
+    def delete_endpoint(self, kind: str, account_id: str, endpoint_id: str) -> Write:
+        return delete(self.accounts, endpoint_key(kind, account_id, endpoint_id), "attribute_exists(#pk)")
+
+    def disable_endpoint(self, kind: str, account_id: str, endpoint_id: str, reason: str) -> Write:
+        return update(
+            self.accounts,
+            endpoint_key(kind, account_id, endpoint_id),
+            "SET #status = :disabled, #disabled_reason = :reason, #updated_at = :now",
+            "attribute_exists(#pk)",
+            values={":disabled": "disabled", ":reason": reason, ":now": now()},
+        )
+
+    def take_endpoint_slot(self, kind: str, account_id: str, endpoint_id: str, slot: int, until: int, at: int) -> Write:
+        """One of an endpoint's sending slots, free or left by a sender that stopped."""
+        return update(
+            self.accounts,
+            endpoint_key(kind, account_id, endpoint_id),
+            f"SET #slot_{slot} = :until",
+            f"attribute_exists(#pk) AND (attribute_not_exists(#slot_{slot}) OR #slot_{slot} < :at)",
+            values={":until": until, ":at": at},
+        )
+
+    def release_endpoint_slot(self, kind: str, account_id: str, endpoint_id: str, slot: int, until: int) -> Write:
+        return update(
+            self.accounts,
+            endpoint_key(kind, account_id, endpoint_id),
+            f"SET #slot_{slot} = :zero",
+            f"#slot_{slot} = :until",
+            values={":zero": 0, ":until": until},
+        )
+
+    def put_webhook_message(self, kind: str, account_id: str, endpoint_id: str, record: dict) -> Write:
+        """An event for one endpoint, once: its id comes from its cause."""
+        key = webhook_message_key(kind, account_id, endpoint_id, record["webhook_id"])
+        return put(self.accounts, {**key, "entity": "WEBHOOK_MESSAGE", **record}, NOT_EXISTS)
+
+    def claim_webhook_attempt(self, kind: str, account_id: str, endpoint_id: str, webhook_id: str, attempt: int, at: int, until: int) -> Write:
+        """Attempt `attempt` is ours to make: the one before it is done, and nobody is making
+        this one (or whoever was stopped before `until` ran out)."""
+        return update(
+            self.accounts,
+            webhook_message_key(kind, account_id, endpoint_id, webhook_id),
+            "SET #attempts = :n, #sending_until = :until",
+            "#status = :pending AND #done = :prev AND (#attempts = :prev OR #sending_until < :at)",
+            values={":n": attempt, ":prev": attempt - 1, ":pending": "pending", ":until": until, ":at": at},
+        )
+
+    def finish_webhook_attempt(self, kind: str, account_id: str, endpoint_id: str, webhook_id: str, attempt: int, status: str, next_at: str | None) -> Write:
+        return update(
+            self.accounts,
+            webhook_message_key(kind, account_id, endpoint_id, webhook_id),
+            "SET #done = :n, #status = :status, #next_attempt_at = :next, #updated_at = :now",
+            "#attempts = :n AND #done = :prev",
+            values={":n": attempt, ":prev": attempt - 1, ":status": status, ":next": next_at, ":now": now()},
+            guard=True,
+        )
+
+    def put_attempt(self, kind: str, account_id: str, endpoint_id: str, record: dict) -> Write:
+        sk = f"{ATTEMPT}{record['at']}#{record['webhook_id']}#{record['attempt']:02d}"
+        return put(self.accounts, {"pk": endpoint_pk(kind, account_id, endpoint_id), "sk": sk, "entity": "WEBHOOK_ATTEMPT", **record})
 
     def put_adjustment(self, seller_id: str, record: dict) -> Write:
         item = {**adjustment_key(seller_id, record["adjustment_id"]), "entity": "ADJUSTMENT", **record}

@@ -12,3 +12,10 @@ def new_image(record: DynamoDBRecord) -> dict[str, Any]:
     if record.dynamodb is None or record.dynamodb.new_image is None:
         raise ValueError(f"stream record {record.event_id} has no new image")
     return record.dynamodb.new_image
+
+
+def old_image(record: DynamoDBRecord) -> dict[str, Any] | None:
+    """The item before the write; None for an insert."""
+    if record.dynamodb is None:
+        return None
+    return record.dynamodb.old_image or None  # powertools gives {} when there is none

@@ -6,18 +6,37 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StrictBool,
     StrictInt,
+    StrictStr,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from backorders.domain.skus import SKU_MAX_LENGTH, SKU_RULE, is_valid_sku
 
 # Ids appear in keys, paths and API keys ("<kind>.<account>.<secret>"), so no dots.
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")]
-Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+
+
+def _sku(value: str) -> str:
+    if not is_valid_sku(value):
+        raise PydanticCustomError("sku", SKU_RULE)
+    return value
+
+
+# Free text from the marketplaces; the rule is in domain.skus, shared with the router.
+Sku = Annotated[
+    StrictStr,
+    AfterValidator(_sku),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": SKU_MAX_LENGTH, "description": SKU_RULE}),
+]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 MAX_QTY = 1_000_000_000
 Qty = Annotated[StrictInt, Field(ge=1, le=MAX_QTY)]

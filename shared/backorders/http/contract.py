@@ -39,6 +39,18 @@ SECURITY_SCHEMES = {
         "name": "X-Signature",
         "description": "sha256=<hex HMAC-SHA256 of the raw request body, keyed by the seller's webhook_secret>",
     },
+    "shopifySignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Shopify-Hmac-Sha256",
+        "description": "Shopify's own: base64 HMAC-SHA256 of the raw body, keyed by the channel's secret.",
+    },
+    "wooCommerceSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-WC-Webhook-Signature",
+        "description": "WooCommerce's own: base64 HMAC-SHA256 of the raw body, keyed by the channel's secret.",
+    },
 }
 # Any one of the listed schemes is enough; the admin token reaches every route.
 SECURITY: dict[str, list[dict[str, list[str]]]] = {
@@ -48,6 +60,7 @@ SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "vendor": [{"vendorKey": []}, {"admin": []}],
     "signed": [{"webhookSignature": []}, {"admin": []}],
     "signed_or_seller": [{"webhookSignature": []}, {"sellerKey": []}, {"admin": []}],
+    "channel": [{"shopifySignature": []}, {"wooCommerceSignature": []}],
 }
 
 V = topology.V
@@ -84,6 +97,32 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
     ("POST", f"{V}/sellers/{{seller_id}}/returns"): {
         201: "Recorded; a received return adds stock.",
         200: "The same return again: nothing changed.",
+    },
+    ("PUT", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}"): {
+        201: "Created: the webhook_path to give the marketplace (the secret is never shown).",
+        200: "Updated.",
+    },
+    ("POST", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/webhooks"): {
+        200: "A verified delivery and its outcome (created, duplicate, cancelled, ignored, refused), "
+        "even when a business rule refuses it; the activation ping too.",
+    },
+    ("GET", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/deliveries"): {
+        200: "The channel's deliveries, newest first: {items, next_cursor}.",
+    },
+    **{
+        key: value
+        for account in ("sellers/{seller_id}", "vendors/{vendor_id}")
+        for key, value in {
+            ("GET", f"{V}/{account}/webhook-endpoints"): {200: "The account's webhook endpoints, without secrets."},
+            ("PUT", f"{V}/{account}/webhook-endpoints/{{endpoint_id}}"): {
+                201: "Created; its `secret` (whsec_...) is shown this once.",
+                200: "Updated (and enabled again if it was disabled).",
+            },
+            ("DELETE", f"{V}/{account}/webhook-endpoints/{{endpoint_id}}"): {204: "Deleted; nothing more is sent to it."},
+            ("GET", f"{V}/{account}/webhook-endpoints/{{endpoint_id}}/deliveries"): {
+                200: "Each delivery attempt, newest first: {items, next_cursor}.",
+            },
+        }.items()
     },
     ("GET", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}"): {200: "The order."},
     ("GET", f"{V}/sellers/{{seller_id}}/purchase-orders"): {200: "The seller's purchase orders."},
@@ -166,7 +205,9 @@ def complete(document: dict) -> dict:
             operation["security"] = SECURITY[route.auth]
             answers: dict[str, dict] = {}
             for status, description in SUCCESS[(route.method, route.path)].items():
-                answers[str(status)] = {"description": description, "content": {"application/json": {"schema": {}}}}
+                answers[str(status)] = {"description": description}
+                if status != 204:
+                    answers[str(status)]["content"] = {"application/json": {"schema": {}}}
             for status in refusals(route):
                 answers[str(status)] = {"description": REFUSALS[status], "content": error}
             operation["responses"] = answers

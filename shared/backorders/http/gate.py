@@ -13,7 +13,9 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from re import Match as RegexMatch
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -21,7 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from backorders import topology
 from backorders.adapters.config import settings
 from backorders.adapters.store import Store
-from backorders.domain import routing, security
+from backorders.domain import marketplaces, routing, security
 from backorders.domain.errors import (
     DomainError,
     Forbidden,
@@ -62,9 +64,18 @@ def _validation_details(errors: list[dict]) -> list[dict]:
     return details
 
 
+class _Resolver(APIGatewayRestResolver):
+    """Hands each route its path params decoded: the canonical path carries every value
+    percent-encoded (a SKU may hold `/`, `#`, spaces), and the resolver's own match does
+    not decode, so a handler would otherwise see `Mug%20%2F%20Blue` for `Mug / Blue`."""
+
+    def _convert_matches_into_route_keys(self, match: RegexMatch) -> dict[str, str]:
+        return {name: unquote(value, errors="strict") for name, value in match.groupdict().items()}
+
+
 def make_app() -> APIGatewayRestResolver:
     """A resolver whose every refusal has the API's error shape."""
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = _Resolver(enable_validation=True)
     app.use([same_route_only])
 
     @app.exception_handler(RequestValidationError)
@@ -92,10 +103,12 @@ def make_app() -> APIGatewayRestResolver:
 
 @dataclass(frozen=True)
 class Principal:
-    kind: Literal["anonymous", "admin", "seller", "vendor", "marketplace"]
+    # "ping": a marketplace's unsigned activation ping to a channel (answered, never acted on)
+    kind: Literal["anonymous", "admin", "seller", "vendor", "marketplace", "ping"]
     account_id: str | None = None
     seller: Seller | None = None
     vendor: Vendor | None = None
+    channel: dict | None = None
 
 
 # The deployed admin token is read from Secrets Manager and kept this long, so a token
@@ -151,13 +164,15 @@ class Gate:
             raise PayloadTooLarge(f"the request body is larger than {MAX_BODY_BYTES} bytes")
         headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
         principal = self._principal(route, headers, found.params, body)
-        if body:
+        if body and principal.kind != "ping":
             check_json(body)
         return principal, found
 
     def _principal(self, route: topology.Route, headers: dict[str, str], params: dict[str, str], body: bytes) -> Principal:
         if route.auth == "none":
             return Principal("anonymous")
+        if route.auth == "channel":  # the marketplace's signature only, not even the admin token
+            return self._channel(headers, params["seller_id"], params["channel_id"], body)
         if _is_admin(headers):
             return Principal("admin")
         if route.auth == "admin":
@@ -175,6 +190,18 @@ class Gate:
         if not seller or not any(security.signature_matches(body, secret, signature) for secret in seller.webhook_secrets()):
             raise Unauthorized("the X-Signature does not match this body for this seller")
         return Principal("marketplace", seller_id, seller=seller)
+
+    def _channel(self, headers: dict[str, str], seller_id: str, channel_id: str, body: bytes) -> Principal:
+        seller = self.store.seller(seller_id)
+        channel = self.store.channel(seller_id, channel_id) if seller else None
+        if seller is None or channel is None:
+            raise Unauthorized("no such channel, or the signature does not match")
+        marketplace = marketplaces.module(channel["kind"])
+        if marketplace.is_activation_ping(headers, body):
+            return Principal("ping", seller_id, seller=seller, channel=channel)
+        if not marketplace.signature_valid(headers, body, channel["secret"]):
+            raise Unauthorized(f"no such channel, or the signature does not match ({channel['kind']} signs the raw body)")
+        return Principal("marketplace", seller_id, seller=seller, channel=channel)
 
     def _api_key(self, headers: dict[str, str], kind: str, params: dict[str, str]) -> Principal:
         raw = headers.get("x-api-key")

@@ -13,7 +13,7 @@ from backorders.adapters import dynamo
 from backorders.adapters.dynamo import with_retries
 from backorders.adapters.store import Store, now
 from backorders.domain import rules
-from backorders.domain.errors import Conflict, InsufficientStock, NotFound, RetryableConflict
+from backorders.domain.errors import Conflict, InsufficientStock, InvalidRequest, NotFound, RetryableConflict
 from backorders.domain.models import AvailabilityWarning, Grn, Order, OrderBackordered, OrderIn, Seller, SkuQty
 from backorders.domain.security import sha256_hex
 from backorders.services.once import create_once
@@ -53,6 +53,7 @@ def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dic
             warnings=[AvailabilityWarning.model_validate(w) for w in warnings],
             request_id=request_id,
         )
+        _check_size(order)
         writes = [store.put_order(order)]
         if not seller.allow_backorders:
             if warnings:
@@ -83,6 +84,24 @@ def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dic
     if order.status == "accepting":  # new and too big for one step, or a resend of one that stopped half way
         order = _accept_in_steps(store, seller.seller_id, body.order_id)
     return status, _answer(order)
+
+
+# DynamoDB stores an item of at most 400 KB; an order grows as it is worked on (each line's
+# allocations, its PO, the GRNs' progress), so it must start well below that.
+MAX_STORED_ORDER_BYTES = 300 * 1024
+
+
+def _check_size(order: Order) -> None:
+    """Refuse, before anything is written, an order too big to be stored and worked on
+    (500 lines of long multi-byte SKUs can be): the JSON of the item over-estimates
+    DynamoDB's own count of it."""
+    size = len(order.model_dump_json().encode())
+    if size > MAX_STORED_ORDER_BYTES:
+        raise InvalidRequest(
+            f"the order is too large to store ({size // 1024} KiB as stored, at most {MAX_STORED_ORDER_BYTES // 1024} KiB): "
+            "send it as several orders, or with shorter SKUs",
+            code="order_too_large",
+        )
 
 
 def _short(warnings: list[dict]) -> InsufficientStock:

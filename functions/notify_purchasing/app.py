@@ -1,0 +1,51 @@
+"""Purchasing stream -> `purchase_order.created`, `goods.received` (seller),
+`vendor_order.created`, `vendor_order.updated` (vendor), for their endpoints."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+# Import the batch utility before anything imports pydantic (see on_order_created).
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from backorders import topology
+from backorders.adapters.queues import MessageQueue
+from backorders.adapters.store import Store
+from backorders.adapters.streams import new_image, old_image
+from backorders.domain import webhooks
+from backorders.domain.models import Grn, PurchaseOrder, VendorOrder
+from backorders.services import notifications
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+store = Store()
+queue = MessageQueue(topology.WEBHOOK_DELIVERIES)
+
+
+def public(new: dict) -> dict:
+    """The object as the API shows it."""
+    entity = new.get("entity")
+    if entity == "PO":
+        return PurchaseOrder.model_validate(new).public()
+    if entity == "VENDOR_ORDER":
+        return VendorOrder.model_validate(new).public()
+    return Grn.model_validate(new).model_dump(exclude={"body_sha256"}, mode="json")
+
+
+def notify(record: DynamoDBRecord) -> None:
+    new = new_image(record)
+    events = webhooks.purchasing_events(old_image(record), new, public(new))
+    if events and (queued := notifications.announce(store, queue, events)):
+        metrics.add_metric(name="WebhooksQueued", unit=MetricUnit.Count, value=queued)
+        logger.info("webhook events queued", extra={"types": [e.type for e in events], "messages": queued})
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=notify, processor=processor, context=context)
