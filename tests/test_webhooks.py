@@ -289,3 +289,21 @@ def test_a_public_name_that_resolves_to_a_private_address_is_refused_at_set_up_a
     answers["hooks.example.com"] = "127.0.0.1"
     with pytest.raises(outbound.Refused):
         outbound.post("https://hooks.example.com/x", "{}", {}, allow_local=False)
+
+
+def test_the_vendor_hears_of_a_cancellation_but_not_of_its_own_handovers(chain):
+    shop(chain, stock=3)
+    with receiving(Receiver()) as side:
+        endpoint(chain, "vendor", "v1", "wms", side.url, list(webhooks.VENDOR_EVENTS))
+        seed(chain)  # two handovers: the vendor's own doing
+        chain.send_webhooks()
+        assert side.types() == ["vendor_order.created"]
+        chain.order("s1", "o2", ("MUG", 4))
+        chain.drain()
+        assert chain.as_seller("s1", "POST", "/v1/sellers/s1/orders/o2/cancel", {"order_id": "o2"}).status == 200
+        chain.drain()
+        chain.send_webhooks()
+    assert side.types() == ["vendor_order.created", "vendor_order.created", "vendor_order.updated"]
+    _, body = side.received[-1]
+    vendor_order = json.loads(body)["data"]["vendor_order"]
+    assert vendor_order["status"] == "cancelled"

@@ -126,17 +126,26 @@ def purchasing_events(old: dict | None, new: dict, public: dict) -> list[Event]:
     if entity == "VENDOR_ORDER":
         if old is None:
             return [_event("vendor", str(new["vendor_id"]), "vendor_order.created", key, at, {"vendor_order": public})]
-        if _vendor_facing(old) != _vendor_facing(new):
+        if _told_to_vendor(old, new):
             cause = f"{key}|{new.get('version', '')}"
             return [_event("vendor", str(new["vendor_id"]), "vendor_order.updated", cause, at, {"vendor_order": public})]
     return []
 
 
-def _vendor_facing(image: dict) -> tuple:
-    """What a vendor acts on: the status and the quantities asked for (handovers are the
-    vendor's own doing and are not announced back)."""
-    lines = image.get("lines") or []
-    return image.get("status"), tuple((line.get("sku"), line.get("qty")) for line in lines if isinstance(line, dict))
+VENDOR_STATUS_NEWS = ("approved", "cancelled", "declined")
+
+
+def _told_to_vendor(old: dict, new: dict) -> bool:
+    """A change the vendor did not make: approved, cancelled, declined, or a quantity
+    asked for shrunk (a cancellation). Handovers are the vendor's own and not announced back."""
+    status = new.get("status")
+    if status != old.get("status") and status in VENDOR_STATUS_NEWS:
+        return True
+    return _asked(old) != _asked(new)
+
+
+def _asked(image: dict) -> list:
+    return [(line.get("sku"), line.get("qty")) for line in image.get("lines") or [] if isinstance(line, dict)]
 
 
 # --- where events may go ------------------------------------------------------------
