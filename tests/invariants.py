@@ -239,3 +239,22 @@ def check_settled(ignore: frozenset | set = frozenset(), items: dict[str, list[d
         assert not (available[key] > 0 and waiting[key] > 0), (
             f"{key}: {available[key]} available while lines wait for {waiting[key]}"
         )
+    _check_nothing_bought_for_nobody(by_entity)
+
+
+def _check_nothing_bought_for_nobody(by_entity: dict[str, list[dict]]) -> None:
+    """Once settled, what a PO still has coming (beyond what was handed over or received)
+    is never more than its lines wait for, plus the vendor's rounding (its surplus)."""
+    orders = {(o["seller_id"], o["order_id"]): o for o in by_entity["ORDER"]}
+    handed = {(vo["vendor_id"], vo["vendor_order_id"], line["sku"]): int(line["handed_over_qty"]) for vo in by_entity["VENDOR_ORDER"] for line in vo["lines"]}
+    for po in by_entity["PO"]:
+        order = orders.get((po["seller_id"], po["source_order_id"]))
+        for line in po["lines"]:
+            coming = int(line["qty"]) - max(int(line["received_qty"]), handed.get((po["vendor_id"], po["vendor_order_id"], line["sku"]), 0))
+            waiting = sum(
+                int(ol["pending_qty"])
+                for ol in (order or {}).get("lines", [])
+                if ol.get("purchase_order_id") == po["po_id"] and ol["sku"] == line["sku"] and (order or {}).get("status") != "cancelled"
+            )
+            surplus = int(line.get("surplus_qty", 0))
+            assert coming <= waiting + surplus, f"PO {po['po_id']} {line['sku']}: {coming} still coming for {waiting} waiting (+{surplus} surplus)"

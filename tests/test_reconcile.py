@@ -110,6 +110,19 @@ def test_free_stock_while_orders_wait_is_assigned(chain):
     invariants.check()
 
 
+def test_free_stock_for_a_line_on_a_po_is_assigned_and_the_po_cut(shop):
+    pump(shop, "on_stock_changed").handler = broken
+    shop.order("s1", "o1", ("A", 2))
+    shop.drain()
+    shop.stock("s1", "A", 5)
+    shop.drain()
+    assert run(shop)["free_stock_assigned"] == 2
+    assert shop.get_order("s1", "o1")["status"] == "ready"
+    [po] = shop.purchase_orders("s1")
+    assert po["status"] == "cancelled", "nothing is bought for a line the freed stock filled"
+    invariants.check()
+
+
 def test_young_work_is_left_to_the_chain(shop):
     pump(shop, "on_order_created").handler = broken
     shop.order("s1", "o1", ("A", 3))

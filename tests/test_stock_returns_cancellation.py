@@ -128,22 +128,23 @@ class TestFreeStock:
         assert chain.get_order("s1", "o1")["status"] == "ready"
 
     def test_a_grn_beyond_what_its_order_needs_goes_to_the_next_waiting_order(self, shop):
-        shop.order("s1", "o1", ("A", 2))
+        # the vendor sells A in pairs: o1's PO asks for 2 where o1 needs 1
+        shop.admin("PUT", "/v1/sellers/s1/skus/A", {"vendor_id": "v1", "pack_size": 2})
+        shop.order("s1", "o1", ("A", 1))
         step(shop)
         shop.order("s1", "o2", ("B", 1))
-        shop.order("s1", "o3", ("A", 1))  # waits behind o1's PO? no: o3 gets its own PO
+        shop.order("s1", "o3", ("A", 1))  # o3 gets its own PO
         step(shop)
-        # o1 gets 1 unit from elsewhere first, so its PO's 2 are 1 more than it needs
-        shop.stock("s1", "A", 1)
-        step(shop)
-        assert lines(shop, "o1") == [(1, 1, 0)]
         po1 = next(po for po in shop.purchase_orders("s1") if po["source_order_id"] == "o1")
+        assert (po1["lines"][0]["qty"], po1["lines"][0]["surplus_qty"]) == (2, 1)
         shop.hand_over("v1", po1["vendor_order_id"], "h1", ("A", 2))
         step(shop)
-        assert lines(shop, "o1") == [(2, 0, 0)]
+        assert lines(shop, "o1") == [(1, 0, 0)]
         assert lines(shop, "o3") == [(1, 0, 0)]
         [alloc] = shop.get_order("s1", "o3")["lines"][0]["allocations"]
         assert alloc["reason"] == "freed_stock_oldest_first"
+        po3 = next(po for po in shop.purchase_orders("s1") if po["source_order_id"] == "o3")
+        assert po3["status"] == "cancelled", "o3's own PO is no longer needed"
 
 
 class TestManualGrn:

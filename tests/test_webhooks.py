@@ -307,3 +307,16 @@ def test_the_vendor_hears_of_a_cancellation_but_not_of_its_own_handovers(chain):
     _, body = side.received[-1]
     vendor_order = json.loads(body)["data"]["vendor_order"]
     assert vendor_order["status"] == "cancelled"
+
+
+def test_an_endpoint_deleted_and_made_again_under_its_id_gets_nothing_of_the_old_one(chain):
+    shop(chain)
+    with receiving(Receiver()) as old, receiving(Receiver()) as new:
+        endpoint(chain, "seller", "s1", "erp", old.url, ["order.backordered"])
+        chain.order("s1", "o1", ("MUG", 5))
+        chain.drain()  # queued for the old endpoint, not yet sent
+        assert chain.as_seller("s1", "DELETE", "/v1/sellers/s1/webhook-endpoints/erp").status == 204
+        endpoint(chain, "seller", "s1", "erp", new.url, ["order.ready", "order.backordered"])
+        chain.send_webhooks()
+    assert old.received == [] and new.received == []
+    assert chain.as_seller("s1", "GET", "/v1/sellers/s1/webhook-endpoints/erp/deliveries").body["items"] == []

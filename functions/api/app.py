@@ -25,6 +25,7 @@ from backorders.domain.models import (
     GrnIn,
     Id,
     OrderIn,
+    PoCancelIn,
     ReturnIn,
     RotateIn,
     SellerIn,
@@ -277,6 +278,13 @@ def list_purchase_orders(seller_id: Id):
 def get_purchase_order(seller_id: Id, po_id: Id):
     po, _ = require_found(store.purchase_order(seller_id, po_id), f"purchase order {po_id}")
     return json_response(200, po.public())
+
+
+@app.post("/v1/sellers/<seller_id>/purchase-orders/<po_id>/cancel")
+def cancel_purchase_order(seller_id: Id, po_id: Id, body: Annotated[PoCancelIn, Body()]):
+    answer = purchasing.cancel_purchase_order(store, seller_id, po_id, body)
+    logger.info("purchase order cancelled", extra={"seller_id": seller_id, "po_id": po_id, "status": answer["status"]})
+    return json_response(200, answer)
 
 
 @app.post("/v1/sellers/<seller_id>/purchase-orders/<po_id>/grns")

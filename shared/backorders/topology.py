@@ -225,6 +225,7 @@ API_ROUTES: tuple[Route, ...] = (
     Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders", "seller"),
     Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}", "seller"),
     Route("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns", "seller"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/cancel", "seller"),
     Route("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}/stock", "seller"),
     *_endpoint_routes("sellers/{seller_id}", "seller"),
     *_endpoint_routes("vendors/{vendor_id}", "vendor"),
@@ -289,7 +290,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="on_stock_changed",
         description="Offers stock that became available to the orders waiting longest for it",
-        tables={INVENTORY.name: "read_write", ORDERS.name: "read_write"},
+        # purchasing and accounts: a line filled from free stock cuts its PO to what still waits
+        tables={ACCOUNTS.name: "read", INVENTORY.name: "read_write", ORDERS.name: "read_write", PURCHASING.name: "read_write"},
         stream=StreamTrigger(
             table=INVENTORY,
             filters=(
@@ -354,7 +356,7 @@ RECONCILE = Function(
         ACCOUNTS.name: "read",
         INVENTORY.name: ("read_write", "scan"),
         ORDERS.name: ("read_write", "scan"),
-        PURCHASING.name: ("write", "scan"),
+        PURCHASING.name: ("read_write", "scan"),
     },
     publishes_events=True,
     schedule_minutes=15,

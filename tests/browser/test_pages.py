@@ -217,3 +217,39 @@ def test_the_pages_fit_a_phone_screen(browser, local_site):
     # the timeline is drawn top to bottom, within the screen's width
     svg = driver.execute_script("const r = document.querySelector('#timeline svg').getBoundingClientRect(); return [r.width, r.height]")
     assert svg[0] <= 390 and svg[1] > svg[0]
+
+
+def test_skus_of_any_text_are_shown_as_text_and_looked_up_encoded(browser, local_site):
+    api, driver = local_site, browser
+    # given two marketplace SKUs: one that is markup, one with spaces, `/`, `#` and unicode
+    markup, wide = "<img src=x onerror=alert(1)>", "Mug 350ml / Blue #2 · Café ☕"
+    seller, vendor, _ = api.setup(stock=0, sku=markup)
+    api.map_sku(seller, wide, vendor)
+    assert api.order(seller, "o1", (markup, 2), (wide, 1)).status == 201
+    api.settled_order(seller, "o1")
+    [vo] = api.vendor_orders(vendor)
+    vo_id = vo["vendor_order_id"]
+
+    # the vendor panel shows both as text, and hands both over
+    sign_in(driver, api.url, "vendor.html", api.vendors[vendor]["api_key"])
+    wait_text(driver, card(vo_id), markup, wide)
+    assert driver.find_elements(By.CSS_SELECTOR, "img[src='x']") == []
+    hand_over_in_page(driver, vo_id, *[line["qty"] for line in vo["lines"]])
+    wait_text(driver, f"{card(vo_id)} [data-flash]", "Handed over", f"2 × {markup}", f"1 × {wide}")
+    api.until("the order is ready", lambda: api.get_order(seller, "o1")["status"] == "ready")
+
+    # the seller console shows them as text in the order, and their stock by the encoded path
+    sign_in(driver, api.url, "seller.html", api.sellers[seller]["api_key"])
+    type_into(visible(driver, "#order-id"), "o1")
+    wait_text(driver, ".order-detail", markup, wide)
+    stock = wait_text(driver, "#stock", markup, wide, "Nothing to buy")
+    assert "not found" not in stock and "not valid" not in stock
+    assert driver.find_elements(By.CSS_SELECTOR, "img[src='x']") == []
+
+    # a SKU typed in is looked up as typed; one the API refuses is refused in words first
+    type_into(visible(driver, "#sku"), "x" * 256)
+    wait_text(driver, "#stock-error", "at most 255 characters")
+    type_into(find(driver, "#sku"), ".")
+    wait_text(driver, "#stock", "cannot be looked up from this page")
+    problems = [log["message"] for log in driver.get_log("browser") if log["source"] != "network"]
+    assert problems == []

@@ -145,6 +145,7 @@ WORKLOAD: tuple[Workload, ...] = (
     Workload("reconcile a dead letter", lambda c: reconciling.test_a_dead_lettered_shortfall_is_announced_again(shop(c))),
     Workload("reconcile a receipt", lambda c: reconciling.test_goods_received_but_never_assigned_are_assigned(shop(c))),
     Workload("reconcile free stock", reconciling.test_free_stock_while_orders_wait_is_assigned),
+    Workload("reconcile free stock for a PO", lambda c: reconciling.test_free_stock_for_a_line_on_a_po_is_assigned_and_the_po_cut(shop(c))),
     Workload("redelivery after a lost announcement", redelivery.test_an_announcement_lost_after_the_write_is_made_again_on_the_retry),
     Workload("admin token from its secret", with_the_secret),
     Workload("outbound webhooks", webhooks_test.test_the_seller_and_the_vendor_hear_of_the_seed_scenario_signed_as_standard_webhooks_say),

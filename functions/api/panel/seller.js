@@ -1,15 +1,25 @@
 // The seller console: where each backorder stands (lines, assigned and pending, where the
-// stock came from, the timeline), the purchase orders with their GRNs, and per SKU the
-// stock figures and the quantity to purchase. Talks only to the public API, with the
-// seller's key.
+// stock came from, the timeline), the purchase orders with their GRNs, per SKU the stock
+// figures and the quantity to purchase, and the webhook endpoints. Talks only to the
+// public API, with the seller's key.
 
-import { api, badge, clear, code, explain, h, path, plural, say, signIn, timeNow } from "./common.js";
+import { api, badge, clear, code, explain, h, path, plural, say, signIn, timeNow, webhooks } from "./common.js";
 import { NO_PO_WORDS, detailText, drawTimeline, timelineSteps, waitingAt } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-const SKU = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const MAX_STOCK_CARDS = 8;
+// The API's SKU rule: 1-255 characters, all printable (a space is; tabs, line breaks and
+// other control or format characters are not), no space at either end.
+const SKU_MAX = 255;
+const UNPRINTABLE = /[\p{C}\p{Zl}\p{Zp}]|(?! )\p{Zs}/u;
+
+function skuProblem(sku) {
+  if (!sku) return "Enter a SKU.";
+  if ([...sku].length > SKU_MAX) return `A SKU has at most ${SKU_MAX} characters.`;
+  if (UNPRINTABLE.test(sku)) return "A SKU cannot hold tabs, line breaks or other invisible characters.";
+  return null;
+}
 
 const REASON_WORDS = {
   in_stock: "In stock when the order arrived",
@@ -21,6 +31,7 @@ let session = null;
 let shown = null; // {order, pos}
 let stockSkus = [];
 const openPos = new Set();
+const hooks = webhooks("seller");
 
 signIn({
   kind: "seller",
@@ -39,10 +50,12 @@ signIn({
     clear($("order"));
     clear($("stock"));
     showPos(s.data.items);
+    hooks.start(s);
     const wanted = orderInHash();
     if (wanted) loadOrder(wanted);
     else $("order-title").focus();
   },
+  stop: () => hooks.stop(),
 });
 
 function call(route) {
@@ -315,9 +328,10 @@ function revealPo(poId) {
 $("stock-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const input = $("sku");
-  const sku = input.value.trim();
-  if (!SKU.test(sku)) {
-    say($("stock-error"), sku ? "A SKU is made of letters, digits, ., - and _ (at most 64)." : "Enter a SKU.", "error");
+  const sku = input.value.trim(); // a SKU never starts or ends with a space
+  const problem = skuProblem(sku);
+  if (problem) {
+    say($("stock-error"), problem, "error");
     input.setAttribute("aria-invalid", "true");
     input.focus();
     return;
@@ -332,8 +346,13 @@ async function loadStock(skus, { replace }) {
   say($("stock-error"), "");
   stockSkus = replace ? skus : [...skus, ...stockSkus.filter((s) => !skus.includes(s))].slice(0, MAX_STOCK_CARDS);
   const request = ++stockRequest;
-  const results = await Promise.all(stockSkus.map((sku) =>
-    call(path("sellers", session.accountId, "skus", sku, "stock")).then((figures) => ({ sku, figures }), (error) => ({ sku, error }))));
+  const results = await Promise.all(stockSkus.map(async (sku) => {
+    try {
+      return { sku, figures: await call(path("sellers", session.accountId, "skus", sku, "stock")) };
+    } catch (error) {
+      return { sku, error };
+    }
+  }));
   if (request !== stockRequest) return; // a newer lookup answers instead
   if (results.some((r) => failed(r.error))) return;
   clear($("stock"), results.map(stockCard));

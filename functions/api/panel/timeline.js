@@ -93,20 +93,24 @@ function el(name, attrs = {}, ...children) {
 function wrap(text, width, max = 2) {
   const out = [];
   let line = "";
-  for (let word of String(text).split(/\s+/)) {
+  // Counted and cut by code point, so a SKU's emoji or accent is never cut in half.
+  const chars = (s) => Array.from(s);
+  for (const piece of String(text).split(/\s+/)) {
+    let word = chars(piece);
     while (word.length > width) {
       if (line) out.push(line), (line = "");
-      out.push(word.slice(0, width));
+      out.push(word.slice(0, width).join(""));
       word = word.slice(width);
     }
-    if (!line) line = word;
-    else if (line.length + 1 + word.length <= width) line += ` ${word}`;
-    else out.push(line), (line = word);
+    const rest = word.join("");
+    if (!line) line = rest;
+    else if (chars(line).length + 1 + word.length <= width) line += ` ${rest}`;
+    else out.push(line), (line = rest);
   }
   if (line) out.push(line);
   if (out.length > max) {
     out.length = max;
-    out[max - 1] = `${out[max - 1].slice(0, Math.max(0, width - 1))}…`;
+    out[max - 1] = `${chars(out[max - 1]).slice(0, Math.max(0, width - 1)).join("")}…`;
   }
   return out;
 }
@@ -179,8 +183,7 @@ export function drawTimeline(steps, { width, id, label }) {
       centers.push([cx, cy]);
       const text = el("text", { x: 50, class: `tl-text tl-${s.state}` });
       let ty = cy + 5;
-      text.append(el("tspan", { x: 50, y: ty, class: "tl-title" }, s.title));
-      ty += 17;
+      for (const t of wrap(s.title, chars, 2)) text.append(el("tspan", { x: 50, y: ty, class: "tl-title" }, t)), (ty += 17);
       for (const d of s.detail) for (const t of wrap(shown(d), chars, 2)) text.append(el("tspan", { x: 50, y: ty, class: "tl-detail" }, t)), (ty += 15);
       nodes.append(el("g", { class: `tl-step tl-${s.state}` }, marker(s.state, cx, cy), text));
       y = Math.max(ty + 14, cy + 52);

@@ -1,7 +1,8 @@
 // The vendor panel: the B2B orders raised for this vendor, grouped by status; approve;
-// hand over all or part of each line. Talks only to the public API, with the vendor's key.
+// hand over all or part of each line; the webhook endpoints. Talks only to the public API,
+// with the vendor's key.
 
-import { api, badge, clear, code, explain, h, newId, path, plural, say, signIn, timeNow } from "./common.js";
+import { api, badge, clear, code, explain, h, newId, path, plural, say, signIn, timeNow, webhooks } from "./common.js";
 
 const GROUPS = [
   { status: "unapproved", title: "Waiting for your approval", empty: "No orders wait for approval." },
@@ -20,6 +21,7 @@ let orders = [];
 let lastLoad = 0;
 const flashes = new Map(); // vendor_order_id -> {kind, text}: shown in the order's card
 const pendingHandovers = new Map(); // vendor_order_id + lines -> handover_id, reused on a retry
+const hooks = webhooks("vendor");
 
 signIn({
   kind: "vendor",
@@ -36,8 +38,10 @@ signIn({
     flashes.clear();
     say(pageMessage, "");
     show(s.data.items);
+    hooks.start(s);
     $("orders-title").focus();
   },
+  stop: () => hooks.stop(),
 });
 
 $("refresh").addEventListener("click", () => {

@@ -144,13 +144,14 @@ def endpoint_key(kind: str, account_id: str, endpoint_id: str) -> dict:
     return {"pk": account_pk(kind, account_id), "sk": f"{ENDPOINT}{endpoint_id}"}
 
 
-def endpoint_pk(kind: str, account_id: str, endpoint_id: str) -> str:
-    """The partition of an endpoint's messages and attempts."""
-    return f"{account_pk(kind, account_id)}#{ENDPOINT}{endpoint_id}"
+def endpoint_pk(kind: str, account_id: str, endpoint_id: str, generation: str) -> str:
+    """The partition of an endpoint's messages and attempts. An endpoint deleted and made
+    again under its id is a new generation: nothing of the old one reaches or shows in it."""
+    return f"{account_pk(kind, account_id)}#{ENDPOINT}{endpoint_id}#{generation}"
 
 
-def webhook_message_key(kind: str, account_id: str, endpoint_id: str, webhook_id: str) -> dict:
-    return {"pk": endpoint_pk(kind, account_id, endpoint_id), "sk": f"MESSAGE#{webhook_id}"}
+def webhook_message_key(kind: str, account_id: str, endpoint_id: str, generation: str, webhook_id: str) -> dict:
+    return {"pk": endpoint_pk(kind, account_id, endpoint_id, generation), "sk": f"MESSAGE#{webhook_id}"}
 
 NOT_EXISTS = "attribute_not_exists(#pk)"
 SAME_VERSION = "#version = :version"
@@ -212,8 +213,12 @@ class Store:
         return {i["vendor_id"]: Vendor.model_validate(i) for i in items}
 
     def mappings(self, seller_id: str, skus: set[str]) -> dict[str, str | None]:
+        return {sku: m.get("vendor_id") for sku, m in self.mapping_records(seller_id, skus).items()}
+
+    def mapping_records(self, seller_id: str, skus: set[str]) -> dict[str, dict]:
+        """sku -> its mapping as stored (vendor_id, min_order_qty, pack_size)."""
         items = self.tables.batch_get(self.accounts, [mapping_key(seller_id, s) for s in sorted(skus)])
-        return {i["sku"]: i.get("vendor_id") for i in items}
+        return {i["sku"]: i for i in items}
 
     def bins(self, seller_id: str, sku: str) -> list[StockBin]:
         return [StockBin.model_validate(i) for i in self.tables.query(self.inventory, stock_pk(seller_id, sku), "BIN#")]
@@ -261,12 +266,14 @@ class Store:
     def endpoints(self, kind: str, account_id: str) -> list[dict]:
         return self.tables.query(self.accounts, account_pk(kind, account_id), ENDPOINT)
 
-    def webhook_message(self, kind: str, account_id: str, endpoint_id: str, webhook_id: str) -> dict | None:
-        return self.tables.get(self.accounts, webhook_message_key(kind, account_id, endpoint_id, webhook_id))
+    def webhook_message(self, kind: str, account_id: str, endpoint_id: str, generation: str, webhook_id: str) -> dict | None:
+        return self.tables.get(self.accounts, webhook_message_key(kind, account_id, endpoint_id, generation, webhook_id))
 
-    def attempts(self, kind: str, account_id: str, endpoint_id: str, limit: int, after: str | None) -> tuple[list[dict], str | None]:
+    def attempts(
+        self, kind: str, account_id: str, endpoint_id: str, generation: str, limit: int, after: str | None
+    ) -> tuple[list[dict], str | None]:
         """An endpoint's delivery attempts, newest first."""
-        return self.tables.page(self.accounts, endpoint_pk(kind, account_id, endpoint_id), ATTEMPT, limit, after)
+        return self.tables.page(self.accounts, endpoint_pk(kind, account_id, endpoint_id, generation), ATTEMPT, limit, after)
 
     def order(self, seller_id: str, order_id: str) -> Order | None:
         item = self.tables.get(self.orders, order_key(seller_id, order_id))
@@ -355,9 +362,10 @@ class Store:
             values[":old_secret"] = account.webhook_secret
         return update(self.accounts, key, expression.strip(), condition, values=values)
 
-    def put_mapping(self, seller_id: str, sku: str, vendor_id: str | None) -> Write:
+    def put_mapping(self, seller_id: str, sku: str, vendor_id: str | None, min_order_qty: int = 1, pack_size: int = 1) -> Write:
         item = {**mapping_key(seller_id, sku), "entity": "SKU_MAPPING", "seller_id": seller_id, "sku": sku}
-        return put(self.accounts, {**item, "vendor_id": vendor_id, "updated_at": now()})
+        terms = {"min_order_qty": min_order_qty, "pack_size": pack_size}
+        return put(self.accounts, {**item, "vendor_id": vendor_id, **terms, "updated_at": now()})
 
     def put_channel(self, seller_id: str, channel_id: str, data: dict, *, create: bool) -> Write:
         """A marketplace channel; an update replaces kind and secret of the one read."""
@@ -411,35 +419,40 @@ class Store:
             values={":zero": 0, ":until": until},
         )
 
-    def put_webhook_message(self, kind: str, account_id: str, endpoint_id: str, record: dict) -> Write:
+    def put_webhook_message(self, kind: str, account_id: str, endpoint_id: str, generation: str, record: dict) -> Write:
         """An event for one endpoint, once: its id comes from its cause."""
-        key = webhook_message_key(kind, account_id, endpoint_id, record["webhook_id"])
+        key = webhook_message_key(kind, account_id, endpoint_id, generation, record["webhook_id"])
         return put(self.accounts, {**key, "entity": "WEBHOOK_MESSAGE", **record}, NOT_EXISTS)
 
-    def claim_webhook_attempt(self, kind: str, account_id: str, endpoint_id: str, webhook_id: str, attempt: int, at: int, until: int) -> Write:
+    def claim_webhook_attempt(
+        self, kind: str, account_id: str, endpoint_id: str, generation: str, webhook_id: str, attempt: int, at: int, until: int
+    ) -> Write:
         """Attempt `attempt` is ours to make: the one before it is done, and nobody is making
         this one (or whoever was stopped before `until` ran out)."""
         return update(
             self.accounts,
-            webhook_message_key(kind, account_id, endpoint_id, webhook_id),
+            webhook_message_key(kind, account_id, endpoint_id, generation, webhook_id),
             "SET #attempts = :n, #sending_until = :until",
             "#status = :pending AND #done = :prev AND (#attempts = :prev OR #sending_until < :at)",
             values={":n": attempt, ":prev": attempt - 1, ":pending": "pending", ":until": until, ":at": at},
         )
 
-    def finish_webhook_attempt(self, kind: str, account_id: str, endpoint_id: str, webhook_id: str, attempt: int, status: str, next_at: str | None) -> Write:
+    def finish_webhook_attempt(
+        self, kind: str, account_id: str, endpoint_id: str, generation: str, webhook_id: str, attempt: int, status: str, next_at: str | None
+    ) -> Write:
         return update(
             self.accounts,
-            webhook_message_key(kind, account_id, endpoint_id, webhook_id),
+            webhook_message_key(kind, account_id, endpoint_id, generation, webhook_id),
             "SET #done = :n, #status = :status, #next_attempt_at = :next, #updated_at = :now",
             "#attempts = :n AND #done = :prev",
             values={":n": attempt, ":prev": attempt - 1, ":status": status, ":next": next_at, ":now": now()},
             guard=True,
         )
 
-    def put_attempt(self, kind: str, account_id: str, endpoint_id: str, record: dict) -> Write:
+    def put_attempt(self, kind: str, account_id: str, endpoint_id: str, generation: str, record: dict) -> Write:
         sk = f"{ATTEMPT}{record['at']}#{record['webhook_id']}#{record['attempt']:02d}"
-        return put(self.accounts, {"pk": endpoint_pk(kind, account_id, endpoint_id), "sk": sk, "entity": "WEBHOOK_ATTEMPT", **record})
+        pk = endpoint_pk(kind, account_id, endpoint_id, generation)
+        return put(self.accounts, {"pk": pk, "sk": sk, "entity": "WEBHOOK_ATTEMPT", **record})
 
     def put_adjustment(self, seller_id: str, record: dict) -> Write:
         item = {**adjustment_key(seller_id, record["adjustment_id"]), "entity": "ADJUSTMENT", **record}

@@ -48,7 +48,7 @@ DEFAULT_BIN = "default"
 # "accepting": an order of a seller who does not allow backorders, too big to take its
 # stock in one transaction, while it is taken in steps (shown as "received").
 OrderStatus = Literal["accepting", "received", "backordered", "ready", "cancelled"]
-NoPoReason = Literal["stock_available", "sku_not_mapped", "auto_po_disabled", "vendor_not_eligible"]
+NoPoReason = Literal["stock_available", "sku_not_mapped", "auto_po_disabled", "vendor_not_eligible", "po_cancelled"]
 PoStatus = Literal["approved", "partially_received", "received", "cancelled"]
 VendorOrderStatus = Literal["unapproved", "approved", "partially_handed_over", "handed_over", "cancelled"]
 # Why an allocation went where it did.
@@ -104,6 +104,9 @@ class VendorRotateIn(Input):
 
 class SkuMappingIn(Input):
     vendor_id: Id | None
+    # every PO line is raised for max(min_order_qty, ceil(need / pack_size) * pack_size)
+    min_order_qty: Annotated[StrictInt, Field(ge=1, le=MAX_QTY, description="The vendor's minimum per PO line.")] = 1
+    pack_size: Annotated[StrictInt, Field(ge=1, le=MAX_QTY, description="The vendor sells in multiples of this.")] = 1
 
 
 class AdjustmentIn(Input):
@@ -172,6 +175,15 @@ class ReturnIn(Input):
     sku: Sku
     qty: Qty
     status: ReturnStatus
+
+
+class PoCancelIn(Input):
+    """What of a PO to cancel: per SKU, how many of its units are to be cancelled in all
+    (so a resend changes nothing), or no lines for everything not handed over."""
+
+    lines: Annotated[list[SkuQty], Field(max_length=MAX_LINES)] = []
+
+    _unique = field_validator("lines")(_unique_skus)
 
 
 class GrnIn(Input):
@@ -348,8 +360,10 @@ class Return(Stored):
 
 class PoLine(Stored):
     sku: str
-    qty: int
+    qty: int  # on order now: first ordered, less what was cancelled
     received_qty: int = 0
+    cancelled_qty: int = 0
+    surplus_qty: int = 0  # on order beyond what the order's lines wait for (pack and minimum rounding)
     line_ids: list[str] = []
 
 

@@ -213,15 +213,86 @@ def po_chunk(order: Order, line_indexes: list[int]) -> list[int]:
     return [i for i in line_indexes if order.lines[i].sku in first]
 
 
-def po_lines(order: Order, line_indexes: list[int]) -> list[PoLine]:
-    """One PO line per SKU, for the pending quantity only."""
+def rounded_purchase(need: int, min_order_qty: int = 1, pack_size: int = 1) -> int:
+    """What a PO line asks the vendor for, to cover `need`: whole packs, at least the minimum."""
+    if need <= 0:
+        return 0
+    return max(min_order_qty, -(-need // pack_size) * pack_size)
+
+
+Rounding = Mapping[str, tuple[int, int]]  # sku -> (min_order_qty, pack_size)
+
+
+def po_lines(order: Order, line_indexes: list[int], rounding: Rounding | None = None) -> list[PoLine]:
+    """One PO line per SKU, for the pending quantity, rounded to the vendor's terms; what
+    rounding adds is the line's surplus."""
     by_sku: dict[str, PoLine] = {}
     for i in line_indexes:
         line = order.lines[i]
         po_line = by_sku.setdefault(line.sku, PoLine(sku=line.sku, qty=0))
         po_line.qty += line.pending_qty
         po_line.line_ids.append(line.line_id)
+    for po_line in by_sku.values():
+        need = po_line.qty
+        po_line.qty = rounded_purchase(need, *(rounding or {}).get(po_line.sku, (1, 1)))
+        po_line.surplus_qty = po_line.qty - need
     return list(by_sku.values())
+
+
+def outstanding(order: Order, po: PurchaseOrder) -> dict[str, int]:
+    """sku -> what the lines a PO serves still wait for."""
+    served = {line_id for po_line in po.lines for line_id in po_line.line_ids}
+    left: dict[str, int] = defaultdict(int)
+    for line in order.lines:
+        if line.line_id in served and line.purchase_order_id == po.po_id:
+            left[line.sku] += line.pending_qty
+    return dict(left)
+
+
+def po_needed(po: PurchaseOrder, order: Order | None, rounding: Rounding | None = None) -> dict[str, int]:
+    """sku -> what a PO line should still have on order: what was received, plus what its
+    lines still wait for rounded to the vendor's terms (nothing when its order is gone)."""
+    left = outstanding(order, po) if order is not None and order.status != "cancelled" else {}
+    return {
+        line.sku: line.received_qty + rounded_purchase(left.get(line.sku, 0), *(rounding or {}).get(line.sku, (1, 1)))
+        for line in po.lines
+    }
+
+
+def shrink_po(
+    po: PurchaseOrder, vo: VendorOrder, wanted: Mapping[str, int], order: Order | None = None
+) -> tuple[PurchaseOrder, VendorOrder]:
+    """A PO (and its vendor order) cut down to `wanted` per SKU: never grown, never below
+    what was received or handed over. What is cut is the line's `cancelled_qty`."""
+    handed = {line.sku: line.handed_over_qty for line in vo.lines}
+    left = outstanding(order, po) if order is not None and order.status != "cancelled" else {}
+    po_lines = []
+    for line in po.lines:
+        floor = max(line.received_qty, handed.get(line.sku, 0))
+        qty = min(line.qty, max(floor, wanted.get(line.sku, line.qty)))
+        surplus = max(0, qty - line.received_qty - left.get(line.sku, 0))  # no order: nothing waits any more
+        po_lines.append(line.model_copy(update={"qty": qty, "cancelled_qty": line.cancelled_qty + line.qty - qty, "surplus_qty": surplus}))
+    qty_by_sku = {line.sku: line.qty for line in po_lines}
+    vo_lines = [line.model_copy(update={"qty": qty_by_sku.get(line.sku, line.qty)}) for line in vo.lines]
+    if all(line.qty == 0 for line in po_lines):
+        po_status: PoStatus = "cancelled"
+        vo_status: VendorOrderStatus = "cancelled"
+    else:
+        po_status = (
+            "received"
+            if all(l.received_qty >= l.qty for l in po_lines)
+            else "partially_received" if any(l.received_qty for l in po_lines) else "approved"
+        )
+        if all(l.handed_over_qty >= l.qty for l in vo_lines):
+            vo_status = "handed_over"
+        elif any(l.handed_over_qty for l in vo_lines):
+            vo_status = "partially_handed_over"
+        else:
+            vo_status = vo.status
+    return (
+        po.model_copy(update={"lines": po_lines, "status": po_status}),
+        vo.model_copy(update={"lines": vo_lines, "status": vo_status}),
+    )
 
 
 def initial_vendor_order_status(vendor: Vendor) -> VendorOrderStatus:
@@ -449,21 +520,21 @@ def released_stock(order: Order) -> dict[tuple[str, str, str], int]:
     return dict(held)
 
 
+def lines_after_po_cut(order: Order, po: PurchaseOrder) -> list[OrderLine]:
+    """The order's lines once its PO was cut: lines it no longer fully covers (oldest line
+    first keeps what is left) wait with the reason `po_cancelled`."""
+    left = {line.sku: max(0, line.qty - line.received_qty) for line in po.lines}
+    lines = []
+    for line in order.lines:
+        if line.purchase_order_id != po.po_id or line.pending_qty == 0:
+            lines.append(line)
+            continue
+        covered = min(line.pending_qty, left.get(line.sku, 0))
+        left[line.sku] = left.get(line.sku, 0) - covered
+        lines.append(line if covered == line.pending_qty else line.model_copy(update={"no_po_reason": "po_cancelled"}))
+    return lines
+
+
 def shrink_to_handed_over(po: PurchaseOrder, vo: VendorOrder) -> tuple[PurchaseOrder, VendorOrder]:
     """A PO whose order is cancelled keeps only what the vendor has already handed over."""
-    handed = {line.sku: line.handed_over_qty for line in vo.lines}
-    po_lines = [
-        line.model_copy(update={"qty": max(line.received_qty, handed.get(line.sku, 0))}) for line in po.lines
-    ]
-    vo_lines = [line.model_copy(update={"qty": line.handed_over_qty}) for line in vo.lines]
-    if all(line.qty == 0 for line in po_lines):
-        po_status, vo_status = "cancelled", "cancelled"
-    else:
-        po_status = "received" if all(l.received_qty >= l.qty for l in po_lines) else (
-            "partially_received" if any(l.received_qty for l in po_lines) else "approved"
-        )
-        vo_status = "handed_over"
-    return (
-        po.model_copy(update={"lines": po_lines, "status": po_status}),
-        vo.model_copy(update={"lines": vo_lines, "status": vo_status}),
-    )
+    return shrink_po(po, vo, {line.sku: 0 for line in po.lines})

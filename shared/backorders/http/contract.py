@@ -132,6 +132,9 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
         200: "The same grn_ref again: nothing changed.",
     },
     ("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}/stock"): {200: "Live stock figures of the SKU."},
+    ("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/cancel"): {
+        200: "The PO as it is now (again: unchanged); its vendor order shrank with it.",
+    },
     ("GET", f"{V}/vendors/{{vendor_id}}/orders"): {200: "The vendor's orders."},
     ("GET", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}"): {200: "The vendor order."},
     ("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve"): {200: "Approved (again: unchanged)."},
@@ -149,6 +152,7 @@ CONFLICTS = {
     f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers",
 }
 RULES = {
+    f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/cancel",
     f"{V}/sellers/{{seller_id}}/skus/{{sku}}",
     f"{V}/sellers/{{seller_id}}/inventory/adjustments",
     f"{V}/sellers/{{seller_id}}/orders",

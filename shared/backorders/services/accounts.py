@@ -61,8 +61,8 @@ def map_sku(store: Store, seller_id: str, sku: str, body: SkuMappingIn) -> dict:
             code="vendor_not_found",
             details=[{"field": "vendor_id", "value": body.vendor_id}],
         )
-    store.write(store.put_mapping(seller_id, sku, body.vendor_id))
-    return {"seller_id": seller_id, "sku": sku, "vendor_id": body.vendor_id}
+    store.write(store.put_mapping(seller_id, sku, body.vendor_id, body.min_order_qty, body.pack_size))
+    return {"seller_id": seller_id, "sku": sku, "vendor_id": body.vendor_id, "min_order_qty": body.min_order_qty, "pack_size": body.pack_size}
 
 
 def adjust_inventory(store: Store, seller_id: str, body: AdjustmentIn) -> tuple[int, dict]:

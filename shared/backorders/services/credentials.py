@@ -35,10 +35,11 @@ def vendor(store: Store, vendor_id: str) -> dict:
 def mapping(store: Store, seller_id: str, sku: str) -> dict:
     if not store.seller(seller_id):
         raise NotFound(f"seller {seller_id} not found")
-    mapped = store.mappings(seller_id, {sku})
+    mapped = store.mapping_records(seller_id, {sku})
     if sku not in mapped:
         raise NotFound(f"SKU {sku} has never been mapped for seller {seller_id}")
-    return {"seller_id": seller_id, "sku": sku, "vendor_id": mapped[sku]}
+    terms = {k: int(mapped[sku].get(k, 1)) for k in ("min_order_qty", "pack_size")}
+    return {"seller_id": seller_id, "sku": sku, "vendor_id": mapped[sku].get("vendor_id"), **terms}
 
 
 def rotate_seller(store: Store, seller_id: str, body: RotateIn, now: datetime | None = None) -> dict:

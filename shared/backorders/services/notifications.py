@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ class Message(BaseModel):
     account: AccountKind
     account_id: str
     endpoint_id: str
+    generation: str  # of the endpoint the message was made for
     webhook_id: str
     attempt: int
     not_before: float = 0
@@ -89,6 +91,7 @@ def put_endpoint(
             "status": "enabled",
             "disabled_reason": None,
             "secret": found["secret"] if found else webhooks.new_secret(),
+            "generation": found["generation"] if found else uuid.uuid4().hex[:12],
             "created_at": found["created_at"] if found else stamp,
             "updated_at": stamp,
         }
@@ -113,9 +116,10 @@ def delete_endpoint(store: Store, kind: AccountKind, account_id: str, endpoint_i
 
 
 def attempts(store: Store, kind: AccountKind, account_id: str, endpoint_id: str, limit: int, cursor: str | None) -> dict:
-    if store.endpoint(kind, account_id, endpoint_id) is None:
+    endpoint = store.endpoint(kind, account_id, endpoint_id)
+    if endpoint is None:
         raise NotFound(f"webhook endpoint {endpoint_id} not found")
-    items, last = store.attempts(kind, account_id, endpoint_id, limit, pages.after(cursor, ATTEMPT))
+    items, last = store.attempts(kind, account_id, endpoint_id, endpoint["generation"], limit, pages.after(cursor, ATTEMPT))
     def shown(item: dict) -> dict:
         code = item.get("status_code")
         return {
@@ -137,16 +141,24 @@ def announce(store: Store, queue: Queue, events: list[Event]) -> int:
         for endpoint in store.endpoints(event.account, event.account_id):
             if endpoint.get("status") != "enabled" or event.type not in endpoint.get("events", []):
                 continue
-            endpoint_id = endpoint["endpoint_id"]
+            endpoint_id, generation = endpoint["endpoint_id"], endpoint["generation"]
             record = {"webhook_id": event.webhook_id, "type": event.type, "body": event.body, "attempts": 0, "done": 0}
             try:
-                store.write(store.put_webhook_message(event.account, event.account_id, endpoint_id, {**record, "status": "pending", "created_at": now()}))
+                pending = {**record, "status": "pending", "created_at": now()}
+                store.write(store.put_webhook_message(event.account, event.account_id, endpoint_id, generation, pending))
             except WriteRefused:
-                stored = store.webhook_message(event.account, event.account_id, endpoint_id, event.webhook_id)
+                stored = store.webhook_message(event.account, event.account_id, endpoint_id, generation, event.webhook_id)
                 if stored is None or stored.get("attempts") or stored.get("status") != "pending":
                     continue  # on its way already: a redelivered change sends nothing twice
             # (stored but never attempted: queued again; the sender makes attempt 1 once)
-            first = Message(account=event.account, account_id=event.account_id, endpoint_id=endpoint_id, webhook_id=event.webhook_id, attempt=1)
+            first = Message(
+                account=event.account,
+                account_id=event.account_id,
+                endpoint_id=endpoint_id,
+                generation=generation,
+                webhook_id=event.webhook_id,
+                attempt=1,
+            )
             queue.send(first.model_dump())
             queued += 1
     return queued
@@ -166,14 +178,16 @@ def deliver(store: Store, queue: Queue, raw: dict[str, Any], post: Post, schedul
         queue.send(message.model_dump(), delay_s=int(message.not_before - at) + 1)
         return "waiting"
     who = (message.account, message.account_id, message.endpoint_id)
+    mine = (*who, message.generation)
     endpoint = store.endpoint(*who)
-    stored = store.webhook_message(*who, message.webhook_id)
+    stored = store.webhook_message(*mine, message.webhook_id)
     if stored is None or stored.get("status") != "pending" or int(stored.get("done", 0)) >= message.attempt:
         return "duplicate"
-    if endpoint is None or endpoint.get("status") != "enabled":
+    if endpoint is None or endpoint.get("status") != "enabled" or endpoint.get("generation") != message.generation:
+        # deleted (perhaps made again under its id: a new endpoint, not this message's), or disabled
         with suppress(WriteRefused):
-            store.write(store.claim_webhook_attempt(*who, message.webhook_id, message.attempt, int(at), int(at) + SLOT_LEASE_S))
-            store.write(store.finish_webhook_attempt(*who, message.webhook_id, message.attempt, "abandoned", None))
+            store.write(store.claim_webhook_attempt(*mine, message.webhook_id, message.attempt, int(at), int(at) + SLOT_LEASE_S))
+            store.write(store.finish_webhook_attempt(*mine, message.webhook_id, message.attempt, "abandoned", None))
         return "abandoned"
     slot = _take_slot(store, who, int(at))
     if slot is None:
@@ -182,7 +196,7 @@ def deliver(store: Store, queue: Queue, raw: dict[str, Any], post: Post, schedul
     number, until = slot
     try:
         try:
-            store.write(store.claim_webhook_attempt(*who, message.webhook_id, message.attempt, int(at), until))
+            store.write(store.claim_webhook_attempt(*mine, message.webhook_id, message.attempt, int(at), until))
         except WriteRefused:
             return "duplicate"  # another copy of this message is making (or made) this attempt
         return _attempt(store, queue, message, endpoint, stored, post, schedule, clock)
@@ -206,6 +220,7 @@ def _attempt(
     store: Store, queue: Queue, message: Message, endpoint: dict, stored: dict, post: Post, schedule: tuple[int, ...], clock: Callable[[], float]
 ) -> str:
     who = (message.account, message.account_id, message.endpoint_id)
+    mine = (*who, message.generation)
     sent_at = clock()
     body = str(stored["body"])
     answer = post(endpoint["url"], body, webhooks.headers(endpoint["secret"], message.webhook_id, int(sent_at), body))
@@ -216,7 +231,7 @@ def _attempt(
     outcome = "delivered" if delivered else "pending" if delay is not None else "failed"
     next_at = _iso(sent_at + delay) if delay is not None else None
     record = webhooks.attempt_record(message.webhook_id, str(stored["type"]), message.attempt, code, _iso(sent_at), next_at, answer.error)
-    writes = [store.finish_webhook_attempt(*who, message.webhook_id, message.attempt, outcome, next_at), store.put_attempt(*who, record)]
+    writes = [store.finish_webhook_attempt(*mine, message.webhook_id, message.attempt, outcome, next_at), store.put_attempt(*mine, record)]
     if gone:
         writes.append(store.disable_endpoint(*who, f"answered 410 Gone at {_iso(sent_at)}"))
     store.commit(writes)

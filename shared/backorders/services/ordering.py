@@ -383,6 +383,29 @@ def cancel_order(store: Store, seller_id: str, order_id: str) -> Order:
     return with_retries(final_step)
 
 
+def _po_to_need(store: Store, order: Order, po_id: str) -> list[dynamo.Write]:
+    """The writes that cut a PO (and its vendor order) down to what its lines still wait
+    for, rounded to the vendor's terms, never below what was handed over or received."""
+    found = store.purchase_order(order.seller_id, po_id)
+    if not found:
+        return []
+    po, po_version = found
+    vo_found = store.vendor_order(po.vendor_id, po.vendor_order_id)
+    if not vo_found:
+        return []
+    vo, vo_version = vo_found
+    records = store.mapping_records(order.seller_id, {line.sku for line in po.lines})
+    rounding = {sku: (int(m.get("min_order_qty", 1)), int(m.get("pack_size", 1))) for sku, m in records.items()}
+    new_po, new_vo = rules.shrink_po(po, vo, rules.po_needed(po, order, rounding), order)
+    if new_po == po and new_vo == vo:
+        return []
+    return [
+        store.update_purchase_order(new_po, po_version),
+        store.update_vendor_order(new_vo, vo_version),
+        *store.open_po_writes(po, new_po),
+    ]
+
+
 def _shrink_purchase_order(store: Store, seller_id: str, po_id: str) -> list[dynamo.Write]:
     found = store.purchase_order(seller_id, po_id)
     if not found:
@@ -426,8 +449,15 @@ def assign_free_stock(store: Store, seller_id: str, sku: str, max_steps: int = 1
         lines[first.line_index] = plan.lines[0].model_copy(update={"no_po_reason": line.no_po_reason})
         before, order = order, order.model_copy(update={"lines": lines})
         order.status = order.status_with(lines)
+        # the line needs less from its PO now: buy no more than what still waits
+        reshaped = _po_to_need(store, order, line.purchase_order_id) if line.purchase_order_id else []
         store.commit(
-            [store.update_order(order, version), *_take_stock(store, seller_id, plan.takes), *store.waiting_writes(before, order)]
+            [
+                store.update_order(order, version),
+                *_take_stock(store, seller_id, plan.takes),
+                *store.waiting_writes(before, order),
+                *reshaped,
+            ]
         )
         return sum(plan.takes.values())
 

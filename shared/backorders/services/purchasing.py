@@ -6,7 +6,7 @@ from backorders.adapters import dynamo
 from backorders.adapters.dynamo import with_retries
 from backorders.adapters.store import Store, now
 from backorders.domain import ids, rules
-from backorders.domain.errors import Conflict, NotFound
+from backorders.domain.errors import BusinessRuleViolation, Conflict, NotFound
 from backorders.domain.models import (
     DEFAULT_BIN,
     MAIN_LOCATION,
@@ -16,6 +16,7 @@ from backorders.domain.models import (
     Handover,
     HandoverIn,
     Order,
+    PoCancelIn,
     PurchaseOrder,
     Quantity,
     Seller,
@@ -42,7 +43,9 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
     skus = {line.sku for line in found[0].lines_needing_po()}
     if not skus:
         return [], False
-    mappings = store.mappings(seller_id, skus)
+    records = store.mapping_records(seller_id, skus)
+    mappings = {sku: m.get("vendor_id") for sku, m in records.items()}
+    rounding = {sku: (int(m.get("min_order_qty", 1)), int(m.get("pack_size", 1))) for sku, m in records.items()}
     vendors = store.vendors({v for v in mappings.values() if v})
     created: list[str] = []
     reads = [found]
@@ -66,7 +69,7 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
             # Too many SKUs for one PO: one PO per chunk, each id derived from its first line.
             part = None if chunk == indexes else order.lines[chunk[0]].line_id
             indexes = chunk
-            po, vendor_order = _purchase_order_for(order, indexes, vendors[vendor_id].approval_required, vendor_id, part)
+            po, vendor_order = _purchase_order_for(order, indexes, vendors[vendor_id].approval_required, vendor_id, part, rounding)
             po_id = po.po_id
             for i in indexes:
                 lines[i].purchase_order_id = po_id
@@ -90,11 +93,11 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
 
 
 def _purchase_order_for(
-    order: Order, indexes: list[int], approval_required: bool, vendor_id: str, part: str | None = None
+    order: Order, indexes: list[int], approval_required: bool, vendor_id: str, part: str | None = None, rounding: rules.Rounding | None = None
 ) -> tuple[PurchaseOrder, VendorOrder]:
     po_id = ids.purchase_order_id(order.seller_id, order.order_id, vendor_id, part)
     vendor_order_id = ids.vendor_order_id(order.seller_id, po_id, vendor_id)
-    lines = rules.po_lines(order, indexes)
+    lines = rules.po_lines(order, indexes, rounding)
     created_at = now()
     po = PurchaseOrder(
         po_id=po_id,
@@ -277,3 +280,45 @@ def manual_grn(store: Store, seller: Seller, po_id: str, body: GrnIn) -> tuple[i
         create=create,
         replay=lambda stored: (200, answer(stored)),
     )
+
+
+def cancel_purchase_order(store: Store, seller_id: str, po_id: str, body: PoCancelIn) -> dict:
+    """Cancel a PO, whole or per SKU, never below what was handed over or received; its
+    vendor order shrinks with it, and the order's lines it no longer covers wait with
+    `no_po_reason: po_cancelled` (for freed stock, or a PO the seller raises)."""
+
+    def attempt() -> dict:
+        found = store.purchase_order(seller_id, po_id)
+        if not found:
+            raise NotFound(f"purchase order {po_id} not found")
+        po, po_version = found
+        vo, vo_version = vendor_order(store, po.vendor_id, po.vendor_order_id)
+        on_po = {line.sku: line for line in po.lines}
+        unknown = [line.sku for line in body.lines if line.sku not in on_po]
+        if unknown:
+            raise BusinessRuleViolation(
+                f"purchase order {po_id} has no line for {', '.join(unknown)}", code="po_line_unknown", details=[{"field": "lines", "value": unknown}]
+            )
+        if body.lines:
+            # the cancelled quantity in all: a resend asks for what is already done
+            wanted = {line.sku: on_po[line.sku].qty + on_po[line.sku].cancelled_qty - line.qty for line in body.lines}
+        else:
+            wanted = dict.fromkeys(on_po, 0)
+        found_order = store.order_version(seller_id, po.source_order_id)
+        order, order_version = found_order if found_order else (None, 0)
+        new_po, new_vo = rules.shrink_po(po, vo, wanted, order)
+        if new_po == po:
+            return new_po.public()
+        writes = [
+            store.update_purchase_order(new_po, po_version),
+            store.update_vendor_order(new_vo, vo_version),
+            *store.open_po_writes(po, new_po),
+        ]
+        if order is not None:
+            lines = rules.lines_after_po_cut(order, new_po)
+            if lines != order.lines:
+                writes.append(store.update_order(order.model_copy(update={"lines": lines}), order_version))
+        store.commit(writes)
+        return new_po.public()
+
+    return with_retries(attempt)

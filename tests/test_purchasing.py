@@ -1,0 +1,149 @@
+"""Purchasing that never over-buys: a PO follows what its lines still wait for (freed
+stock cuts it), a vendor's pack size and minimum round it, and the seller can cancel it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import invariants
+
+
+@pytest.fixture
+def shop(chain):
+    chain.seller("s1")
+    chain.vendor("v1")
+    chain.map_sku("s1", "MUG", "v1")
+    return chain
+
+
+def stock_view(chain, sku: str = "MUG") -> dict:
+    return chain.as_seller("s1", "GET", f"/v1/sellers/s1/skus/{sku}/stock").body
+
+
+def po_of(chain, order_id: str) -> dict:
+    (po,) = [p for p in chain.purchase_orders("s1") if p["source_order_id"] == order_id]
+    return po
+
+
+def vendor_order(chain, po: dict) -> dict:
+    return chain.as_vendor("v1", "GET", f"/v1/vendors/v1/orders/{po['vendor_order_id']}").body
+
+
+def settled(chain) -> None:
+    chain.drain()
+    invariants.check()
+    invariants.check_settled()
+
+
+def test_freed_stock_that_fills_a_waiting_line_cuts_its_po_so_nothing_is_bought_for_nobody(shop):
+    shop.stock("s1", "MUG", 5)
+    shop.order("s1", "o-1001", ("MUG", 5))
+    shop.order("s1", "o-2", ("MUG", 2))
+    shop.drain()
+    assert po_of(shop, "o-2")["lines"][0]["qty"] == 2
+    assert shop.as_seller("s1", "POST", "/v1/sellers/s1/orders/o-1001/cancel", {"order_id": "o-1001"}).status == 200
+    settled(shop)
+    assert shop.get_order("s1", "o-2")["status"] == "ready"
+    po = po_of(shop, "o-2")
+    assert po["status"] == "cancelled" and po["lines"][0] | {"sku": None} == {
+        "sku": None, "qty": 0, "received_qty": 0, "cancelled_qty": 2, "surplus_qty": 0,
+    }
+    assert vendor_order(shop, po)["status"] == "cancelled", "the vendor is no longer asked to deliver"
+    view = stock_view(shop)
+    assert (view["available"], view["pending_backorders"], view["open_po_qty"], view["quantity_to_purchase"]) == (3, 0, 0, 0)
+
+
+def test_a_po_partly_handed_over_is_cut_to_what_was_handed_over_when_freed_stock_fills_the_rest(shop):
+    shop.stock("s1", "MUG", 2)
+    shop.order("s1", "o-1", ("MUG", 2))
+    shop.order("s1", "o-2", ("MUG", 3))
+    shop.drain()
+    po = po_of(shop, "o-2")
+    assert shop.hand_over("v1", po["vendor_order_id"], "h1", ("MUG", 1)).status == 202
+    shop.drain()
+    shop.as_seller("s1", "POST", "/v1/sellers/s1/orders/o-1/cancel", {"order_id": "o-1"})
+    settled(shop)
+    assert shop.get_order("s1", "o-2")["status"] == "ready"
+    po = po_of(shop, "o-2")
+    assert (po["status"], po["lines"][0]["qty"], po["lines"][0]["received_qty"], po["lines"][0]["cancelled_qty"]) == ("received", 1, 1, 2)
+    assert vendor_order(shop, po)["status"] == "handed_over"
+    assert stock_view(shop)["open_po_qty"] == 0
+
+
+def test_pack_size_and_minimum_round_the_po_and_the_surplus_goes_to_the_next_waiting_order(shop):
+    answer = shop.admin("PUT", "/v1/sellers/s1/skus/MUG", {"vendor_id": "v1", "min_order_qty": 10, "pack_size": 6})
+    assert answer.body == {"seller_id": "s1", "sku": "MUG", "vendor_id": "v1", "min_order_qty": 10, "pack_size": 6}
+    assert shop.admin("GET", "/v1/sellers/s1/skus/MUG").body["pack_size"] == 6
+    shop.order("s1", "o-1", ("MUG", 5))
+    shop.drain()
+    po = po_of(shop, "o-1")
+    assert (po["lines"][0]["qty"], po["lines"][0]["surplus_qty"]) == (10, 5), "max(10, ceil(5/6)*6)"
+    assert vendor_order(shop, po)["lines"][0]["qty"] == 10
+    assert stock_view(shop)["quantity_to_purchase"] == 0
+    shop.order("s1", "o-2", ("MUG", 3))
+    shop.drain()
+    second = po_of(shop, "o-2")
+    assert second["lines"][0]["qty"] == 10
+    shop.hand_over("v1", po["vendor_order_id"], "h1", ("MUG", 10))
+    settled(shop)
+    assert shop.get_order("s1", "o-1")["status"] == "ready"
+    assert shop.get_order("s1", "o-2")["status"] == "ready", "the 5 beyond o-1's need went to o-2"
+    assert po_of(shop, "o-2")["status"] == "cancelled", "and o-2's own PO was no longer needed"
+    view = stock_view(shop)
+    assert (view["available"], view["open_po_qty"]) == (2, 0)
+
+
+def test_a_sku_mapping_takes_only_positive_whole_terms(shop):
+    for terms in ({"min_order_qty": 0}, {"pack_size": -1}, {"pack_size": 1.5}, {"min_order_qty": "2"}):
+        assert shop.admin("PUT", "/v1/sellers/s1/skus/MUG", {"vendor_id": "v1", **terms}).status == 400
+
+
+def test_the_seller_cancels_a_po_whole_and_its_lines_wait_with_the_reason(shop):
+    shop.order("s1", "o-1", ("MUG", 3))
+    shop.drain()
+    po = po_of(shop, "o-1")
+    path = f"/v1/sellers/s1/purchase-orders/{po['po_id']}/cancel"
+    first = shop.as_seller("s1", "POST", path, {})
+    assert first.status == 200 and first.body["status"] == "cancelled"
+    assert shop.as_seller("s1", "POST", path, {}).body == first.body, "again: unchanged"
+    settled(shop)
+    line = shop.get_order("s1", "o-1")["lines"][0]
+    assert (line["pending_qty"], line["no_po_reason"]) == (3, "po_cancelled")
+    assert vendor_order(shop, po)["status"] == "cancelled"
+    view = stock_view(shop)
+    assert (view["open_po_qty"], view["quantity_to_purchase"]) == (0, 3)
+    shop.stock("s1", "MUG", 3)
+    settled(shop)
+    assert shop.get_order("s1", "o-1")["status"] == "ready", "freed stock still reaches the line"
+
+
+def test_cancelling_part_of_a_po_line_is_idempotent_and_never_goes_below_what_was_handed_over(shop):
+    shop.order("s1", "o-1", ("MUG", 5))
+    shop.drain()
+    po = po_of(shop, "o-1")
+    path = f"/v1/sellers/s1/purchase-orders/{po['po_id']}/cancel"
+    cut = shop.as_seller("s1", "POST", path, {"lines": [{"sku": "MUG", "qty": 2}]}).body
+    assert (cut["lines"][0]["qty"], cut["lines"][0]["cancelled_qty"]) == (3, 2)
+    again = shop.as_seller("s1", "POST", path, {"lines": [{"sku": "MUG", "qty": 2}]}).body
+    assert again["lines"][0]["qty"] == 3, "a resend cancels nothing more"
+    assert vendor_order(shop, po)["lines"][0]["qty"] == 3
+    shop.hand_over("v1", po["vendor_order_id"], "h1", ("MUG", 2))
+    shop.drain()
+    rest = shop.as_seller("s1", "POST", path, {}).body
+    assert (rest["status"], rest["lines"][0]["qty"], rest["lines"][0]["cancelled_qty"]) == ("received", 2, 3)
+    settled(shop)
+    order = shop.get_order("s1", "o-1")
+    assert (order["lines"][0]["assigned_qty"], order["lines"][0]["pending_qty"], order["lines"][0]["no_po_reason"]) == (2, 3, "po_cancelled")
+
+
+def test_a_po_cancel_is_refused_for_what_it_does_not_have_and_to_other_accounts(shop):
+    shop.seller("s2")
+    shop.order("s1", "o-1", ("MUG", 2))
+    shop.drain()
+    po = po_of(shop, "o-1")
+    path = f"/v1/sellers/s1/purchase-orders/{po['po_id']}/cancel"
+    assert shop.as_seller("s1", "POST", path, {"lines": [{"sku": "CUP", "qty": 1}]}).status == 422
+    assert shop.as_seller("s1", "POST", path, {"lines": [{"sku": "MUG", "qty": 0}]}).status == 400
+    assert shop.as_seller("s2", "POST", path, {}).status == 403
+    assert shop.as_seller("s1", "POST", "/v1/sellers/s1/purchase-orders/po-nope/cancel", {}).status == 404
+    assert po_of(shop, "o-1")["status"] == "approved"
