@@ -319,7 +319,13 @@ FUNCTIONS = (
         sends_to=(WEBHOOK_DELIVERIES,),
         stream=StreamTrigger(
             table=ORDERS,
-            filters=({"eventName": ["INSERT", "MODIFY"], "dynamodb": {"NewImage": {"entity": {"S": ["ORDER"]}}}},),
+            # only orders in a status that is news; the handler tells a change of status from a step
+            filters=(
+                {
+                    "eventName": ["INSERT", "MODIFY"],
+                    "dynamodb": {"NewImage": {"entity": {"S": ["ORDER"]}, "status": {"S": ["backordered", "ready", "cancelled"]}}},
+                },
+            ),
         ),
     ),
     Function(

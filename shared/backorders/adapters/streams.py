@@ -19,3 +19,10 @@ def old_image(record: DynamoDBRecord) -> dict[str, Any] | None:
     if record.dynamodb is None:
         return None
     return record.dynamodb.old_image or None  # powertools gives {} when there is none
+
+
+def attribute(record: DynamoDBRecord, image: str, name: str) -> str | None:
+    """One string attribute of a record's `NewImage` or `OldImage`, read without turning the
+    whole image into Python (a 500-line order's image is costly to read)."""
+    value = (record.raw_event.get("dynamodb", {}).get(image) or {}).get(name) or {}
+    return value.get("S")

@@ -13,6 +13,7 @@ import hmac
 import ipaddress
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -103,15 +104,24 @@ def _event(account: AccountKind, account_id: str, type_: str, cause: str, at: st
 ORDER_STATUS_EVENTS = {"backordered": "order.backordered", "ready": "order.ready", "cancelled": "order.cancelled"}
 
 
-def order_events(old: dict | None, new: dict, public: dict) -> list[Event]:
-    """An order that became backordered, ready or cancelled (`public`: as the API shows it)."""
+def order_event_type(old: dict | None, new: dict) -> str | None:
+    """The event of an order's change: it became backordered, ready or cancelled."""
     status = new.get("status")
     type_ = ORDER_STATUS_EVENTS.get(str(status))
     if type_ is None or (old is not None and old.get("status") == status):
+        return None
+    return type_
+
+
+def order_events(old: dict | None, new: dict, public: Callable[[], dict]) -> list[Event]:
+    """The events of an order's change (`public`: the order as the API shows it, made only
+    when there is an event: most changes of a big order are steps with none)."""
+    type_ = order_event_type(old, new)
+    if type_ is None:
         return []
-    cause = f"{new['pk']}|{status}|{new.get('version', '')}"
+    cause = f"{new['pk']}|{new.get('status')}|{new.get('version', '')}"
     at = str(new.get("updated_at") or new.get("created_at") or "")
-    return [_event("seller", str(new["seller_id"]), type_, cause, at, {"order": public})]
+    return [_event("seller", str(new["seller_id"]), type_, cause, at, {"order": public()})]
 
 
 def purchasing_events(old: dict | None, new: dict, public: dict) -> list[Event]:
