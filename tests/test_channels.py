@@ -11,6 +11,8 @@ import copy
 import hashlib
 import hmac
 import json
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -268,3 +270,54 @@ def test_a_cancellation_that_lands_while_its_order_is_being_stored_still_cancels
     assert shop.get_order("s1", f"shop-{BIG_ID}")["status"] == "cancelled"
     stock = shop.as_seller("s1", "GET", "/v1/sellers/s1/skus/MUG-1/stock").body
     assert (stock["available"], stock["pending_backorders"], stock["open_po_qty"]) == (3, 0, 0)
+
+
+# --- the whole chain from what each marketplace really sends ---------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "marketplaces"
+
+
+def fixture_bytes(name: str) -> bytes:
+    """A payload as the marketplace's documentation shows it, byte for byte: signed and sent unchanged."""
+    return (FIXTURES / name).read_bytes()
+
+
+def hand_over_everything(chain, vendor_id: str = "v1") -> None:
+    for vo in chain.vendor_orders(vendor_id):
+        lines = [(line["sku"], line["qty"] - line["handed_over_qty"]) for line in vo["lines"] if line["qty"] > line["handed_over_qty"]]
+        if lines:
+            assert chain.hand_over(vendor_id, vo["vendor_order_id"], f"h-{vo['vendor_order_id']}", *lines).status == 202
+    chain.drain()
+
+
+def test_a_shopify_order_as_shopify_sends_it_goes_through_the_whole_chain_to_ready(chain):
+    chain.seller("s1")
+    chain.vendor("v1")
+    for sku in ("IPOD 2008 / PINK #8GB", "variant-49148385"):
+        assert chain.admin("PUT", f"/v1/sellers/s1/skus/{quote(sku, safe='')}", {"vendor_id": "v1"}).status == 200
+    assert chain.admin("PUT", "/v1/sellers/s1/channels/shop", {"kind": "shopify", "secret": SHOPIFY_SECRET}).status == 201
+    raw = fixture_bytes("shopify_orders_create.json")
+    answer = post_shopify(chain, "orders/create", raw)
+    assert answer.body["outcome"] == "created" and answer.body["order_id"] == "shop-820982911946154508"
+    chain.drain()
+    order = chain.get_order("s1", "shop-820982911946154508")
+    assert order["status"] == "backordered"
+    assert sorted((line["sku"], line["qty"]) for line in order["lines"]) == [("IPOD 2008 / PINK #8GB", 4), ("variant-49148385", 1)]
+    hand_over_everything(chain)
+    assert chain.get_order("s1", "shop-820982911946154508")["status"] == "ready"
+    refund = post_shopify(chain, "refunds/create", fixture_bytes("shopify_refunds_create.json"))
+    assert refund.status == 200 and refund.body["outcome"] == "ignored"
+
+
+def test_a_woocommerce_order_as_woocommerce_sends_it_goes_through_the_whole_chain_to_ready(chain):
+    chain.seller("s1")
+    chain.vendor("v1")
+    for sku in ("Café Tasse ☕ 350ml", "product-23"):
+        assert chain.admin("PUT", f"/v1/sellers/s1/skus/{quote(sku, safe='')}", {"vendor_id": "v1"}).status == 200
+    assert chain.admin("PUT", "/v1/sellers/s1/channels/woo", {"kind": "woocommerce", "secret": WOO_SECRET}).status == 201
+    answer = post_woo(chain, "order.created", fixture_bytes("woocommerce_order_created.json"))
+    assert answer.body == {"outcome": "created", "order_id": "woo-727", "reason": None}
+    chain.drain()
+    assert chain.get_order("s1", "woo-727")["status"] == "backordered"
+    hand_over_everything(chain)
+    assert chain.get_order("s1", "woo-727")["status"] == "ready"

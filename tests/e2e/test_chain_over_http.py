@@ -232,3 +232,28 @@ def test_a_marketplace_sku_with_spaces_slash_hash_and_unicode_goes_through_over_
     assert (stock.body["on_hand"], stock.body["assigned"], stock.body["pending_backorders"], stock.body["open_po_qty"]) == (1, 1, 2, 2)
     # the same `%2F` in the seller id is no path at all
     assert api.admin("GET", f"/v1/sellers/{seller}%2Fx/skus/{encoded}/stock").status == 404
+
+
+def test_a_shopify_order_posted_as_shopify_posts_it_reaches_ready_over_http(api: Api):
+    import base64
+    import hashlib
+    import hmac
+    from pathlib import Path
+
+    seller, vendor, _ = api.setup(stock=0)
+    for sku in ("IPOD 2008 / PINK #8GB", "variant-49148385"):
+        api.map_sku(seller, sku, vendor)
+    secret = "shpss_" + unique("secret")
+    channel = api.admin("PUT", f"/v1/sellers/{seller}/channels/shop", {"kind": "shopify", "secret": secret})
+    assert channel.status == 201
+    raw = (Path(__file__).parents[1] / "fixtures" / "marketplaces" / "shopify_orders_create.json").read_bytes()
+    signature = base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
+    headers = {"X-Shopify-Topic": "orders/create", "X-Shopify-Hmac-Sha256": signature, "Content-Type": "application/json"}
+    answer = api.call("POST", channel.body["webhook_path"], headers=headers, raw=raw)
+    assert answer.status == 200 and answer.body["outcome"] == "created", answer
+    order_id = answer.body["order_id"]
+    api.until("the order's POs", lambda: len(api.purchase_orders(seller)) == 1)
+    [vo] = api.until("the vendor order", lambda: api.vendor_orders(vendor) or None)
+    lines = [(line["sku"], line["qty"]) for line in vo["lines"]]
+    assert api.hand_over(vendor, vo["vendor_order_id"], "h1", *lines).status == 202
+    assert api.settled_order(seller, order_id, assigned=5)["status"] == "ready"
