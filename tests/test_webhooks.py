@@ -320,3 +320,13 @@ def test_an_endpoint_deleted_and_made_again_under_its_id_gets_nothing_of_the_old
         chain.send_webhooks()
     assert old.received == [] and new.received == []
     assert chain.as_seller("s1", "GET", "/v1/sellers/s1/webhook-endpoints/erp/deliveries").body["items"] == []
+
+
+def test_an_account_has_at_most_ten_endpoints(chain):
+    shop(chain)
+    for n in range(10):
+        endpoint(chain, "seller", "s1", f"e{n}", "http://127.0.0.1:9/x", ["order.ready"])
+    eleventh = chain.as_seller("s1", "PUT", "/v1/sellers/s1/webhook-endpoints/e10", {"url": "http://127.0.0.1:9/x", "events": ["order.ready"]})
+    assert eleventh.status == 422 and eleventh.error["code"] == "too_many_endpoints"
+    changed = chain.as_seller("s1", "PUT", "/v1/sellers/s1/webhook-endpoints/e3", {"url": "http://127.0.0.1:9/y", "events": ["order.ready"]})
+    assert changed.status == 200, "changing one of the ten is still fine"

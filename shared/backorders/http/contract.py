@@ -152,6 +152,8 @@ CONFLICTS = {
     f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers",
 }
 RULES = {
+    f"{V}/sellers/{{seller_id}}/webhook-endpoints/{{endpoint_id}}",
+    f"{V}/vendors/{{vendor_id}}/webhook-endpoints/{{endpoint_id}}",
     f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/cancel",
     f"{V}/sellers/{{seller_id}}/skus/{{sku}}",
     f"{V}/sellers/{{seller_id}}/inventory/adjustments",

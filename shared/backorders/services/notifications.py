@@ -22,11 +22,12 @@ from pydantic import BaseModel, ValidationError
 from backorders.adapters.dynamo import WriteRefused, with_retries
 from backorders.adapters.store import ATTEMPT, Store, now
 from backorders.domain import webhooks
-from backorders.domain.errors import InvalidRequest, NotFound
+from backorders.domain.errors import BusinessRuleViolation, InvalidRequest, NotFound
 from backorders.domain.webhooks import AccountKind, EndpointIn, Event
 from backorders.services import pages
 
 SLOTS = 2  # attempts to one endpoint at once
+MAX_ENDPOINTS = 10  # per account: each event is one message per endpoint
 SLOT_LEASE_S = 40  # a sender that stopped mid-attempt frees its slot after this
 BUSY_RETRY_S = 5
 
@@ -84,6 +85,10 @@ def put_endpoint(
 
     def attempt() -> tuple[int, dict]:
         found = store.endpoint(kind, account_id, endpoint_id)
+        if found is None and len(store.endpoints(kind, account_id)) >= MAX_ENDPOINTS:
+            raise BusinessRuleViolation(
+                f"a {kind} has at most {MAX_ENDPOINTS} webhook endpoints; delete one first", code="too_many_endpoints"
+            )
         stamp = now()
         data = {
             "url": body.url,
