@@ -80,8 +80,9 @@ class TestStockView:
         assert ret(shop, "r1", 1, "expected", sku="B").status == 201
         assert stock(shop, "B")["quantity_to_purchase"] == 3
 
-    def test_an_unknown_sku_has_all_zero_figures(self, shop):
-        assert stock(shop, "NEW")["on_hand"] == 0
+    def test_an_unknown_sku_is_a_404_not_zeros(self, shop):
+        answer = shop.as_seller("s1", "GET", "/v1/sellers/s1/skus/NEW/stock")
+        assert answer.status == 404 and answer.error["code"] == "sku_unknown"
 
 
 class TestReturns:
@@ -113,7 +114,7 @@ class TestReturns:
         assert answer.status == 401
         assert ret(chain, "r1", 1, "lost").status == 400
         assert ret(chain, "r1", 0, "received").status == 400
-        assert stock(chain)["on_hand"] == 0
+        assert chain.as_seller("s1", "GET", "/v1/sellers/s1/skus/A/stock").status == 404, "nothing was recorded for A"
 
 
 class TestFreeStock:

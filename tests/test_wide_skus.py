@@ -297,8 +297,9 @@ def test_skus_that_differ_only_after_a_slash_or_hash_stay_apart(shop):
         assert stock_view(shop, sku) == figures(on_hand=i, available=i)
         mapping = shop.admin("GET", f"/v1/sellers/s1/skus/{enc(sku)}").body
         assert mapping == {"seller_id": "s1", "sku": sku, "vendor_id": "v1" if i % 2 else None, "min_order_qty": 1, "pack_size": 1}
-        # the same words under another seller are another SKU
-        assert stock_view(shop, sku, seller="s2") == figures()
+        # the same words under another seller are another SKU: one it never had
+        other = shop.as_seller("s2", "GET", f"/v1/sellers/s2/skus/{enc(sku)}/stock")
+        assert other.status == 404 and other.error["code"] == "sku_unknown"
     # the seller's own profile is untouched by a SKU named PROFILE
     assert shop.admin("GET", "/v1/sellers/s1").body["name"] == "Seller s1"
     # an order of one SKU takes nothing from its look-alikes

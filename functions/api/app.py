@@ -276,8 +276,7 @@ def list_purchase_orders(seller_id: Id):
 
 @app.get("/v1/sellers/<seller_id>/purchase-orders/<po_id>")
 def get_purchase_order(seller_id: Id, po_id: Id):
-    po, _ = require_found(store.purchase_order(seller_id, po_id), f"purchase order {po_id}")
-    return json_response(200, po.public())
+    return json_response(200, purchasing.purchase_order_view(store, seller_id, po_id))
 
 
 @app.post("/v1/sellers/<seller_id>/purchase-orders/<po_id>/cancel")

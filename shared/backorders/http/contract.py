@@ -161,13 +161,17 @@ RULES = {
     f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns",
     f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers",
 }
-CONFLICTS |= {f"{V}/sellers/{{seller_id}}/credentials/rotate", f"{V}/vendors/{{vendor_id}}/credentials/rotate"}
+CONFLICTS |= {
+    f"{V}/sellers/{{seller_id}}/credentials/rotate",
+    f"{V}/vendors/{{vendor_id}}/credentials/rotate",
+    f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve",  # a cancelled vendor order
+}
 REFUSALS = {
     400: "Malformed JSON, an invalid field, or JSON nested too deep.",
     401: "No credential, or one that is not valid here.",
     403: "A valid credential of another account.",
     404: "No such account or resource.",
-    409: "The same id again with a different body.",
+    409: "The same id again with a different body, or a state that forbids it (a cancelled vendor order).",
     413: "A body over 256 KiB.",
     422: "Valid, but refused by a business rule.",
 }
@@ -199,7 +203,8 @@ def complete(document: dict) -> dict:
     document = copy.deepcopy(document)
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    for generated in ("HTTPValidationError", "ValidationError"):  # the resolver's 422 shape, not ours
+    # the resolver's 422 shapes, not ours: no answer of this API uses them
+    for generated in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(generated, None)
     schemas["Error"] = ERROR
     components["securitySchemes"] = SECURITY_SCHEMES

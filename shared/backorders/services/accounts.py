@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from backorders.adapters.dynamo import WriteRefused
 from backorders.adapters.store import Store, now, seller_key, vendor_key
-from backorders.domain import security
+from backorders.domain import rules, security
 from backorders.domain.errors import BusinessRuleViolation, Conflict, InsufficientStock, NotFound
 from backorders.domain.models import AdjustmentIn, Seller, SellerIn, SkuMappingIn, VendorIn
+from backorders.services import purchasing
 from backorders.services.once import create_once
 from backorders.services.ordering import body_fingerprint
 
@@ -62,7 +63,16 @@ def map_sku(store: Store, seller_id: str, sku: str, body: SkuMappingIn) -> dict:
             details=[{"field": "vendor_id", "value": body.vendor_id}],
         )
     store.write(store.put_mapping(seller_id, sku, body.vendor_id, body.min_order_qty, body.pack_size))
-    return {"seller_id": seller_id, "sku": sku, "vendor_id": body.vendor_id, "min_order_qty": body.min_order_qty, "pack_size": body.pack_size}
+    answer: dict = {"seller_id": seller_id, "sku": sku, "vendor_id": body.vendor_id, "min_order_qty": body.min_order_qty, "pack_size": body.pack_size}
+    vendor = store.vendor(body.vendor_id) if body.vendor_id else None
+    if vendor is not None and not rules.vendor_is_eligible(vendor):
+        answer["warning"] = (
+            f"vendor {vendor.vendor_id} cannot receive purchase orders (it must be a B2B vendor with "
+            "is_b2b_new true, vendor_panel_type 2 and is_warehouse_location false): orders for this SKU will wait"
+        )
+    if body.vendor_id is not None:
+        purchasing.heal_waiting_lines(store, seller_id, sku)  # orders already waiting for it get their PO now
+    return answer
 
 
 def adjust_inventory(store: Store, seller_id: str, body: AdjustmentIn) -> tuple[int, dict]:

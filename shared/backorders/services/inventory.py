@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from backorders.adapters import dynamo
 from backorders.adapters.store import Store
-from backorders.domain.errors import Conflict
+from backorders.domain.errors import Conflict, NotFound
 from backorders.domain.models import DEFAULT_BIN, MAIN_LOCATION, Return, ReturnIn
 from backorders.services.once import create_once
 from backorders.services.ordering import body_fingerprint
@@ -20,6 +20,9 @@ def stock_view(store: Store, seller_id: str, sku: str) -> dict:
     - expected_returns: customer returns announced and not yet received
     """
     bins, waiting, summary = store.stock_partition(seller_id, sku)
+    if not bins and not waiting and not summary.open_po_qty and not summary.expected_returns and not store.mapping_records(seller_id, {sku}):
+        # nothing was ever recorded for it: most likely a mistyped SKU, not one with no stock
+        raise NotFound(f"SKU {sku!r} is unknown for seller {seller_id}: no mapping, stock or orders", code="sku_unknown")
     available = sum(b.available for b in bins)
     assigned = sum(b.assigned + b.reserved for b in bins)
     pending = sum(w.pending_qty for w in waiting)

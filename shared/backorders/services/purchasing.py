@@ -15,6 +15,7 @@ from backorders.domain.models import (
     GrnSummary,
     Handover,
     HandoverIn,
+    NoPoReason,
     Order,
     PoCancelIn,
     PurchaseOrder,
@@ -92,6 +93,62 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
     return created, changed
 
 
+# Reasons a line was left without a PO that go away when their cause is fixed.
+HEALABLE: tuple[NoPoReason, ...] = ("sku_not_mapped", "vendor_not_eligible", "auto_po_disabled")
+HEAL_AT_ONCE = 50  # orders healed in the request that fixed the cause; the reconciler heals the rest
+
+
+def heal_order(store: Store, seller_id: str, order_id: str, skus: set[str] | None = None) -> list[str]:
+    """Give the order's lines left without a PO (for a cause that may be fixed now: a
+    mapping, a vendor's flags, the seller's auto PO) their PO, when the cause is gone: the
+    reasons of the lines that would now get one are cleared in one versioned step, then
+    the POs are raised as for a new shortfall. Lines whose cause is still there are left
+    as they are (nothing written). Returns the POs raised."""
+
+    def clear() -> bool:
+        seller = store.seller(seller_id)
+        found = store.order_version(seller_id, order_id)
+        if not seller or not found:
+            return False
+        order, version = found
+        stuck = [
+            i
+            for i, line in enumerate(order.lines)
+            if line.no_po_reason in HEALABLE and not line.purchase_order_id and line.pending_qty and (skus is None or line.sku in skus)
+        ]
+        if not stuck:
+            return False
+        lines = list(order.lines)
+        for i in stuck:
+            lines[i] = lines[i].model_copy(update={"no_po_reason": None})
+        retry = order.model_copy(update={"lines": lines})
+        mappings = store.mappings(seller_id, {order.lines[i].sku for i in stuck})
+        plan = rules.plan_purchase(retry, seller, mappings, store.vendors({v for v in mappings.values() if v}))
+        fixed = {i for indexes in plan.by_vendor.values() for i in indexes} & set(stuck)
+        # a line whose cause changed (mapped now, to a vendor that cannot get POs) says the new one
+        lines = [
+            line.model_copy(update={"no_po_reason": None if i in fixed else plan.reasons.get(i, line.no_po_reason)}) if i in stuck else line
+            for i, line in enumerate(order.lines)
+        ]
+        if lines == order.lines:
+            return False  # every cause is still there
+        store.commit([store.update_order(order.model_copy(update={"lines": lines}), version)])
+        return bool(fixed)
+
+    if not with_retries(clear):
+        return []
+    created, _ = raise_purchase_orders(store, seller_id, order_id)
+    return created
+
+
+def heal_waiting_lines(store: Store, seller_id: str, sku: str) -> list[str]:
+    """After a SKU's mapping changed: the orders waiting for it get their PO now (the
+    first HEAL_AT_ONCE of them, oldest first; the reconciler finds any others)."""
+    _, waiting, _ = store.stock_partition(seller_id, sku)
+    order_ids = list(dict.fromkeys(w.order_id for w in waiting))[:HEAL_AT_ONCE]
+    return [po_id for order_id in order_ids for po_id in heal_order(store, seller_id, order_id, {sku})]
+
+
 def _purchase_order_for(
     order: Order, indexes: list[int], approval_required: bool, vendor_id: str, part: str | None = None, rounding: rules.Rounding | None = None
 ) -> tuple[PurchaseOrder, VendorOrder]:
@@ -137,6 +194,8 @@ def approve(store: Store, vendor_id: str, vendor_order_id: str) -> VendorOrder:
 
     def attempt() -> VendorOrder:
         vo, version = vendor_order(store, vendor_id, vendor_order_id)
+        if vo.status == "cancelled":
+            raise Conflict(f"vendor order {vendor_order_id} was cancelled: there is nothing to approve", code="vendor_order_cancelled")
         if vo.status != "unapproved":
             return vo
         approved = vo.model_copy(update={"status": "approved"})
@@ -282,6 +341,17 @@ def manual_grn(store: Store, seller: Seller, po_id: str, body: GrnIn) -> tuple[i
     )
 
 
+def purchase_order_view(store: Store, seller_id: str, po_id: str) -> dict:
+    """A PO as the seller sees it, with where its vendor order stands (waiting for the
+    vendor's approval, approved, handed over, cancelled)."""
+    found = store.purchase_order(seller_id, po_id)
+    if not found:
+        raise NotFound(f"purchase order {po_id} not found")
+    po = found[0]
+    vo = store.vendor_order(po.vendor_id, po.vendor_order_id)
+    return {**po.public(), "vendor_order_status": vo[0].status if vo else None}
+
+
 def cancel_purchase_order(store: Store, seller_id: str, po_id: str, body: PoCancelIn) -> dict:
     """Cancel a PO, whole or per SKU, never below what was handed over or received; its
     vendor order shrinks with it, and the order's lines it no longer covers wait with
@@ -308,7 +378,7 @@ def cancel_purchase_order(store: Store, seller_id: str, po_id: str, body: PoCanc
         order, order_version = found_order if found_order else (None, 0)
         new_po, new_vo = rules.shrink_po(po, vo, wanted, order)
         if new_po == po:
-            return new_po.public()
+            return {**new_po.public(), "vendor_order_status": vo.status}
         writes = [
             store.update_purchase_order(new_po, po_version),
             store.update_vendor_order(new_vo, vo_version),
@@ -319,6 +389,6 @@ def cancel_purchase_order(store: Store, seller_id: str, po_id: str, body: PoCanc
             if lines != order.lines:
                 writes.append(store.update_order(order.model_copy(update={"lines": lines}), order_version))
         store.commit(writes)
-        return new_po.public()
+        return {**new_po.public(), "vendor_order_status": new_vo.status}
 
     return with_retries(attempt)

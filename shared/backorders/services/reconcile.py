@@ -93,6 +93,9 @@ def _repair_order(store: Store, item: dict) -> Counter:
     if current is not None and current.lines_needing_po():
         _, changed = purchasing.raise_purchase_orders(store, order.seller_id, order.order_id)
         done["shortfalls_resolved"] += changed
+    if current is not None and any(l.no_po_reason in purchasing.HEALABLE and l.pending_qty for l in current.lines):
+        # left without a PO for a cause that may be fixed by now (a mapping, a vendor, the setting)
+        done["stuck_lines_healed"] += len(purchasing.heal_order(store, order.seller_id, order.order_id))
     return done
 
 

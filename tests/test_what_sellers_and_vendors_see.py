@@ -1,0 +1,86 @@
+"""What sellers and vendors are told is true, and lines left without a PO heal once
+their cause is fixed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from openapi_spec_validator import validate
+
+from tests import invariants
+from tests.test_reconcile import run
+
+
+def test_the_served_openapi_document_validates(chain):
+    validate(chain.call("GET", "/v1/openapi.json").body)
+
+
+def test_a_sku_nothing_was_ever_recorded_for_is_a_404_not_zeros(chain):
+    chain.seller("s1")
+    answer = chain.as_seller("s1", "GET", "/v1/sellers/s1/skus/MUG-TYPO/stock")
+    assert answer.status == 404 and answer.error["code"] == "sku_unknown"
+    chain.map_sku("s1", "MUG-TYPO", None)
+    assert chain.as_seller("s1", "GET", "/v1/sellers/s1/skus/MUG-TYPO/stock").status == 200, "a mapped SKU is known"
+
+
+def test_the_po_says_whether_the_vendor_has_approved_and_a_cancelled_order_cannot_be_approved(chain):
+    chain.seller("s1")
+    chain.vendor("v1", approval_required=True)
+    chain.map_sku("s1", "A", "v1")
+    chain.order("s1", "o1", ("A", 2))
+    chain.drain()
+    [po] = chain.purchase_orders("s1")
+    view = chain.as_seller("s1", "GET", f"/v1/sellers/s1/purchase-orders/{po['po_id']}").body
+    assert (view["status"], view["vendor_order_status"]) == ("approved", "unapproved"), "approved on our side, not yet by the vendor"
+    chain.as_seller("s1", "POST", "/v1/sellers/s1/orders/o1/cancel", {"order_id": "o1"})
+    chain.drain()
+    approve = chain.as_vendor("v1", "POST", f"/v1/vendors/v1/orders/{po['vendor_order_id']}/approve")
+    assert approve.status == 409 and approve.error["code"] == "vendor_order_cancelled"
+
+
+def test_mapping_a_sku_gives_the_orders_already_waiting_for_it_their_po(chain):
+    chain.seller("s1")
+    chain.vendor("v1")
+    chain.order("s1", "o1", ("A", 2))
+    chain.order("s1", "o2", ("A", 1), ("B", 1))
+    chain.drain()
+    assert chain.get_order("s1", "o1")["lines"][0]["no_po_reason"] == "sku_not_mapped"
+    assert chain.map_sku("s1", "A", "v1").status == 200
+    chain.drain()
+    for order_id in ("o1", "o2"):
+        line = chain.get_order("s1", order_id)["lines"][0]
+        assert (line["no_po_reason"], bool(line["purchase_order_id"])) == (None, True), order_id
+    assert chain.get_order("s1", "o2")["lines"][1]["no_po_reason"] == "sku_not_mapped", "B is still not mapped"
+    assert sorted(po["lines"][0]["qty"] for po in chain.purchase_orders("s1")) == [1, 2]
+    invariants.check()
+    invariants.check_settled()
+
+
+def test_a_mapping_to_a_vendor_that_can_never_get_pos_warns_and_the_lines_heal_once_the_vendor_is_fixed(chain):
+    chain.seller("s1")
+    chain.vendor("v1", is_b2b_new=False)
+    chain.order("s1", "o1", ("A", 2))
+    chain.drain()
+    mapped = chain.admin("PUT", "/v1/sellers/s1/skus/A", {"vendor_id": "v1"})
+    assert "cannot receive purchase orders" in mapped.body["warning"]
+    chain.drain()
+    assert chain.get_order("s1", "o1")["lines"][0]["no_po_reason"] == "vendor_not_eligible"
+    assert run(chain).get("stuck_lines_healed", 0) == 0, "nothing to heal while the cause is there"
+    chain.vendor("v1", is_b2b_new=True)
+    assert run(chain, older_than=timedelta(0))["stuck_lines_healed"] == 1
+    chain.drain()
+    line = chain.get_order("s1", "o1")["lines"][0]
+    assert line["no_po_reason"] is None and line["purchase_order_id"]
+    invariants.check()
+
+
+def test_a_seller_who_turns_auto_po_on_gets_pos_for_what_waits(chain):
+    chain.seller("s1", auto_po_vendor_level=False)
+    chain.vendor("v1")
+    chain.map_sku("s1", "A", "v1")
+    chain.order("s1", "o1", ("A", 2))
+    chain.drain()
+    assert chain.get_order("s1", "o1")["lines"][0]["no_po_reason"] == "auto_po_disabled"
+    chain.seller("s1", auto_po_vendor_level=True)
+    assert run(chain)["stuck_lines_healed"] == 1
+    assert chain.get_order("s1", "o1")["lines"][0]["purchase_order_id"]
