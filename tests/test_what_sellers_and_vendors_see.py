@@ -84,3 +84,43 @@ def test_a_seller_who_turns_auto_po_on_gets_pos_for_what_waits(chain):
     chain.seller("s1", auto_po_vendor_level=True)
     assert run(chain)["stuck_lines_healed"] == 1
     assert chain.get_order("s1", "o1")["lines"][0]["purchase_order_id"]
+
+
+def test_a_vendor_declines_an_order_and_the_seller_sees_why_its_lines_wait(chain):
+    chain.seller("s1")
+    chain.vendor("v1", approval_required=True)
+    chain.vendor("v2")
+    chain.map_sku("s1", "A", "v1")
+    chain.order("s1", "o1", ("A", 2))
+    chain.drain()
+    [po] = chain.purchase_orders("s1")
+    path = f"/v1/vendors/v1/orders/{po['vendor_order_id']}"
+    assert chain.as_vendor("v1", "POST", path + "/decline", {"reason": ""}).status == 400
+    assert chain.as_vendor("v2", "POST", f"/v1/vendors/v1/orders/{po['vendor_order_id']}/decline", {"reason": "no"}).status == 403
+    declined = chain.as_vendor("v1", "POST", path + "/decline", {"reason": "discontinued"})
+    assert declined.status == 200 and (declined.body["status"], declined.body["declined_reason"]) == ("declined", "discontinued")
+    assert chain.as_vendor("v1", "POST", path + "/decline", {"reason": "discontinued"}).body == declined.body, "again: unchanged"
+    chain.drain()
+    line = chain.get_order("s1", "o1")["lines"][0]
+    assert (line["pending_qty"], line["no_po_reason"]) == (2, "vendor_declined")
+    view = chain.as_seller("s1", "GET", f"/v1/sellers/s1/purchase-orders/{po['po_id']}").body
+    assert (view["status"], view["vendor_order_status"]) == ("cancelled", "declined")
+    approve = chain.as_vendor("v1", "POST", path + "/approve")
+    assert approve.status == 409 and approve.error["code"] == "vendor_order_declined"
+    handover = chain.as_vendor("v1", "POST", path + "/handovers", {"handover_id": "h1", "lines": [{"sku": "A", "qty": 1}]})
+    assert handover.status == 422 and handover.error["code"] == "vendor_order_declined"
+    assert chain.as_seller("s1", "GET", "/v1/sellers/s1/skus/A/stock").body["open_po_qty"] == 0
+    invariants.check()
+    invariants.check_settled()
+
+
+def test_an_order_with_goods_handed_over_cannot_be_declined(chain):
+    chain.seller("s1")
+    chain.vendor("v1")
+    chain.map_sku("s1", "A", "v1")
+    chain.order("s1", "o1", ("A", 3))
+    chain.drain()
+    [vo] = chain.vendor_orders("v1")
+    chain.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1))
+    answer = chain.as_vendor("v1", "POST", f"/v1/vendors/v1/orders/{vo['vendor_order_id']}/decline", {"reason": "late"})
+    assert answer.status == 422 and answer.error["code"] == "already_handed_over"

@@ -22,6 +22,7 @@ from backorders.domain.marketplaces import ChannelIn
 from backorders.domain.models import (
     AdjustmentIn,
     CancelIn,
+    DeclineIn,
     GrnIn,
     Id,
     OrderIn,
@@ -315,6 +316,13 @@ def get_vendor_order(vendor_id: Id, vendor_order_id: Id):
 @app.post("/v1/vendors/<vendor_id>/orders/<vendor_order_id>/approve")
 def approve_vendor_order(vendor_id: Id, vendor_order_id: Id):
     return json_response(200, purchasing.approve(store, vendor_id, vendor_order_id).public())
+
+
+@app.post("/v1/vendors/<vendor_id>/orders/<vendor_order_id>/decline")
+def decline_vendor_order(vendor_id: Id, vendor_order_id: Id, body: Annotated[DeclineIn, Body()]):
+    declined = purchasing.decline(store, vendor_id, vendor_order_id, body)
+    logger.info("vendor order declined", extra={"vendor_id": vendor_id, "vendor_order_id": vendor_order_id})
+    return json_response(200, declined.public())
 
 
 # --- web pages: the vendor panel and the seller console --------------------------------------

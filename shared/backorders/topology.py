@@ -233,6 +233,7 @@ API_ROUTES: tuple[Route, ...] = (
     Route("GET", f"{V}/vendors/{{vendor_id}}/orders", "vendor"),
     Route("GET", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}", "vendor"),
     Route("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve", "vendor"),
+    Route("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/decline", "vendor"),
     *PANEL_ROUTES,
 )
 HANDOVER_ROUTES: tuple[Route, ...] = (

@@ -595,7 +595,9 @@ class Store:
         return put(self.purchasing, item, NOT_EXISTS)
 
     def update_vendor_order(self, vo: VendorOrder, version: int, *, expect_status: str | None = None) -> Write:
-        fields = {"status": vo.status, "lines": [line.model_dump() for line in vo.lines]}
+        fields: dict[str, Any] = {"status": vo.status, "lines": [line.model_dump() for line in vo.lines]}
+        if vo.declined_reason is not None:
+            fields["declined_reason"] = vo.declined_reason
         key = vendor_order_key(vo.vendor_id, vo.vendor_order_id)
         return _versioned_update(self.purchasing, key, fields, version, expect_status=expect_status)
 

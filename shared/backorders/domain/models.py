@@ -48,9 +48,11 @@ DEFAULT_BIN = "default"
 # "accepting": an order of a seller who does not allow backorders, too big to take its
 # stock in one transaction, while it is taken in steps (shown as "received").
 OrderStatus = Literal["accepting", "received", "backordered", "ready", "cancelled"]
-NoPoReason = Literal["stock_available", "sku_not_mapped", "auto_po_disabled", "vendor_not_eligible", "po_cancelled"]
+NoPoReason = Literal[
+    "stock_available", "sku_not_mapped", "auto_po_disabled", "vendor_not_eligible", "po_cancelled", "vendor_declined"
+]
 PoStatus = Literal["approved", "partially_received", "received", "cancelled"]
-VendorOrderStatus = Literal["unapproved", "approved", "partially_handed_over", "handed_over", "cancelled"]
+VendorOrderStatus = Literal["unapproved", "approved", "partially_handed_over", "handed_over", "cancelled", "declined"]
 # Why an allocation went where it did.
 AllocationReason = Literal["in_stock", "received_for_order", "freed_stock_oldest_first"]
 ReturnStatus = Literal["expected", "received"]
@@ -175,6 +177,12 @@ class ReturnIn(Input):
     sku: Sku
     qty: Qty
     status: ReturnStatus
+
+
+class DeclineIn(Input):
+    """A vendor's no to an order, before any handover."""
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500), Field(description="Why, for the seller.")]
 
 
 class PoCancelIn(Input):
@@ -414,9 +422,10 @@ class VendorOrder(Stored):
     lines: list[VendorOrderLine]
     created_at: str
     source_order_id: str | None = None  # the seller's order; not shown to the vendor
+    declined_reason: str | None = None
 
     def public(self) -> dict:
-        return self.model_dump(include={"vendor_order_id", "vendor_id", "po_id", "seller_id", "status", "lines"})
+        return self.model_dump(include={"vendor_order_id", "vendor_id", "po_id", "seller_id", "status", "lines", "declined_reason"})
 
 
 class Handover(Stored):

@@ -313,6 +313,8 @@ def apply_handover(vendor_order: VendorOrder, lines: list[SkuQty] | list[Quantit
             f"vendor order {vendor_order.vendor_order_id} was cancelled by the seller",
             code="vendor_order_cancelled",
         )
+    if vendor_order.status == "declined":
+        raise BusinessRuleViolation(f"vendor order {vendor_order.vendor_order_id} was declined", code="vendor_order_declined")
     if vendor_order.status == "unapproved":
         raise BusinessRuleViolation(
             f"vendor order {vendor_order.vendor_order_id} is not approved yet; approve it before handing over",
@@ -520,9 +522,9 @@ def released_stock(order: Order) -> dict[tuple[str, str, str], int]:
     return dict(held)
 
 
-def lines_after_po_cut(order: Order, po: PurchaseOrder) -> list[OrderLine]:
+def lines_after_po_cut(order: Order, po: PurchaseOrder, reason: NoPoReason = "po_cancelled") -> list[OrderLine]:
     """The order's lines once its PO was cut: lines it no longer fully covers (oldest line
-    first keeps what is left) wait with the reason `po_cancelled`."""
+    first keeps what is left) wait with `reason` (`po_cancelled`, `vendor_declined`)."""
     left = {line.sku: max(0, line.qty - line.received_qty) for line in po.lines}
     lines = []
     for line in order.lines:
@@ -531,7 +533,7 @@ def lines_after_po_cut(order: Order, po: PurchaseOrder) -> list[OrderLine]:
             continue
         covered = min(line.pending_qty, left.get(line.sku, 0))
         left[line.sku] = left.get(line.sku, 0) - covered
-        lines.append(line if covered == line.pending_qty else line.model_copy(update={"no_po_reason": "po_cancelled"}))
+        lines.append(line if covered == line.pending_qty else line.model_copy(update={"no_po_reason": reason}))
     return lines
 
 

@@ -138,6 +138,9 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
     ("GET", f"{V}/vendors/{{vendor_id}}/orders"): {200: "The vendor's orders."},
     ("GET", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}"): {200: "The vendor order."},
     ("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve"): {200: "Approved (again: unchanged)."},
+    ("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/decline"): {
+        200: "Declined (again: unchanged); the seller's PO is cancelled and its lines wait with vendor_declined.",
+    },
     ("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers"): {
         202: "Recorded (again: unchanged); inwarded at once when the seller has auto GRN on.",
     },
@@ -164,8 +167,10 @@ RULES = {
 CONFLICTS |= {
     f"{V}/sellers/{{seller_id}}/credentials/rotate",
     f"{V}/vendors/{{vendor_id}}/credentials/rotate",
-    f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve",  # a cancelled vendor order
+    f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve",  # a cancelled or declined vendor order
+    f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/decline",
 }
+RULES |= {f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/decline"}  # goods already handed over
 REFUSALS = {
     400: "Malformed JSON, an invalid field, or JSON nested too deep.",
     401: "No credential, or one that is not valid here.",

@@ -10,6 +10,7 @@ from backorders.domain.errors import BusinessRuleViolation, Conflict, NotFound
 from backorders.domain.models import (
     DEFAULT_BIN,
     MAIN_LOCATION,
+    DeclineIn,
     Grn,
     GrnIn,
     GrnSummary,
@@ -194,13 +195,51 @@ def approve(store: Store, vendor_id: str, vendor_order_id: str) -> VendorOrder:
 
     def attempt() -> VendorOrder:
         vo, version = vendor_order(store, vendor_id, vendor_order_id)
-        if vo.status == "cancelled":
-            raise Conflict(f"vendor order {vendor_order_id} was cancelled: there is nothing to approve", code="vendor_order_cancelled")
+        if vo.status in ("cancelled", "declined"):
+            raise Conflict(f"vendor order {vendor_order_id} was {vo.status}: there is nothing to approve", code=f"vendor_order_{vo.status}")
         if vo.status != "unapproved":
             return vo
         approved = vo.model_copy(update={"status": "approved"})
         store.commit([store.update_vendor_order(approved, version, expect_status="unapproved")])
         return approved
+
+    return with_retries(attempt)
+
+
+def decline(store: Store, vendor_id: str, vendor_order_id: str, body: DeclineIn) -> VendorOrder:
+    """A vendor declines an order it has handed nothing of: the vendor order is `declined`,
+    its PO cancelled in one step, and the order's lines wait with `vendor_declined` (for
+    freed stock, or a PO the seller raises). Declining again changes nothing."""
+
+    def attempt() -> VendorOrder:
+        vo, vo_version = vendor_order(store, vendor_id, vendor_order_id)
+        if vo.status == "declined":
+            return vo
+        if vo.status == "cancelled":
+            raise Conflict(f"vendor order {vendor_order_id} was cancelled: there is nothing to decline", code="vendor_order_cancelled")
+        if any(line.handed_over_qty for line in vo.lines):
+            raise BusinessRuleViolation(
+                f"vendor order {vendor_order_id} has goods handed over: it can no longer be declined", code="already_handed_over"
+            )
+        found = store.purchase_order(vo.seller_id, vo.po_id)
+        if not found:
+            raise NotFound(f"purchase order {vo.po_id} of vendor order {vendor_order_id} not found")
+        po, po_version = found
+        found_order = store.order_version(vo.seller_id, po.source_order_id)
+        order, order_version = found_order if found_order else (None, 0)
+        new_po, shrunk = rules.shrink_po(po, vo, {line.sku: 0 for line in po.lines}, order)
+        declined = shrunk.model_copy(update={"status": "declined", "declined_reason": body.reason})
+        writes = [
+            store.update_vendor_order(declined, vo_version, expect_status=vo.status),
+            store.update_purchase_order(new_po, po_version),
+            *store.open_po_writes(po, new_po),
+        ]
+        if order is not None:
+            lines = rules.lines_after_po_cut(order, new_po, "vendor_declined")
+            if lines != order.lines:
+                writes.append(store.update_order(order.model_copy(update={"lines": lines}), order_version))
+        store.commit(writes)
+        return declined
 
     return with_retries(attempt)
 
