@@ -124,3 +124,26 @@ def test_an_order_with_goods_handed_over_cannot_be_declined(chain):
     chain.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1))
     answer = chain.as_vendor("v1", "POST", f"/v1/vendors/v1/orders/{vo['vendor_order_id']}/decline", {"reason": "late"})
     assert answer.status == 422 and answer.error["code"] == "already_handed_over"
+
+
+def test_a_vendor_order_names_its_seller_keeps_its_ship_date_and_lists_its_handovers(chain):
+    chain.seller("s1")
+    chain.vendor("v1", approval_required=True)
+    chain.map_sku("s1", "A", "v1")
+    chain.order("s1", "o1", ("A", 3))
+    chain.drain()
+    [vo] = chain.vendor_orders("v1")
+    path = f"/v1/vendors/v1/orders/{vo['vendor_order_id']}"
+    assert vo["seller_name"] == "Seller s1"
+    assert chain.as_vendor("v1", "POST", path + "/approve", {"expected_ship_date": "2026-12-32"}).status == 400
+    approved = chain.as_vendor("v1", "POST", path + "/approve", {"expected_ship_date": "2026-12-07"}).body
+    assert (approved["status"], approved["expected_ship_date"]) == ("approved", "2026-12-07")
+    later = chain.as_vendor("v1", "POST", path + "/approve", {"expected_ship_date": "2026-12-09"}).body
+    assert (later["status"], later["expected_ship_date"]) == ("approved", "2026-12-09"), "a new date, still approved"
+    assert chain.as_vendor("v1", "POST", path + "/approve").body["expected_ship_date"] == "2026-12-09"
+    chain.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1))
+    chain.hand_over("v1", vo["vendor_order_id"], "h2", ("A", 2))
+    chain.drain()
+    seen = chain.as_vendor("v1", "GET", path).body
+    assert [(h["handover_id"], h["lines"]) for h in seen["handovers"]] == [("h1", [{"sku": "A", "qty": 1}]), ("h2", [{"sku": "A", "qty": 2}])]
+    assert "source_order_id" not in seen, "the seller's own order id stays the seller's"

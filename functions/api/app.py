@@ -21,6 +21,7 @@ from backorders.domain.errors import InvalidRequest, NotFound
 from backorders.domain.marketplaces import ChannelIn
 from backorders.domain.models import (
     AdjustmentIn,
+    ApproveIn,
     CancelIn,
     DeclineIn,
     GrnIn,
@@ -314,8 +315,8 @@ def get_vendor_order(vendor_id: Id, vendor_order_id: Id):
 
 
 @app.post("/v1/vendors/<vendor_id>/orders/<vendor_order_id>/approve")
-def approve_vendor_order(vendor_id: Id, vendor_order_id: Id):
-    return json_response(200, purchasing.approve(store, vendor_id, vendor_order_id).public())
+def approve_vendor_order(vendor_id: Id, vendor_order_id: Id, body: Annotated[ApproveIn | None, Body()] = None):
+    return json_response(200, purchasing.approve(store, vendor_id, vendor_order_id, body).public())
 
 
 @app.post("/v1/vendors/<vendor_id>/orders/<vendor_order_id>/decline")

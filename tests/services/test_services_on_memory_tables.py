@@ -126,7 +126,14 @@ _VOLATILE = re.compile(r"(_at|_until|correlation_id|request_id|webhook_secret|ap
 
 
 def _comparable(items: list[dict]) -> list[dict]:
-    return [{k: v for k, v in item.items() if not _VOLATILE.search(k)} for item in items]
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if not _VOLATILE.search(k)}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return [strip(item) for item in items]
 
 
 def test_memory_tables_write_what_dynamodb_writes():

@@ -65,7 +65,7 @@ def snapshot() -> dict:
             sk = item["sk"]["S"]
             if sk.startswith("WAIT#"):  # queued by order time: WAIT#<created_at>#<order>#<line>
                 sk = "WAIT#" + sk.split("#", 2)[2]
-            out[(table, item["pk"]["S"], sk)] = {k: v for k, v in item.items() if k not in VOLATILE | {"sk"}}
+            out[(table, item["pk"]["S"], sk)] = {k: _normalise(v) for k, v in item.items() if k not in VOLATILE | {"sk"}}
     return out
 
 

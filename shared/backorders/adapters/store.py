@@ -596,8 +596,10 @@ class Store:
 
     def update_vendor_order(self, vo: VendorOrder, version: int, *, expect_status: str | None = None) -> Write:
         fields: dict[str, Any] = {"status": vo.status, "lines": [line.model_dump() for line in vo.lines]}
-        if vo.declined_reason is not None:
-            fields["declined_reason"] = vo.declined_reason
+        for name in ("declined_reason", "expected_ship_date"):
+            if getattr(vo, name) is not None:
+                fields[name] = getattr(vo, name)
+        fields["handovers"] = [h.model_dump() for h in vo.handovers]
         key = vendor_order_key(vo.vendor_id, vo.vendor_order_id)
         return _versioned_update(self.purchasing, key, fields, version, expect_status=expect_status)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -177,6 +177,10 @@ class ReturnIn(Input):
     sku: Sku
     qty: Qty
     status: ReturnStatus
+
+
+class ApproveIn(Input):
+    expected_ship_date: date | None = Field(None, description="When the vendor expects to ship (YYYY-MM-DD).")
 
 
 class DeclineIn(Input):
@@ -413,6 +417,12 @@ class VendorOrderLine(Stored):
     handed_over_qty: int = 0
 
 
+class HandoverSummary(Stored):
+    handover_id: str
+    lines: list[Quantity]
+    created_at: str
+
+
 class VendorOrder(Stored):
     vendor_order_id: str
     vendor_id: str
@@ -423,9 +433,17 @@ class VendorOrder(Stored):
     created_at: str
     source_order_id: str | None = None  # the seller's order; not shown to the vendor
     declined_reason: str | None = None
+    seller_name: str | None = None
+    expected_ship_date: str | None = None  # YYYY-MM-DD, as the vendor said on approval
+    handovers: list[HandoverSummary] = []
 
     def public(self) -> dict:
-        return self.model_dump(include={"vendor_order_id", "vendor_id", "po_id", "seller_id", "status", "lines", "declined_reason"})
+        return self.model_dump(
+            include={
+                "vendor_order_id", "vendor_id", "po_id", "seller_id", "seller_name", "status", "lines",
+                "declined_reason", "expected_ship_date", "handovers", "created_at",
+            }
+        )
 
 
 class Handover(Stored):

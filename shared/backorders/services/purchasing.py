@@ -10,12 +10,14 @@ from backorders.domain.errors import BusinessRuleViolation, Conflict, NotFound
 from backorders.domain.models import (
     DEFAULT_BIN,
     MAIN_LOCATION,
+    ApproveIn,
     DeclineIn,
     Grn,
     GrnIn,
     GrnSummary,
     Handover,
     HandoverIn,
+    HandoverSummary,
     NoPoReason,
     Order,
     PoCancelIn,
@@ -72,6 +74,7 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
             part = None if chunk == indexes else order.lines[chunk[0]].line_id
             indexes = chunk
             po, vendor_order = _purchase_order_for(order, indexes, vendors[vendor_id].approval_required, vendor_id, part, rounding)
+            vendor_order.seller_name = seller.name
             po_id = po.po_id
             for i in indexes:
                 lines[i].purchase_order_id = po_id
@@ -190,17 +193,19 @@ def vendor_order(store: Store, vendor_id: str, vendor_order_id: str) -> tuple[Ve
     return found
 
 
-def approve(store: Store, vendor_id: str, vendor_order_id: str) -> VendorOrder:
-    """Approve an unapproved vendor order; approving it again changes nothing."""
+def approve(store: Store, vendor_id: str, vendor_order_id: str, body: ApproveIn | None = None) -> VendorOrder:
+    """Approve an unapproved vendor order, with the date the vendor expects to ship, if
+    given (approving again may change that date, nothing else)."""
+    ship = body.expected_ship_date.isoformat() if body and body.expected_ship_date else None
 
     def attempt() -> VendorOrder:
         vo, version = vendor_order(store, vendor_id, vendor_order_id)
         if vo.status in ("cancelled", "declined"):
             raise Conflict(f"vendor order {vendor_order_id} was {vo.status}: there is nothing to approve", code=f"vendor_order_{vo.status}")
-        if vo.status != "unapproved":
+        if vo.status != "unapproved" and (ship is None or ship == vo.expected_ship_date):
             return vo
-        approved = vo.model_copy(update={"status": "approved"})
-        store.commit([store.update_vendor_order(approved, version, expect_status="unapproved")])
+        approved = vo.model_copy(update={"status": "approved" if vo.status == "unapproved" else vo.status, "expected_ship_date": ship or vo.expected_ship_date})
+        store.commit([store.update_vendor_order(approved, version, expect_status=vo.status)])
         return approved
 
     return with_retries(attempt)
@@ -290,7 +295,8 @@ def hand_over(store: Store, vendor_id: str, vendor_order_id: str, body: Handover
             )
             grn.handover_id = handover.handover_id
             receipt.insert(0, store.put_grn(grn))
-        updated = vo.model_copy(update={"lines": vo_lines, "status": vo_status})
+        told = HandoverSummary(handover_id=handover.handover_id, lines=handover.lines, created_at=handover.created_at)
+        updated = vo.model_copy(update={"lines": vo_lines, "status": vo_status, "handovers": [*vo.handovers, told]})
         store.commit([store.put_handover(handover), store.update_vendor_order(updated, vo_version), *receipt])
         return 202, _handover_answer(handover, vo_status), handover
 
