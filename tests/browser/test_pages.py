@@ -253,3 +253,71 @@ def test_skus_of_any_text_are_shown_as_text_and_looked_up_encoded(browser, local
     wait_text(driver, "#stock", "cannot be looked up from this page")
     problems = [log["message"] for log in driver.get_log("browser") if log["source"] != "network"]
     assert problems == []
+
+
+def test_the_vendor_approves_with_a_ship_date_declines_with_a_reason_and_sees_its_handovers(browser, local_site):
+    api, driver = local_site, browser
+    # given a vendor that approves its orders, and four backorders of a named seller
+    seller, vendor = unique("s"), unique("v")
+    api.seller(seller, name="Acme Store Ltd")
+    api.vendor(vendor, approval_required=True)
+    sku1, sku2, sku3, sku4 = (unique("SKU") for _ in range(4))
+    vo1 = backorder(api, seller, vendor, "o1", sku1, 3)["vendor_order_id"]
+    vo2 = backorder(api, seller, vendor, "o2", sku2, 2)["vendor_order_id"]
+    vo3 = backorder(api, seller, vendor, "o3", sku3, 1)["vendor_order_id"]
+    vo4 = backorder(api, seller, vendor, "o4", sku4, 2)["vendor_order_id"]
+    assert api.as_vendor(vendor, "POST", f"/v1/vendors/{vendor}/orders/{vo4}/approve").status == 200
+
+    sign_in(driver, api.url, "vendor.html", api.vendors[vendor]["api_key"])
+    # then each card names the seller, and only orders with nothing handed over offer Decline
+    wait_text(driver, f"{card(vo1, 'unapproved')} .seller", "Acme Store Ltd", seller)
+    assert find(driver, f"#vo-{vo1} .ship-date") is None
+    assert find(driver, f"#vo-{vo4} .decline-block button") is not None
+
+    # when it approves the first order with the date it expects to ship
+    date = visible(driver, f"#vo-{vo1} input[type=date]")
+    driver.execute_script("arguments[0].value = '2030-03-12'", date)  # a date picker's typing is locale-bound
+    find(driver, f"#vo-{vo1} .actions button").click()
+    wait_text(driver, f"{card(vo1, 'approved')} [data-flash]", "Approved")
+    assert find(driver, f"#vo-{vo1} .ship-date time").get_attribute("datetime") == "2030-03-12"
+    assert "2030" in text_of(driver, f"#vo-{vo1} .ship-date")
+    assert api.vendor_order(vendor, vo1)["expected_ship_date"] == "2030-03-12"
+
+    # when it hands over 1 of the 3: the handover shows in the card's history, and Decline is gone
+    hand_over_in_page(driver, vo1, 1)
+    wait_text(driver, f"{card(vo1, 'partially_handed_over')} [data-flash]", f"Handed over 1 × {sku1}")
+    [handover] = api.vendor_order(vendor, vo1)["handovers"]
+    wait_text(driver, f"#vo-{vo1} .handover-list", handover["handover_id"], f"1 × {sku1}")
+    assert find(driver, f"#vo-{vo1} .handover-list time").get_attribute("datetime") == handover["created_at"]
+    assert find(driver, f"#vo-{vo1} .decline-block") is None
+
+    # when it declines the second order: a reason is asked for first
+    find(driver, f"#vo-{vo2} .decline-block .actions button").click()
+    reason = visible(driver, f"#vo-{vo2} input.decline-reason")
+    reason.send_keys("\n")
+    wait_text(driver, f"#vo-{vo2} .decline .field-error", "Give a reason")
+    assert api.vendor_order(vendor, vo2)["status"] == "unapproved"
+    type_into(reason, "Discontinued <b>model</b>")
+    wait_text(driver, f"{card(vo2, 'declined')} .declined-reason", "Declined: Discontinued <b>model</b>")
+    wait_text(driver, f"#vo-{vo2} [data-flash]", "Declined")
+    assert find(driver, f"#vo-{vo2} .decline-block") is None and find(driver, f"#vo-{vo2} form.approve") is None
+    assert api.vendor_order(vendor, vo2)["declined_reason"] == "Discontinued <b>model</b>"
+    # and the seller's order line waits with vendor_declined
+    api.until("o2 waits with vendor_declined",
+              lambda: api.get_order(seller, "o2")["lines"][0]["no_po_reason"] == "vendor_declined")
+
+    # when a refusal comes back (the page was stale): the API's own words show on the card
+    assert api.hand_over(vendor, vo4, unique("h"), (sku4, 1)).status == 202
+    find(driver, f"#vo-{vo4} .decline-block .actions button").click()
+    type_into(visible(driver, f"#vo-{vo4} input.decline-reason"), "No longer made")
+    wait_text(driver, f"#vo-{vo4} [data-flash]", "The order was not declined", "Refused", "can no longer be declined")
+    assert api.vendor_order(vendor, vo4)["status"] == "partially_handed_over"
+
+    declined = api.as_vendor(vendor, "POST", f"/v1/vendors/{vendor}/orders/{vo3}/decline", {"reason": "Out of stock"})
+    assert declined.status == 200 and declined.body["status"] == "declined"
+    find(driver, f"#vo-{vo3} .actions button").click()
+    wait_text(driver, f"{card(vo3, 'declined')} [data-flash]", "The approval did not go through", "Refused because of a conflict", "declined")
+    wait_text(driver, f"#vo-{vo3} .declined-reason", "Declined: Out of stock")
+    wait_text(driver, "#group-declined .count", "2")
+    problems = [log["message"] for log in driver.get_log("browser") if log["source"] != "network"]
+    assert problems == []

@@ -164,6 +164,7 @@ export const STATUS_WORDS = {
   partially_handed_over: "Partially handed over",
   handed_over: "Handed over",
   cancelled: "Cancelled",
+  declined: "Declined",
   // orders
   received: "Received",
   backordered: "Backordered",
@@ -348,8 +349,17 @@ function dateTime(iso) {
   return date.toLocaleString([], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
-function timeTag(iso) {
+export function timeTag(iso) {
   return iso ? h("time", { datetime: iso, title: iso }, dateTime(iso)) : h("span", { class: "muted" }, "—");
+}
+
+/** A calendar date (YYYY-MM-DD, no time zone) as "12 Mar 2030", in a <time>. */
+export function dateTag(day) {
+  const date = new Date(`${day}T00:00:00Z`);
+  const words = Number.isNaN(date.getTime())
+    ? String(day || "")
+    : date.toLocaleDateString([], { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
+  return h("time", { datetime: day }, words);
 }
 
 /** "in 5 s", "in 30 min", "in 2 h"; "" for a time already past. */

@@ -1,8 +1,9 @@
-// The vendor panel: the B2B orders raised for this vendor, grouped by status; approve;
-// hand over all or part of each line; the webhook endpoints. Talks only to the public API,
+// The vendor panel: the B2B orders raised for this vendor, grouped by status; approve (with
+// the date it expects to ship) or decline; hand over all or part of each line, with the
+// handovers so far; the webhook endpoints. Talks only to the public API,
 // with the vendor's key.
 
-import { api, badge, clear, code, explain, h, newId, path, plural, say, signIn, timeNow, webhooks } from "./common.js";
+import { api, badge, clear, code, dateTag, explain, h, newId, path, plural, say, signIn, timeNow, timeTag, webhooks } from "./common.js";
 
 const GROUPS = [
   { status: "unapproved", title: "Waiting for your approval", empty: "No orders wait for approval." },
@@ -10,6 +11,7 @@ const GROUPS = [
   { status: "partially_handed_over", title: "Partially handed over", empty: "No order is partially handed over." },
   { status: "handed_over", title: "Handed over", empty: "Nothing handed over yet.", history: true },
   { status: "cancelled", title: "Cancelled by the seller", empty: "No cancelled orders.", history: true },
+  { status: "declined", title: "Declined by you", empty: "No declined orders.", history: true },
 ];
 
 const $ = (id) => document.getElementById(id);
@@ -79,6 +81,7 @@ function show(items) {
 
 const open = (line) => Math.max(0, line.qty - (line.handed_over_qty || 0));
 const openUnits = (vo) => vo.lines.reduce((n, line) => n + open(line), 0);
+const nothingHandedOver = (vo) => !(vo.handovers || []).length && vo.lines.every((line) => !line.handed_over_qty);
 
 function render() {
   const byStatus = Object.groupBy
@@ -120,21 +123,43 @@ function renderOrder(vo) {
   const titleId = `vo-${vo.vendor_order_id}-title`;
   const flash = flashes.get(vo.vendor_order_id);
   const canHandOver = vo.status === "approved" || vo.status === "partially_handed_over";
+  const canDecline = (vo.status === "unapproved" || vo.status === "approved") && nothingHandedOver(vo);
   const card = h("article", { class: "card order", id: `vo-${vo.vendor_order_id}`, "aria-labelledby": titleId, "data-status": vo.status },
     h("header", { class: "card-head" },
       h("h3", { id: titleId }, "B2B order ", code(vo.vendor_order_id)),
       badge(vo.status),
     ),
     h("dl", { class: "meta" },
-      h("div", {}, h("dt", {}, "Seller"), h("dd", {}, vo.seller_id)),
+      h("div", {}, h("dt", {}, "Seller"), h("dd", { class: "seller" },
+        vo.seller_name && vo.seller_name !== vo.seller_id ? [vo.seller_name, " ", h("span", { class: "muted" }, `(${vo.seller_id})`)] : vo.seller_id)),
       h("div", {}, h("dt", {}, "Purchase order"), h("dd", {}, code(vo.po_id))),
+      vo.created_at ? h("div", {}, h("dt", {}, "Raised"), h("dd", {}, timeTag(vo.created_at))) : null,
+      vo.expected_ship_date ? h("div", {}, h("dt", {}, "Expected to ship"), h("dd", { class: "ship-date" }, dateTag(vo.expected_ship_date))) : null,
       h("div", {}, h("dt", {}, "Open"), h("dd", {}, plural(openUnits(vo), "unit"))),
     ),
+    vo.status === "declined"
+      ? h("p", { class: "callout declined-reason", "data-kind": "error" }, h("strong", {}, "Declined: "), vo.declined_reason || "no reason given")
+      : null,
     flash ? h("p", { class: "message", "data-kind": flash.kind, role: flash.kind === "error" ? "alert" : "status", tabindex: "-1", "data-flash": "" }, flash.text) : null,
     canHandOver ? handoverForm(vo) : linesTable(vo, null),
-    vo.status === "unapproved" ? approveBlock(vo) : null,
+    vo.status === "unapproved" || canHandOver ? approveBlock(vo) : null,
+    canDecline ? declineBlock(vo) : null,
+    handoverHistory(vo),
   );
   return card;
+}
+
+function handoverHistory(vo) {
+  const handovers = vo.handovers || [];
+  if (!handovers.length) return null;
+  const titleId = `vo-${vo.vendor_order_id}-handovers`;
+  return h("section", { class: "handover-history", "aria-labelledby": titleId },
+    h("h4", { id: titleId, class: "history-title" }, `Handovers (${handovers.length})`),
+    h("ul", { class: "handover-list" }, handovers.map((ho) => h("li", { "data-handover-id": ho.handover_id },
+      code(ho.handover_id), " · ", timeTag(ho.created_at), " · ",
+      ho.lines.map((line, i) => [i ? ", " : "", `${line.qty} × `, code(line.sku)]),
+    ))),
+  );
 }
 
 function linesTable(vo, inputs) {
@@ -166,26 +191,100 @@ function progress(line) {
   return h("span", { class: "progress", "aria-hidden": "true" }, bar);
 }
 
+/** Approve an unapproved order, or change the ship date of an approved one: the date is optional. */
 function approveBlock(vo) {
-  const button = h("button", { type: "button", class: "button primary" }, "Approve order");
-  button.addEventListener("click", async () => {
+  const first = vo.status === "unapproved";
+  const dateId = `ship-${vo.vendor_order_id}`;
+  const date = h("input", { type: "date", id: dateId, name: "expected_ship_date", class: "ship-input", value: vo.expected_ship_date || "",
+    "aria-describedby": `${dateId}-hint` });
+  const button = h("button", { type: "submit", class: first ? "button primary" : "button" }, first ? "Approve order" : "Change ship date");
+  const form = h("form", { class: "approve", novalidate: true, "aria-label": `${first ? "Approve" : "Ship date of"} B2B order ${vo.vendor_order_id}` },
+    h("div", { class: "vo-form" },
+      h("div", {},
+        h("label", { for: dateId }, first ? "Expected ship date (optional)" : "Expected ship date"),
+        date)),
+    h("div", { class: "actions" },
+      h("p", { class: "hint", id: `${dateId}-hint` }, first
+        ? "Approve this order before handing it over. The seller sees the ship date you give."
+        : "Tell the seller when you now expect to ship."),
+      button),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const day = date.value;
+    if (!first && (!day || day === vo.expected_ship_date)) {
+      date.focus();
+      return;
+    }
     button.disabled = true;
-    button.textContent = "Approving…";
+    button.textContent = first ? "Approving…" : "Saving…";
     try {
-      await call("POST", path("vendors", session.accountId, "orders", vo.vendor_order_id, "approve"));
+      await call("POST", path("vendors", session.accountId, "orders", vo.vendor_order_id, "approve"), day ? { expected_ship_date: day } : undefined);
       flashes.clear();
-      flashes.set(vo.vendor_order_id, { kind: "success", text: "Approved. You can hand the goods over now." });
+      flashes.set(vo.vendor_order_id, { kind: "success", text: first ? "Approved. You can hand the goods over now." : "The expected ship date was changed." });
     } catch (e) {
       if (e.status === 401) return session.expired();
       flashes.clear();
-      flashes.set(vo.vendor_order_id, { kind: "error", text: `The approval did not go through. ${explain(e, `B2B order ${vo.vendor_order_id}`)}` });
+      flashes.set(vo.vendor_order_id, { kind: "error", text: `${first ? "The approval" : "The new ship date"} did not go through. ${explain(e, `B2B order ${vo.vendor_order_id}`)}` });
     }
     await load();
     focusCard(vo.vendor_order_id);
   });
-  return h("div", { class: "actions" },
-    h("p", { class: "hint" }, "Approve this order before handing it over."),
-    button);
+  return form;
+}
+
+/** Decline an order nothing of which is handed over: a reason for the seller, then the call. */
+function declineBlock(vo) {
+  const reasonId = `decline-${vo.vendor_order_id}`;
+  const reason = h("input", { id: reasonId, name: "reason", class: "decline-reason", maxlength: "500", autocomplete: "off",
+    "aria-describedby": `${reasonId}-err`, required: true });
+  const error = h("span", { class: "field-error", id: `${reasonId}-err`, role: "alert" });
+  const submit = h("button", { type: "submit", class: "button danger" }, "Decline order");
+  const cancel = h("button", { type: "button", class: "button" }, "Keep it");
+  const form = h("form", { class: "vo-form decline", novalidate: true, hidden: true, "aria-label": `Decline B2B order ${vo.vendor_order_id}` },
+    h("div", { class: "grow" },
+      h("label", { for: reasonId }, "Why do you decline it?"),
+      reason,
+      error),
+    h("div", { class: "buttons" }, cancel, submit),
+  );
+  const open = h("button", { type: "button", class: "button small-button danger", "aria-expanded": "false", "aria-controls": `${reasonId}-form` }, "Decline…");
+  form.id = `${reasonId}-form`;
+  const toggle = (shown) => {
+    form.hidden = !shown;
+    open.hidden = shown;
+    open.setAttribute("aria-expanded", String(shown));
+    (shown ? reason : open).focus();
+  };
+  open.addEventListener("click", () => toggle(true));
+  cancel.addEventListener("click", () => toggle(false));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = reason.value.trim();
+    const problem = !text ? "Give a reason: the seller sees it." : text.length > 500 ? "At most 500 characters." : "";
+    error.textContent = problem;
+    reason.setAttribute("aria-invalid", problem ? "true" : "false");
+    if (problem) {
+      reason.focus();
+      return;
+    }
+    submit.disabled = true;
+    submit.textContent = "Declining…";
+    try {
+      await call("POST", path("vendors", session.accountId, "orders", vo.vendor_order_id, "decline"), { reason: text });
+      flashes.clear();
+      flashes.set(vo.vendor_order_id, { kind: "success", text: "Declined. The seller was told why and will look for the goods elsewhere." });
+    } catch (e) {
+      if (e.status === 401) return session.expired();
+      flashes.clear();
+      flashes.set(vo.vendor_order_id, { kind: "error", text: `The order was not declined. ${explain(e, `B2B order ${vo.vendor_order_id}`)}` });
+    }
+    await load();
+    focusCard(vo.vendor_order_id);
+  });
+  return h("div", { class: "decline-block" },
+    h("div", { class: "actions" }, h("p", { class: "hint" }, "Cannot supply it? Decline it before handing anything over."), open),
+    form);
 }
 
 function handoverForm(vo) {
