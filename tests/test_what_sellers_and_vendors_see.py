@@ -52,6 +52,12 @@ def test_mapping_a_sku_gives_the_orders_already_waiting_for_it_their_po(chain):
         assert (line["no_po_reason"], bool(line["purchase_order_id"])) == (None, True), order_id
     assert chain.get_order("s1", "o2")["lines"][1]["no_po_reason"] == "sku_not_mapped", "B is still not mapped"
     assert sorted(po["lines"][0]["qty"] for po in chain.purchase_orders("s1")) == [1, 2]
+    # B mapped to the same vendor: o2 gets a second PO from v1, under an id of its own
+    assert chain.map_sku("s1", "B", "v1").status == 200
+    chain.drain()
+    b = chain.get_order("s1", "o2")["lines"][1]
+    assert b["purchase_order_id"] and b["purchase_order_id"] != chain.get_order("s1", "o2")["lines"][0]["purchase_order_id"]
+    assert len(chain.purchase_orders("s1")) == 3
     invariants.check()
     invariants.check_settled()
 

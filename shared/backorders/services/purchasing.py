@@ -72,6 +72,10 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
             chunk = rules.po_chunk(order, indexes)
             # Too many SKUs for one PO: one PO per chunk, each id derived from its first line.
             part = None if chunk == indexes else order.lines[chunk[0]].line_id
+            if part is None and any(line.purchase_order_id == ids.purchase_order_id(seller_id, order_id, vendor_id) for line in order.lines):
+                # this vendor already has a PO for the order (lines that got theirs later, once
+                # mapped): the new one is named after its first line, as a split PO is
+                part = order.lines[chunk[0]].line_id
             indexes = chunk
             po, vendor_order = _purchase_order_for(order, indexes, vendors[vendor_id].approval_required, vendor_id, part, rounding)
             vendor_order.seller_name = seller.name
