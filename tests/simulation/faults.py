@@ -67,6 +67,7 @@ class Faults:
         self.spent = 0
         self.log: list[str] = []
         self.doomed: set[str] = set()  # stream record ids / event ids that fail until parked
+        self.ever_doomed: set[str] = set()  # parked once: their replay is not doomed again
         self.drain_kind = "single"  # "single": the drain follows one operation; "burst": several
         self.consecutive: dict[str, int] = defaultdict(int)  # injected failures in a row, per function
         self.per_event: dict[str, int] = defaultdict(int)
@@ -223,7 +224,9 @@ class Faults:
         doomed = [r for r in pump_order if record_id(r) in self.doomed]
         if doomed:
             return self._fail_doomed(name, original, event, doomed, context)
-        kind = self._pick(self.STREAM_KINDS, may_fail=self.consecutive[name] < 3, stream=True)
+        fresh = [r for r in pump_order if record_id(r) not in self.ever_doomed]
+        kinds = self.STREAM_KINDS if fresh else {k: w for k, w in self.STREAM_KINDS.items() if k != "exhaust"}
+        kind = self._pick(kinds, may_fail=self.consecutive[name] < 3, stream=True)
         if kind is None:
             return self._clean(name, original(event, context))
         where = f"{name}[{', '.join(record_id(r) for r in pump_order)}]"
@@ -239,8 +242,9 @@ class Faults:
             return {"batchItemFailures": [*_failures(response), {"itemIdentifier": again["dynamodb"]["SequenceNumber"]}]}
         if kind == "exhaust":
             self.exhausts_left -= 1
-            victim = self.rng.choice(pump_order)
+            victim = self.rng.choice(fresh)
             self.doomed.add(record_id(victim))
+            self.ever_doomed.add(record_id(victim))
             self.log.append(f"  ... {record_id(victim)} fails until parked")
             return self._fail_doomed(name, original, event, [victim], context)
         self.consecutive[name] += 1
@@ -283,7 +287,8 @@ class Faults:
             raise InjectedFailure(f"event {event_id} fails until it is dead-lettered")
         # Lambda invokes a failing event 1 + async_retry_attempts times: fail fewer times than that
         retries = topology.function(name).rule.async_retry_attempts
-        kind = self._pick(self.RULE_KINDS, may_fail=self.per_event[event_id] < retries, stream=False)
+        kinds = self.RULE_KINDS if event_id not in self.ever_doomed else {k: w for k, w in self.RULE_KINDS.items() if k != "exhaust"}
+        kind = self._pick(kinds, may_fail=self.per_event[event_id] < retries, stream=False)
         if kind is None:
             return original(event, context)
         self.log.append(f"{kind}: {name}[{event_id}]")
@@ -294,6 +299,7 @@ class Faults:
         if kind == "exhaust":
             self.exhausts_left -= 1
             self.doomed.add(event_id)
+            self.ever_doomed.add(event_id)
             raise InjectedFailure(f"event {event_id} fails until it is dead-lettered")
         with self.armed(self._k(), Crash, name):
             try:
