@@ -59,3 +59,26 @@ def test_stock_arriving_while_a_new_order_is_assigned_is_not_left_beside_it(chai
     chain.drain()
     invariants.check()  # conservation holds ...
     assert chain.get_order("s1", "o1")["status"] == "ready"  # ... but o1 waits beside 2 available
+
+
+def test_freed_stock_cuts_a_po_by_what_its_goods_received_will_still_give(chain):
+    """Goods received against a PO reach its order's lines one step after the GRN. Stock
+    freed in between used to cut the PO as if nothing had been received, leaving 3 on
+    order that no line waits for."""
+    chain.seller("s1", auto_grn_through_backorder=False)
+    chain.vendor("v1", approval_required=True)
+    chain.map_sku("s1", "A", "v1")
+    chain.order("s1", "o1", ("A", 6))
+    chain.drain()
+    (po,) = chain.purchase_orders("s1")
+    returned = chain.admin("POST", "/v1/sellers/s1/returns", {"return_id": "r1", "sku": "A", "qty": 3, "status": "received"})
+    assert returned.status == 201, returned
+    grn = chain.admin("POST", f"/v1/sellers/s1/purchase-orders/{po['po_id']}/grns", {"grn_ref": "G1", "lines": [{"sku": "A", "qty": 3}]})
+    assert grn.status == 201, grn
+    on_stock_changed = next(p for p in chain.pumps if p.function.name == "on_stock_changed")
+    on_stock_changed.pump()  # the freed stock first, the GRN's goods after
+    chain.drain()
+    assert chain.get_order("s1", "o1")["status"] == "ready"
+    (po,) = chain.purchase_orders("s1")
+    assert po["lines"][0] | {"qty": 3, "received_qty": 3, "cancelled_qty": 3, "surplus_qty": 0} == po["lines"][0]
+    invariants.check_settled()

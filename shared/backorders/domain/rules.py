@@ -240,13 +240,19 @@ def po_lines(order: Order, line_indexes: list[int], rounding: Rounding | None = 
 
 
 def outstanding(order: Order, po: PurchaseOrder) -> dict[str, int]:
-    """sku -> what the lines a PO serves still wait for."""
+    """sku -> what the lines a PO serves still wait for, beyond what it has received and
+    not yet given them (a GRN's goods reach its order's lines one step after the GRN)."""
     served = {line_id for po_line in po.lines for line_id in po_line.line_ids}
     left: dict[str, int] = defaultdict(int)
     for line in order.lines:
         if line.line_id in served and line.purchase_order_id == po.po_id:
             left[line.sku] += line.pending_qty
-    return dict(left)
+    for grn in po.grns:
+        if grn.grn_id not in order.applied_grns:
+            given = order.grn_progress.get(grn.grn_id, {})
+            for received in grn.lines:
+                left[received.sku] -= max(0, received.qty - given.get(received.sku, 0))
+    return {sku: qty for sku, qty in left.items() if qty > 0}
 
 
 def po_needed(po: PurchaseOrder, order: Order | None, rounding: Rounding | None = None) -> dict[str, int]:
