@@ -30,6 +30,8 @@ ENV = {
     # as deployed (infra/stack.py): INFO logs, metrics on; they go to a counting sink
     "POWERTOOLS_LOG_LEVEL": "INFO",
     "ADMIN_TOKEN_SHA256": hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest(),
+    # what the stack sets (tests/chain.py checks moto gives the queue this URL)
+    "WEBHOOK_DELIVERIES_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/webhook-deliveries",
 }
 
 

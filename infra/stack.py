@@ -284,6 +284,14 @@ class FunctionStage(Construct):
                     resources=[self._shared.tables[table_name].table_arn],
                 )
             )
+            if spec.queries_indexes:
+                for index in topology.table(table_name).indexes:
+                    self.role.add_to_policy(
+                        iam.PolicyStatement(
+                            actions=["dynamodb:Query"],
+                            resources=[f"{self._shared.tables[table_name].table_arn}/index/{index.name}"],
+                        )
+                    )
         if spec.publishes_events:
             self._shared.event_bus.grant_put_events_to(self.role)
         for queue in spec.sends_to:
@@ -598,7 +606,7 @@ class BackordersStack(Stack):
     # --- shared resources ---------------------------------------------------
 
     def _table(self, spec: topology.Table) -> dynamodb.Table:
-        return dynamodb.Table(
+        table = dynamodb.Table(
             self,
             f"{pascal(spec.name)}Table",
             partition_key=dynamodb.Attribute(
@@ -614,6 +622,15 @@ class BackordersStack(Stack):
             # Business data outlives the stack: `cdk destroy` leaves the tables behind.
             removal_policy=RemovalPolicy.RETAIN,
         )
+        for index in spec.indexes:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=dynamodb.Attribute(name=index.partition_key, type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=index.sort_key, type=dynamodb.AttributeType.STRING),
+                projection_type=dynamodb.ProjectionType.INCLUDE,
+                non_key_attributes=list(index.include),
+            )
+        return table
 
     def _work_queue(self, spec: topology.QueueTrigger) -> sqs.Queue:
         """A queue a function works from; what it gives up on (after the receive count) is

@@ -52,6 +52,8 @@ def authorised(prefix: str, operation: str, params: dict) -> list[tuple[str, str
         return [(f"dynamodb:{operation}", table) for table in params.get("RequestItems", {})]
     if prefix == "events" and operation == "PutEvents":
         return [("events:PutEvents", e.get("EventBusName", "default")) for e in params.get("Entries", [])]
+    if prefix == "dynamodb" and "IndexName" in params:  # IAM authorises an index on its own ARN
+        return [(f"dynamodb:{operation}", f"{params['TableName']}/index/{params['IndexName']}")]
     for key in ("TableName", "StreamArn", "QueueUrl", "SecretId", "EventBusName"):
         if key in params:
             return [(f"{prefix}:{operation}", params[key])]

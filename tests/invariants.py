@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from functools import cache
+from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
@@ -258,3 +260,17 @@ def _check_nothing_bought_for_nobody(by_entity: dict[str, list[dict]]) -> None:
             )
             surplus = int(line.get("surplus_qty", 0))
             assert coming <= waiting + surplus, f"PO {po['po_id']} {line['sku']}: {coming} still coming for {waiting} waiting (+{surplus} surplus)"
+
+
+# What differs between two runs of the same steps: the clock, random secrets and request
+# ids, and what is built from them (a list's sort key starts with the time).
+_VOLATILE = re.compile(r"(_at|_until|correlation_id|request_id|webhook_secret|api_key|api_key_sha256|list_sk)$")
+
+
+def without_volatile(value: Any, also: frozenset[str] = frozenset()) -> Any:
+    """`value` without the volatile keys (and `also`) at any depth, for comparing end states."""
+    if isinstance(value, dict):
+        return {k: without_volatile(v) for k, v in value.items() if not _VOLATILE.search(k) and k not in also}
+    if isinstance(value, list):
+        return [without_volatile(v) for v in value]
+    return value

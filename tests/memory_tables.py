@@ -3,7 +3,7 @@
 It takes each write exactly as DynamoDB would receive it (`Write.request()`: the wire
 form, aliases filled in) and evaluates the expressions the store writes: conditions with
 AND/OR/NOT, comparisons, IN, BETWEEN, attribute_exists/attribute_not_exists,
-begins_with; updates with SET (`+`/`-`, if_not_exists), ADD and REMOVE. A transaction
+begins_with, contains; updates with SET (`+`/`-`, if_not_exists), ADD and REMOVE. A transaction
 checks every condition before it changes anything, and refuses what DynamoDB refuses
 (over 100 items, an item twice). `tests/services/test_memory_tables.py` runs the same
 steps here and on moto and compares every table.
@@ -19,6 +19,7 @@ from typing import Any
 
 from backorders.adapters import dynamo
 from backorders.adapters.dynamo import Write, WriteRefused, from_item, to_item
+from backorders.topology import Index
 
 _TOKEN = re.compile(r"\s*(#\w+|:\w+|[A-Za-z_]\w*|<>|<=|>=|[=<>(),+\-])")
 _MISSING = object()
@@ -95,6 +96,14 @@ class _Expression:
             present = self.path() in self.item
             self.take(")")
             return present if token == "attribute_exists" else not present
+        if token == "contains":  # of a string, a set or a list
+            self.take()
+            self.take("(")
+            whole = self.operand()
+            self.take(",")
+            part = self.operand()
+            self.take(")")
+            return isinstance(whole, (str, set, list)) and part in whole
         if token == "begins_with":
             self.take()
             self.take("(")
@@ -214,6 +223,26 @@ class MemoryTables:
             found = [i for i in found if i["sk"].encode() < after_sk.encode()]
         items = found[:limit]
         return items, (items[-1]["sk"] if len(found) > limit else None)
+
+    def index_page(
+        self, table: str, index: Index, pk: str, limit: int, start: dict | None = None,
+        condition: str | None = None, values: dict[str, Any] | None = None,
+    ) -> tuple[list[dict], dict | None]:
+        def position(i: dict) -> tuple:
+            return (i[index.sort_key].encode(), i["pk"].encode(), i["sk"].encode())
+
+        found = [i for i in self._table(table).values() if i.get(index.partition_key) == pk and index.sort_key in i]
+        found.sort(key=position, reverse=True)
+        if start is not None:
+            found = [i for i in found if position(i) < position(start)]
+        if condition is not None:
+            names = {f"#{n}": n for n in re.findall(r"#(\w+)", condition)}
+            wire = from_item({k: dynamo.to_attr(v) for k, v in (values or {}).items()})
+            found = [i for i in found if _Expression(condition, i, names, wire).condition()]
+        keep = {"pk", "sk", index.partition_key, index.sort_key, *index.include}
+        items = [{k: v for k, v in copy.deepcopy(i).items() if k in keep} for i in found[:limit]]
+        last = {k: items[-1][k] for k in ("pk", "sk", index.partition_key, index.sort_key)} if len(found) > limit else None
+        return items, last
 
     def scan(self, table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]:
         names = {f"#{n}": n for n in re.findall(r"#(\w+)", condition)}

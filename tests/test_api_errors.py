@@ -149,7 +149,7 @@ class TestCredentials:
     def test_the_admin_token_reaches_everything(self, two_sellers):
         [vo] = two_sellers.vendor_orders("v1")
         assert two_sellers.admin("GET", f"/v1/vendors/v1/orders/{vo['vendor_order_id']}").status == 200
-        assert two_sellers.admin("GET", "/v1/sellers/s2/purchase-orders").body == {"items": []}
+        assert two_sellers.admin("GET", "/v1/sellers/s2/purchase-orders").body == {"items": [], "next_cursor": None}
 
 
 class TestNotFound:
@@ -189,7 +189,7 @@ class TestAdmin:
     )
     def test_an_invalid_seller_is_a_400(self, chain, body):
         assert_error(chain.admin("PUT", "/v1/sellers/s1", body), 400, "invalid_request")
-        assert chain.admin("GET", "/v1/sellers/s1/purchase-orders").body == {"items": []}
+        assert chain.admin("GET", "/v1/sellers/s1/purchase-orders").body == {"items": [], "next_cursor": None}
 
     def test_a_mapping_needs_an_existing_seller_and_vendor(self, chain):
         assert_error(chain.map_sku("nobody", "A", None), 404)

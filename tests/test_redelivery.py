@@ -10,17 +10,7 @@ from backorders import topology
 from backorders.adapters import events
 from backorders.adapters.events import EventBridgePublisher, PublishFailed
 from tests.chain import Chain
-
-VOLATILE = {"created_at", "updated_at", "api_key_sha256", "webhook_secret", "request_id"}
-
-
-def _without_times(value):
-    """A stored value without the clock's words at any depth (a vendor order's handovers)."""
-    if isinstance(value, dict):
-        return {k: _without_times(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_without_times(v) for v in value]
-    return value
+from tests.invariants import without_volatile
 
 
 def snapshot() -> dict:
@@ -32,7 +22,7 @@ def snapshot() -> dict:
             sk = item["sk"]["S"]
             if sk.startswith("WAIT#"):  # queued by order time
                 sk = f"WAIT#{item['order_id']['S']}#{item['line_index']['N']}"
-            out[(t.name, item["pk"]["S"], sk)] = {k: _without_times(v) for k, v in item.items() if k not in VOLATILE | {"sk"}}
+            out[(t.name, item["pk"]["S"], sk)] = without_volatile(item, also=frozenset({"sk"}))
     return out
 
 

@@ -27,20 +27,23 @@ from backorders.domain.models import (
     GrnIn,
     Id,
     OrderIn,
+    OrderListStatus,
     PoCancelIn,
+    PoStatus,
     ReturnIn,
     RotateIn,
     SellerIn,
     Sku,
     SkuMappingIn,
     VendorIn,
+    VendorOrderStatus,
     VendorRotateIn,
 )
 from backorders.domain.webhooks import AccountKind, EndpointIn
 from backorders.http import contract
 from backorders.http.gate import Gate, Principal, error_response, handle, json_response, make_app, raw_body, require_found
 from backorders.http.handover_route import router as handover_router
-from backorders.services import accounts, channels, credentials, inventory, notifications, ordering, purchasing
+from backorders.services import accounts, channels, credentials, inventory, lists, notifications, ordering, purchasing
 
 logger = Logger()
 metrics = Metrics()
@@ -265,6 +268,15 @@ def vendor_endpoint_deliveries(vendor_id: Id, endpoint_id: Id, limit: Limit = 50
 # --- sellers ------------------------------------------------------------------------------
 
 
+OrderStatusIn = Annotated[OrderListStatus | None, Query(description="Only orders with this status.")]
+SkuIn = Annotated[Sku | None, Query(description="Only orders with a line of this SKU.")]
+
+
+@app.get("/v1/sellers/<seller_id>/orders")
+def list_orders(seller_id: Id, status: OrderStatusIn = None, sku: SkuIn = None, limit: Limit = 50, cursor: Cursor = None):
+    return json_response(200, lists.orders(store, seller_id, status, sku, limit, cursor))
+
+
 @app.get("/v1/sellers/<seller_id>/orders/<order_id>")
 def get_order(seller_id: Id, order_id: Id):
     order = require_found(store.order(seller_id, order_id), f"order {order_id}")
@@ -272,8 +284,13 @@ def get_order(seller_id: Id, order_id: Id):
 
 
 @app.get("/v1/sellers/<seller_id>/purchase-orders")
-def list_purchase_orders(seller_id: Id):
-    return json_response(200, {"items": [po.public() for po in store.purchase_orders(seller_id)]})
+def list_purchase_orders(
+    seller_id: Id,
+    status: Annotated[PoStatus | None, Query(description="Only purchase orders with this status.")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+):
+    return json_response(200, lists.purchase_orders(store, seller_id, status, limit, cursor))
 
 
 @app.get("/v1/sellers/<seller_id>/purchase-orders/<po_id>")
@@ -304,8 +321,13 @@ def sku_stock(seller_id: Id, sku: Sku):
 
 
 @app.get("/v1/vendors/<vendor_id>/orders")
-def list_vendor_orders(vendor_id: Id):
-    return json_response(200, {"items": [vo.public() for vo in store.vendor_orders(vendor_id)]})
+def list_vendor_orders(
+    vendor_id: Id,
+    status: Annotated[VendorOrderStatus | None, Query(description="Only vendor orders with this status.")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+):
+    return json_response(200, lists.vendor_orders(store, vendor_id, status, limit, cursor))
 
 
 @app.get("/v1/vendors/<vendor_id>/orders/<vendor_order_id>")

@@ -20,6 +20,24 @@ METRICS_NAMESPACE = "Backorders"
 
 
 @dataclass(frozen=True)
+class Index:
+    """A global secondary index (string keys). Sparse: only items that carry its keys are
+    in it. It projects the keys and `include`, so writes that change neither cost it
+    nothing."""
+
+    name: str
+    partition_key: str
+    sort_key: str
+    include: tuple[str, ...]
+
+
+# The lists a seller or vendor pages through, newest first: one partition per list
+# (`SELLER#<id>#ORDERS`, `SELLER#<id>#POS`, `VENDOR#<id>#ORDERS`), sorted by
+# `<created_at>#<id>`; the status and SKUs are projected for the list's filters.
+LISTS = Index(name="lists", partition_key="list_pk", sort_key="list_sk", include=("status", "skus"))
+
+
+@dataclass(frozen=True)
 class Table:
     """A DynamoDB table keyed by `pk` (string) and `sk` (string)."""
 
@@ -29,6 +47,7 @@ class Table:
     purpose: str
     partition_key: str = "pk"
     sort_key: str = "sk"
+    indexes: tuple[Index, ...] = ()
 
 
 ACCOUNTS = Table(
@@ -48,12 +67,14 @@ ORDERS = Table(
     env_var="ORDERS_TABLE",
     stream=True,
     purpose="seller orders with their lines, assignments and allocations",
+    indexes=(LISTS,),
 )
 PURCHASING = Table(
     name="purchasing",
     env_var="PURCHASING_TABLE",
     stream=True,
     purpose="purchase orders, vendor (B2B) orders, handovers, GRNs",
+    indexes=(LISTS,),
 )
 TABLES: tuple[Table, ...] = (ACCOUNTS, INVENTORY, ORDERS, PURCHASING)
 
@@ -167,6 +188,7 @@ class Function:
     sends_to: tuple[QueueTrigger, ...] = ()  # queues it puts messages on
     schedule_minutes: int | None = None  # run every N minutes
     replays_dead_letters: bool = False  # may read and replay the rules' dead-letter queues
+    queries_indexes: bool = False  # may query its tables' indexes (the lists)
 
     @property
     def directory(self) -> str:
@@ -221,6 +243,7 @@ API_ROUTES: tuple[Route, ...] = (
     Route("POST", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/webhooks", "channel"),
     Route("GET", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/deliveries", "seller"),
     # sellers
+    Route("GET", f"{V}/sellers/{{seller_id}}/orders", "seller"),
     Route("GET", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}", "seller"),
     Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders", "seller"),
     Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}", "seller"),
@@ -252,6 +275,7 @@ FUNCTIONS: tuple[Function, ...] = (
             PURCHASING.name: "read_write",
         },
         routes=API_ROUTES,
+        queries_indexes=True,
     ),
     Function(
         name="on_order_created",

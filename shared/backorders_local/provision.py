@@ -53,19 +53,29 @@ def provision(session) -> Resources:
     sqs = session.client("sqs")
     res = Resources()
     for t in topology.TABLES:
-        kwargs = {}
+        kwargs: dict = {}
         if t.stream:
             kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+        if t.indexes:
+            kwargs["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": i.name,
+                    "KeySchema": [
+                        {"AttributeName": i.partition_key, "KeyType": "HASH"},
+                        {"AttributeName": i.sort_key, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(i.include)},
+                }
+                for i in t.indexes
+            ]
+        keys = [t.partition_key, t.sort_key, *(k for i in t.indexes for k in (i.partition_key, i.sort_key))]
         out = dynamodb.create_table(
             TableName=t.name,
             KeySchema=[
                 {"AttributeName": t.partition_key, "KeyType": "HASH"},
                 {"AttributeName": t.sort_key, "KeyType": "RANGE"},
             ],
-            AttributeDefinitions=[
-                {"AttributeName": t.partition_key, "AttributeType": "S"},
-                {"AttributeName": t.sort_key, "AttributeType": "S"},
-            ],
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in dict.fromkeys(keys)],
             BillingMode="PAY_PER_REQUEST",
             **kwargs,
         )

@@ -35,6 +35,7 @@ from aws_lambda_powertools.utilities import parameters
 
 import tests.simulation.test_simulation as simulation
 import tests.test_edge_cases as edge_cases
+import tests.test_lists as lists_test
 import tests.test_reconcile as reconciling
 import tests.test_redelivery as redelivery
 import tests.test_seed_scenario as seed
@@ -147,6 +148,8 @@ WORKLOAD: tuple[Workload, ...] = (
     Workload("reconcile free stock", reconciling.test_free_stock_while_orders_wait_is_assigned),
     Workload("reconcile free stock for a PO", lambda c: reconciling.test_free_stock_for_a_line_on_a_po_is_assigned_and_the_po_cut(shop(c))),
     Workload("redelivery after a lost announcement", redelivery.test_an_announcement_lost_after_the_write_is_made_again_on_the_retry),
+    Workload("lists", lambda c: lists_test.test_purchase_orders_list_pages_with_where_each_vendor_order_stands(lists_test.stocked_shop(c))),
+    Workload("filtered lists", lambda c: lists_test.test_orders_filter_by_status_and_sku(lists_test.stocked_shop(c))),
     Workload("admin token from its secret", with_the_secret),
     Workload("outbound webhooks", webhooks_test.test_the_seller_and_the_vendor_hear_of_the_seed_scenario_signed_as_standard_webhooks_say),
     Workload("a webhook retried", webhooks_test.test_a_failing_receiver_gets_each_retry_with_the_same_webhook_id_and_the_attempts_are_listed),
@@ -222,6 +225,9 @@ def arn_of(resource) -> str:
             return resource["Ref"]
         if set(resource) == {"Fn::GetAtt"} and resource["Fn::GetAtt"][1] == "Arn":
             return resource["Fn::GetAtt"][0]
+        match resource:  # a table's index: <table ARN>/index/<name>
+            case {"Fn::Join": ["", [{"Fn::GetAtt": [logical_id, "Arn"]}, str(suffix)]]} if suffix.startswith("/index/"):
+                return f"{logical_id}{suffix}"
     return json.dumps(resource, sort_keys=True)
 
 
@@ -328,10 +334,14 @@ def functions_deployed(synth) -> dict[str, Deployed]:
 def targets(fn: Deployed, call: Call) -> set[str]:
     """The logical resources a recorded call reaches once deployed: through the variable
     of the function's environment the code took the name from."""
-    variable = LOCAL_ENVIRONMENT.get(call.resource or "")
+    name, index = (call.resource or ""), ""
+    if "/index/" in name:  # an index of a table: the table's variable, the index's ARN
+        name, _, index_name = name.partition("/index/")
+        index = f"/index/{index_name}"
+    variable = LOCAL_ENVIRONMENT.get(name)
     if variable is None or variable not in fn.environment:
         return set()
-    return referenced(fn.environment[variable])
+    return {f"{logical_id}{index}" for logical_id in referenced(fn.environment[variable])}
 
 
 def test_the_workload_exercises_every_deployed_function(recorded, functions_deployed):

@@ -75,10 +75,17 @@ def test_table_is_on_demand_encrypted_with_pitr_and_a_stream_only_where_declared
         {"AttributeName": "pk", "KeyType": "HASH"},
         {"AttributeName": "sk", "KeyType": "RANGE"},
     ]
-    assert {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]} == {
-        "pk": "S",
-        "sk": "S",
-    }
+    index_keys = {k: "S" for i in table.indexes for k in (i.partition_key, i.sort_key)}
+    assert {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]} == {"pk": "S", "sk": "S", **index_keys}
+    # the lists' indexes project their keys and filters only: other writes cost them nothing
+    assert props.get("GlobalSecondaryIndexes", []) == [
+        {
+            "IndexName": i.name,
+            "KeySchema": [{"AttributeName": i.partition_key, "KeyType": "HASH"}, {"AttributeName": i.sort_key, "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(i.include)},
+        }
+        for i in table.indexes
+    ]
     stream = props.get("StreamSpecification")
     assert stream == ({"StreamViewType": "NEW_AND_OLD_IMAGES"} if table.stream else None)
 
@@ -171,6 +178,9 @@ def expected_pairs(synth, fn: topology.Function) -> set[tuple[str, str]]:
     pairs |= on({"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, "*")
     for table_name, access in fn.tables.items():
         pairs |= on(granted(access), stack.tables[table_name].table_arn)
+        if fn.queries_indexes:
+            for index in topology.table(table_name).indexes:
+                pairs |= on({"dynamodb:Query"}, f"{stack.tables[table_name].table_arn}/index/{index.name}")
     if fn.stream is not None:
         table = stack.tables[fn.stream.table.name]
         pairs |= on({"dynamodb:ListStreams"}, "*")

@@ -6,8 +6,6 @@ to what DynamoDB (as moto plays it) does.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from moto import mock_aws
 
@@ -17,6 +15,7 @@ from backorders.adapters.store import Store
 from backorders.domain.errors import RetryableConflict
 from backorders.domain.models import AdjustmentIn, Grn, HandoverIn, OrderIn, SellerIn, SkuMappingIn, VendorIn
 from backorders.services import accounts, inventory, ordering, purchasing
+from tests.invariants import without_volatile
 from tests.memory_tables import MemoryTables
 
 SELLER = SellerIn(name="Mugs & Co", allow_backorders=True, auto_po_vendor_level=True, auto_grn_through_backorder=True)
@@ -122,18 +121,8 @@ def test_a_version_conflict_is_retryable(store):
         store.commit([store.update_order(order_, version)])
 
 
-_VOLATILE = re.compile(r"(_at|_until|correlation_id|request_id|webhook_secret|api_key_sha256)$")  # clock or random
-
-
 def _comparable(items: list[dict]) -> list[dict]:
-    def strip(value):
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if not _VOLATILE.search(k)}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    return [strip(item) for item in items]
+    return [without_volatile(item) for item in items]
 
 
 def test_memory_tables_write_what_dynamodb_writes():

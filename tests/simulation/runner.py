@@ -34,16 +34,7 @@ from tests.simulation.scenario import Generator, Op
 
 _d = TypeDeserializer()
 REGION = "us-east-1"
-VOLATILE = {"created_at", "updated_at", "received_at", "api_key_sha256", "webhook_secret", "api_key", "request_id"}
 MAX_ROUNDS = 500
-
-
-def _normalise(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _normalise(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_normalise(v) for v in value]
-    return value
 
 
 def stored() -> dict[str, list[dict]]:
@@ -65,7 +56,7 @@ def snapshot() -> dict:
             sk = item["sk"]["S"]
             if sk.startswith("WAIT#"):  # queued by order time: WAIT#<created_at>#<order>#<line>
                 sk = "WAIT#" + sk.split("#", 2)[2]
-            out[(table, item["pk"]["S"], sk)] = {k: _normalise(v) for k, v in item.items() if k not in VOLATILE | {"sk"}}
+            out[(table, item["pk"]["S"], sk)] = invariants.without_volatile(item, also=frozenset({"sk"}))
     return out
 
 
@@ -88,10 +79,10 @@ class Answer:
         # where the first answer would have been 201; the body is the same.
         statuses = {self.status, fault_free.status}
         same_status = self.status == fault_free.status or (self.retried and statuses == {200, 201})
-        return same_status and _normalise(self.body) == _normalise(fault_free.body)
+        return same_status and invariants.without_volatile(self.body) == invariants.without_volatile(fault_free.body)
 
     def __str__(self) -> str:
-        return f"{self.status} {_normalise(self.body)}" + (" (sent again after a crash)" if self.retried else "")
+        return f"{self.status} {invariants.without_volatile(self.body)}" + (" (sent again after a crash)" if self.retried else "")
 
 
 class _ShuffledSqs:

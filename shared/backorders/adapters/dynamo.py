@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from backorders.domain.errors import RetryableConflict
+from backorders.topology import Index
 
 _NAME = re.compile(r"#(\w+)")
 _serializer = TypeSerializer()
@@ -259,6 +260,56 @@ def page(table: str, pk: str, sk_prefix: str, limit: int, after_sk: str | None =
     return items, (items[-1]["sk"] if len(found) > limit else None)
 
 
+# A filtered list reads at most this many pages of its index per request: a rare status or
+# SKU then gives a short (even empty) page with a next_cursor, never an unbounded read.
+LIST_READS = 5
+
+
+def index_page(
+    table: str,
+    index: Index,
+    pk: str,
+    limit: int,
+    start: dict | None = None,
+    condition: str | None = None,
+    values: dict[str, Any] | None = None,
+) -> tuple[list[dict], dict | None]:
+    """Up to `limit` items of an index partition that match `condition` (on the index's
+    projected attributes), highest sort key first, as the index projects them; with the
+    key to continue after, or None on the last page. Index reads are eventually
+    consistent: a write shows in a list a moment after it answered."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": index.name,
+        "KeyConditionExpression": "#list_pk = :list_pk",
+        "ExpressionAttributeNames": {"#list_pk": index.partition_key},
+        "ExpressionAttributeValues": {":list_pk": {"S": pk}},
+        "ScanIndexForward": False,
+        # one more than asked for, to know whether this page is the last; more when
+        # filtering, as DynamoDB applies the limit before the filter
+        "Limit": limit + 1 if condition is None else max(limit + 1, 200),
+    }
+    if condition is not None:
+        kwargs["FilterExpression"] = condition
+        kwargs["ExpressionAttributeNames"] |= {f"#{n}": n for n in _NAME.findall(condition)}
+        kwargs["ExpressionAttributeValues"] |= {k: to_attr(v) for k, v in (values or {}).items()}
+    if start is not None:
+        kwargs["ExclusiveStartKey"] = to_item(start)
+    found: list[dict] = []
+    last = None
+    for _ in range(LIST_READS):
+        out = client().query(**kwargs)
+        found.extend(from_item(i) for i in out.get("Items", []))
+        last = out.get("LastEvaluatedKey")
+        if len(found) > limit:
+            items = found[:limit]
+            return items, {k: items[-1][k] for k in ("pk", "sk", index.partition_key, index.sort_key)}
+        if last is None:
+            return found, None
+        kwargs["ExclusiveStartKey"] = last
+    return found, from_item(last) if last is not None else None
+
+
 def scan(table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]:
     """Every item matching `condition`, page by page (for periodic repairs only: a scan
     reads the whole table)."""
@@ -286,6 +337,10 @@ class Tables(Protocol):
     def query(self, table: str, pk: str, sk_prefix: str | None = None) -> list[dict]: ...
     def scan(self, table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]: ...
     def page(self, table: str, pk: str, sk_prefix: str, limit: int, after_sk: str | None = None) -> tuple[list[dict], str | None]: ...
+    def index_page(
+        self, table: str, index: Index, pk: str, limit: int, start: dict | None = None,
+        condition: str | None = None, values: dict[str, Any] | None = None,
+    ) -> tuple[list[dict], dict | None]: ...
 
     def transact(self, writes: list[Write]) -> None:
         """All of `writes` or none; raises `WriteRefused` with one reason per write."""
@@ -308,6 +363,12 @@ class DynamoTables:
 
     def page(self, table: str, pk: str, sk_prefix: str, limit: int, after_sk: str | None = None) -> tuple[list[dict], str | None]:
         return page(table, pk, sk_prefix, limit, after_sk)
+
+    def index_page(
+        self, table: str, index: Index, pk: str, limit: int, start: dict | None = None,
+        condition: str | None = None, values: dict[str, Any] | None = None,
+    ) -> tuple[list[dict], dict | None]:
+        return index_page(table, index, pk, limit, start, condition, values)
 
     def transact(self, writes: list[Write]) -> None:
         transact(writes)

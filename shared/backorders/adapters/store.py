@@ -26,7 +26,7 @@ version it read, so concurrent stages never overwrite each other.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +47,7 @@ from backorders.domain.models import (
     VendorOrder,
     WaitingLine,
 )
+from backorders.domain.skus import digest as sku_digest
 
 
 def now() -> str:
@@ -152,6 +153,27 @@ def endpoint_pk(kind: str, account_id: str, endpoint_id: str, generation: str) -
 
 def webhook_message_key(kind: str, account_id: str, endpoint_id: str, generation: str, webhook_id: str) -> dict:
     return {"pk": endpoint_pk(kind, account_id, endpoint_id, generation), "sk": f"MESSAGE#{webhook_id}"}
+
+# --- the lists (topology.LISTS): one index partition per list, newest first -----------
+
+
+def orders_list_pk(seller_id: str) -> str:
+    return f"SELLER#{seller_id}#ORDERS"
+
+
+def purchase_orders_list_pk(seller_id: str) -> str:
+    return f"SELLER#{seller_id}#POS"
+
+
+def vendor_orders_list_pk(vendor_id: str) -> str:
+    return f"VENDOR#{vendor_id}#ORDERS"
+
+
+def list_keys(list_pk: str, created_at: str, item_id: str) -> dict:
+    """The index keys that put an item in a list, sorted by when it was made (ids hold no
+    `#`, so the id is what follows the last one)."""
+    return {topology.LISTS.partition_key: list_pk, topology.LISTS.sort_key: f"{created_at}#{item_id}"}
+
 
 NOT_EXISTS = "attribute_not_exists(#pk)"
 SAME_VERSION = "#version = :version"
@@ -286,6 +308,58 @@ class Store:
     def purchase_order(self, seller_id: str, po_id: str) -> tuple[PurchaseOrder, int] | None:
         item = self.tables.get(self.purchasing, po_key(seller_id, po_id))
         return (PurchaseOrder.model_validate(item), int(item["version"])) if item else None
+
+    # --- the lists: a page of items, newest first, and the list key it ended at ------
+
+    def _list_page(
+        self, table: str, list_pk: str, key_of: Callable[[str], dict], limit: int, after: str | None,
+        condition: str | None = None, values: dict[str, Any] | None = None,
+    ) -> tuple[list[dict], str | None]:
+        """Whole items of one list page. `after` is the list sort key of the last item of
+        the previous page; the index gives keys, the table the items (one batch read)."""
+        index = topology.LISTS
+        start = None
+        if after is not None:
+            start = {index.partition_key: list_pk, index.sort_key: after, **key_of(after.rsplit("#", 1)[1])}
+        listed, last = self.tables.index_page(table, index, list_pk, limit, start, condition, values)
+        items = {(i["pk"], i["sk"]): i for i in self.tables.batch_get(table, [{"pk": i["pk"], "sk": i["sk"]} for i in listed])}
+        # an item deleted between the two reads is left out
+        page = [items[(i["pk"], i["sk"])] for i in listed if (i["pk"], i["sk"]) in items]
+        return page, (last[index.sort_key] if last is not None else None)
+
+    def orders_page(
+        self, seller_id: str, limit: int, after: str | None, statuses: Sequence[str] = (), sku: str | None = None
+    ) -> tuple[list[Order], str | None]:
+        condition, values = _list_filter(statuses, sku)
+        items, last = self._list_page(
+            self.orders, orders_list_pk(seller_id), lambda order_id: order_key(seller_id, order_id), limit, after, condition, values
+        )
+        return [Order.model_validate(i) for i in items], last
+
+    def purchase_orders_page(
+        self, seller_id: str, limit: int, after: str | None, statuses: Sequence[str] = ()
+    ) -> tuple[list[PurchaseOrder], str | None]:
+        condition, values = _list_filter(statuses)
+        items, last = self._list_page(
+            self.purchasing, purchase_orders_list_pk(seller_id), lambda po_id: po_key(seller_id, po_id), limit, after, condition, values
+        )
+        return [PurchaseOrder.model_validate(i) for i in items], last
+
+    def vendor_orders_page(
+        self, vendor_id: str, limit: int, after: str | None, statuses: Sequence[str] = ()
+    ) -> tuple[list[VendorOrder], str | None]:
+        condition, values = _list_filter(statuses)
+        items, last = self._list_page(
+            self.purchasing, vendor_orders_list_pk(vendor_id), lambda vo_id: vendor_order_key(vendor_id, vo_id), limit, after,
+            condition, values,
+        )
+        return [VendorOrder.model_validate(i) for i in items], last
+
+    def vendor_orders_by_key(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], VendorOrder]:
+        """(vendor_id, vendor_order_id) -> the vendor order, one batch read."""
+        items = self.tables.batch_get(self.purchasing, [vendor_order_key(v, vo) for v, vo in dict.fromkeys(keys)])
+        found = (VendorOrder.model_validate(i) for i in items)
+        return {(vo.vendor_id, vo.vendor_order_id): vo for vo in found}
 
     def purchase_orders(self, seller_id: str) -> list[PurchaseOrder]:
         items = self.tables.query(self.purchasing, f"SELLER#{seller_id}", "PO#")
@@ -556,8 +630,11 @@ class Store:
     def put_order(self, order: Order) -> Write:
         item = {
             **order_key(order.seller_id, order.order_id),
+            **list_keys(orders_list_pk(order.seller_id), order.created_at, order.order_id),
             "entity": "ORDER",
             **order.model_dump(exclude={"applied_grns"}),
+            "skus": {sku_digest(line.sku) for line in order.lines},  # for the list's SKU filter
+            "updated_at": order.created_at,
             "version": 1,
         }
         return put(self.orders, item, NOT_EXISTS)
@@ -566,7 +643,7 @@ class Store:
         self, order: Order, version: int, *, applied_grn: str | None = None, expect_status: str | None = None
     ) -> Write:
         """Rewrite an order's lines and status, if nobody changed it since `version`."""
-        fields = {
+        fields: dict[str, Any] = {
             "status": order.status,
             "lines": [line.model_dump() for line in order.lines],
             "lines_assigned": order.lines_assigned,
@@ -574,6 +651,7 @@ class Store:
         }
         add = {"applied_grns": {applied_grn}} if applied_grn else {}
         key = order_key(order.seller_id, order.order_id)
+        order.updated_at = fields["updated_at"] = now()  # the answer shows what is stored
         return _versioned_update(self.orders, key, fields, version, expect_status=expect_status, add=add)
 
     def delete_order(self, order: Order, version: int) -> Write:
@@ -587,28 +665,44 @@ class Store:
         )
 
     def put_purchase_order(self, po: PurchaseOrder) -> Write:
-        item = {**po_key(po.seller_id, po.po_id), "entity": "PO", **po.model_dump(), "version": 1}
+        item = {
+            **po_key(po.seller_id, po.po_id),
+            **list_keys(purchase_orders_list_pk(po.seller_id), po.created_at, po.po_id),
+            "entity": "PO",
+            **po.model_dump(),
+            "updated_at": po.created_at,
+            "version": 1,
+        }
         return put(self.purchasing, item, NOT_EXISTS)
 
     def put_vendor_order(self, vo: VendorOrder) -> Write:
-        item = {**vendor_order_key(vo.vendor_id, vo.vendor_order_id), "entity": "VENDOR_ORDER", **vo.model_dump(), "version": 1}
+        item = {
+            **vendor_order_key(vo.vendor_id, vo.vendor_order_id),
+            **list_keys(vendor_orders_list_pk(vo.vendor_id), vo.created_at, vo.vendor_order_id),
+            "entity": "VENDOR_ORDER",
+            **vo.model_dump(),
+            "updated_at": vo.created_at,
+            "version": 1,
+        }
         return put(self.purchasing, item, NOT_EXISTS)
 
     def update_vendor_order(self, vo: VendorOrder, version: int, *, expect_status: str | None = None) -> Write:
         fields: dict[str, Any] = {"status": vo.status, "lines": [line.model_dump() for line in vo.lines]}
-        for name in ("declined_reason", "expected_ship_date"):
+        for name in ("declined_reason", "expected_ship_date", "approved_at"):
             if getattr(vo, name) is not None:
                 fields[name] = getattr(vo, name)
         fields["handovers"] = [h.model_dump() for h in vo.handovers]
+        vo.updated_at = fields["updated_at"] = now()
         key = vendor_order_key(vo.vendor_id, vo.vendor_order_id)
         return _versioned_update(self.purchasing, key, fields, version, expect_status=expect_status)
 
     def update_purchase_order(self, po: PurchaseOrder, version: int) -> Write:
-        fields = {
+        fields: dict[str, Any] = {
             "status": po.status,
             "lines": [line.model_dump() for line in po.lines],
             "grns": [g.model_dump() for g in po.grns],
         }
+        po.updated_at = fields["updated_at"] = now()
         return _versioned_update(self.purchasing, po_key(po.seller_id, po.po_id), fields, version)
 
     def put_handover(self, handover: Handover) -> Write:
@@ -618,6 +712,20 @@ class Store:
     def put_grn(self, grn: Grn) -> Write:
         key = grn_key(grn.seller_id, grn.grn_id)
         return put(self.purchasing, {**key, "entity": "GRN", **grn.model_dump()}, NOT_EXISTS, guard=True)
+
+
+def _list_filter(statuses: Sequence[str] = (), sku: str | None = None) -> tuple[str | None, dict[str, Any]]:
+    """A list's filter on the index's projected `status` and `skus`."""
+    parts: list[str] = []
+    values: dict[str, Any] = {}
+    if statuses:
+        names = [f":status{n}" for n in range(len(statuses))]
+        parts.append(f"#status IN ({', '.join(names)})")
+        values |= dict(zip(names, statuses, strict=True))
+    if sku is not None:
+        parts.append("contains(#skus, :sku)")
+        values[":sku"] = sku_digest(sku)
+    return (" AND ".join(parts) or None), values
 
 
 def _versioned_update(
@@ -630,9 +738,10 @@ def _versioned_update(
     add: dict[str, Any] | None = None,
 ) -> Write:
     """SET `fields` (and ADD `add`) if the item is still at `version`; bumps the version."""
+    fields = {"updated_at": now(), **fields}  # a caller's own `updated_at` wins
     values: dict[str, Any] = {f":{k}": v for k, v in fields.items()}
-    values |= {":version": version, ":next": version + 1, ":now": now()}
-    expression = "SET " + ", ".join(f"#{k} = :{k}" for k in fields) + ", #version = :next, #updated_at = :now"
+    values |= {":version": version, ":next": version + 1}
+    expression = "SET " + ", ".join(f"#{k} = :{k}" for k in fields) + ", #version = :next"
     if add:
         expression += " ADD " + ", ".join(f"#{k} :add_{k}" for k in add)
         values |= {f":add_{k}": v for k, v in add.items()}

@@ -48,6 +48,7 @@ DEFAULT_BIN = "default"
 # "accepting": an order of a seller who does not allow backorders, too big to take its
 # stock in one transaction, while it is taken in steps (shown as "received").
 OrderStatus = Literal["accepting", "received", "backordered", "ready", "cancelled"]
+OrderListStatus = Literal["received", "backordered", "ready", "cancelled"]  # as an order shows it
 NoPoReason = Literal[
     "stock_available", "sku_not_mapped", "auto_po_disabled", "vendor_not_eligible", "po_cancelled", "vendor_declined"
 ]
@@ -302,6 +303,7 @@ class Order(Stored):
     lines: list[OrderLine]
     body_sha256: str
     created_at: str
+    updated_at: str | None = None
     warnings: list[AvailabilityWarning] = []
     applied_grns: set[str] = set()
     # The request that stored it: when the SDK retries a write whose answer was lost, the
@@ -314,7 +316,7 @@ class Order(Stored):
     grn_progress: dict[str, dict[str, int]] = {}
 
     def public(self) -> dict:
-        data = self.model_dump(include={"order_id", "status", "lines"})
+        data = self.model_dump(include={"order_id", "status", "lines", "created_at", "updated_at"})
         if self.status == "accepting":  # being accepted in steps: not yet processed
             data["status"] = "received"
         return data
@@ -389,6 +391,7 @@ class GrnSummary(Stored):
     lines: list[Quantity]
     location: str
     bin: str
+    created_at: str | None = None  # received at (None on GRNs summarised before it was kept)
 
 
 class PurchaseOrder(Stored):
@@ -401,10 +404,14 @@ class PurchaseOrder(Stored):
     lines: list[PoLine]
     grns: list[GrnSummary] = []
     created_at: str
+    updated_at: str | None = None
 
     def public(self) -> dict:
         data = self.model_dump(
-            include={"po_id", "seller_id", "vendor_id", "status", "source_order_id", "vendor_order_id", "lines", "grns"}
+            include={
+                "po_id", "seller_id", "vendor_id", "status", "source_order_id", "vendor_order_id", "lines", "grns",
+                "created_at", "updated_at",
+            }
         )
         for line in data["lines"]:
             line.pop("line_ids", None)
@@ -431,6 +438,8 @@ class VendorOrder(Stored):
     status: VendorOrderStatus
     lines: list[VendorOrderLine]
     created_at: str
+    updated_at: str | None = None
+    approved_at: str | None = None
     source_order_id: str | None = None  # the seller's order; not shown to the vendor
     declined_reason: str | None = None
     seller_name: str | None = None
@@ -441,7 +450,7 @@ class VendorOrder(Stored):
         return self.model_dump(
             include={
                 "vendor_order_id", "vendor_id", "po_id", "seller_id", "seller_name", "status", "lines",
-                "declined_reason", "expected_ship_date", "handovers", "created_at",
+                "declined_reason", "expected_ship_date", "handovers", "created_at", "updated_at", "approved_at",
             }
         )
 

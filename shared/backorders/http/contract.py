@@ -125,7 +125,10 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
         }.items()
     },
     ("GET", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}"): {200: "The order."},
-    ("GET", f"{V}/sellers/{{seller_id}}/purchase-orders"): {200: "The seller's purchase orders."},
+    ("GET", f"{V}/sellers/{{seller_id}}/orders"): {200: "The seller's orders, newest first: {items, next_cursor}."},
+    ("GET", f"{V}/sellers/{{seller_id}}/purchase-orders"): {
+        200: "The seller's purchase orders, newest first, each with its vendor_order_status: {items, next_cursor}."
+    },
     ("GET", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}"): {200: "The purchase order."},
     ("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns"): {
         201: "Recorded; the goods go to the waiting order.",
@@ -135,7 +138,7 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
     ("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/cancel"): {
         200: "The PO as it is now (again: unchanged); its vendor order shrank with it.",
     },
-    ("GET", f"{V}/vendors/{{vendor_id}}/orders"): {200: "The vendor's orders."},
+    ("GET", f"{V}/vendors/{{vendor_id}}/orders"): {200: "The vendor's orders, newest first: {items, next_cursor}."},
     ("GET", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}"): {200: "The vendor order."},
     ("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve"): {200: "Approved (again: unchanged)."},
     ("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/decline"): {

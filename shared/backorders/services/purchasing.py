@@ -182,6 +182,7 @@ def _purchase_order_for(
         status="unapproved" if approval_required else "approved",
         lines=[VendorOrderLine(sku=line.sku, qty=line.qty) for line in lines],
         created_at=created_at,
+        approved_at=None if approval_required else created_at,
         source_order_id=order.order_id,
     )
     return po, vendor_order
@@ -208,7 +209,13 @@ def approve(store: Store, vendor_id: str, vendor_order_id: str, body: ApproveIn 
             raise Conflict(f"vendor order {vendor_order_id} was {vo.status}: there is nothing to approve", code=f"vendor_order_{vo.status}")
         if vo.status != "unapproved" and (ship is None or ship == vo.expected_ship_date):
             return vo
-        approved = vo.model_copy(update={"status": "approved" if vo.status == "unapproved" else vo.status, "expected_ship_date": ship or vo.expected_ship_date})
+        approved = vo.model_copy(
+            update={
+                "status": "approved" if vo.status == "unapproved" else vo.status,
+                "approved_at": vo.approved_at or now(),
+                "expected_ship_date": ship or vo.expected_ship_date,
+            }
+        )
         store.commit([store.update_vendor_order(approved, version, expect_status=vo.status)])
         return approved
 
@@ -343,7 +350,7 @@ def goods_receipt(
         bin=DEFAULT_BIN,
         created_at=at,
     )
-    summary = GrnSummary(grn_id=grn.grn_id, lines=grn.lines, location=grn.location, bin=grn.bin)
+    summary = GrnSummary(grn_id=grn.grn_id, lines=grn.lines, location=grn.location, bin=grn.bin, created_at=at)
     received = po.model_copy(update={"lines": po_lines, "status": po_status, "grns": [*po.grns, summary]})
     return grn, [
         store.update_purchase_order(received, po_version),
