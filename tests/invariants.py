@@ -163,7 +163,13 @@ def _check_purchasing(by_entity: dict[str, list[dict]]) -> None:
         for line in vo["lines"]:
             got = handed[(vo["vendor_id"], vo["vendor_order_id"], line["sku"])]
             assert int(line["handed_over_qty"]) == got, f"vendor order {vo['vendor_order_id']}: {line} vs handovers {got}"
-            assert got <= int(line["qty"]), f"vendor order {vo['vendor_order_id']} handed over more than ordered: {line}"
+            on_order = int(line["qty"]) - int(line.get("cancelled_qty", 0))
+            assert got <= on_order, f"vendor order {vo['vendor_order_id']} handed over more than ordered: {line}"
+        po = pos.get((vo["seller_id"], vo["po_id"]))
+        assert po is not None, f"vendor order {vo['vendor_order_id']} of unknown PO {vo['po_id']}"
+        # the vendor order keeps what was first ordered; what is still on order is the PO's
+        on_order_by_sku = {line["sku"]: int(line["qty"]) - int(line.get("cancelled_qty", 0)) for line in vo["lines"]}
+        assert on_order_by_sku == _qty(po["lines"]), f"vendor order {vo['vendor_order_id']} {vo['lines']} vs PO {po['lines']}"
 
     received = defaultdict(int)  # (seller, po, sku) -> received by GRNs
     grn_ids_by_po = defaultdict(set)

@@ -284,7 +284,8 @@ def fixture_bytes(name: str) -> bytes:
 
 def hand_over_everything(chain, vendor_id: str = "v1") -> None:
     for vo in chain.vendor_orders(vendor_id):
-        lines = [(line["sku"], line["qty"] - line["handed_over_qty"]) for line in vo["lines"] if line["qty"] > line["handed_over_qty"]]
+        open_ = [(line["sku"], line["qty"] - line["cancelled_qty"] - line["handed_over_qty"]) for line in vo["lines"]]
+        lines = [(sku, qty) for sku, qty in open_ if qty > 0]
         if lines:
             assert chain.hand_over(vendor_id, vo["vendor_order_id"], f"h-{vo['vendor_order_id']}", *lines).status == 202
     chain.drain()

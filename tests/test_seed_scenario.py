@@ -41,7 +41,7 @@ def test_stock_3_order_5_handover_1_then_1_ends_ready(chain):
     [vo] = chain.vendor_orders("v1")
     assert vo["status"] == "approved"
     assert vo["po_id"] == po["po_id"] and vo["vendor_order_id"] == po["vendor_order_id"]
-    assert vo["lines"] == [{"sku": "SKU-1", "qty": 2, "handed_over_qty": 0}]
+    assert vo["lines"] == [{"sku": "SKU-1", "qty": 2, "cancelled_qty": 0, "handed_over_qty": 0}]
 
     # handover 1 -> GRN, 4 assigned, PO partially received
     assert chain.hand_over("v1", vo["vendor_order_id"], "h1", ("SKU-1", 1)).status == 202

@@ -330,3 +330,20 @@ def test_an_account_has_at_most_ten_endpoints(chain):
     assert eleventh.status == 422 and eleventh.error["code"] == "too_many_endpoints"
     changed = chain.as_seller("s1", "PUT", "/v1/sellers/s1/webhook-endpoints/e3", {"url": "http://127.0.0.1:9/y", "events": ["order.ready"]})
     assert changed.status == 200, "changing one of the ten is still fine"
+
+
+def test_the_vendor_hears_when_part_of_its_order_is_cancelled(chain):
+    shop(chain, stock=0)
+    chain.order("s1", "o1", ("MUG", 5))
+    chain.drain()
+    [po] = chain.purchase_orders("s1")
+    with receiving(Receiver()) as side:
+        endpoint(chain, "vendor", "v1", "wms", side.url, list(webhooks.VENDOR_EVENTS))
+        cut = chain.as_seller("s1", "POST", f"/v1/sellers/s1/purchase-orders/{po['po_id']}/cancel", {"lines": [{"sku": "MUG", "qty": 2}]})
+        assert cut.status == 200, cut
+        chain.drain()
+        chain.send_webhooks()
+    assert side.types() == ["vendor_order.updated"]
+    _, body = side.received[-1]
+    [line] = json.loads(body)["data"]["vendor_order"]["lines"]
+    assert (line["qty"], line["cancelled_qty"]) == (5, 2), "first ordered, and how much of it was cancelled"

@@ -34,7 +34,7 @@ def test_seed_scenario_stock_3_order_5_handover_1_then_1_ends_ready(api: Api):
     # and the vendor's B2B order
     [vo] = api.vendor_orders(vendor)
     assert (vo["status"], vo["po_id"], vo["vendor_order_id"]) == ("approved", po["po_id"], po["vendor_order_id"])
-    assert vo["lines"] == [{"sku": sku, "qty": 2, "handed_over_qty": 0}]
+    assert vo["lines"] == [{"sku": sku, "qty": 2, "cancelled_qty": 0, "handed_over_qty": 0}]
 
     # when the vendor hands over 1: GRN, 4 assigned, PO partially received
     assert api.hand_over(vendor, vo["vendor_order_id"], "h1", (sku, 1)).status == 202

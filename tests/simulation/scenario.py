@@ -219,7 +219,7 @@ class Generator:
             lines = [{"sku": vo.lines[0].sku, "qty": 1}]  # refused: 422
         else:
             vo = rng.choice(open_)
-            lines = self._some_of([(line.sku, line.qty - line.handed_over_qty) for line in vo.lines], whole=0.45)
+            lines = self._some_of([(line.sku, line.on_order - line.handed_over_qty) for line in vo.lines], whole=0.45)
             if not lines:
                 return None
         body = {"handover_id": self._id("h"), "lines": lines}

@@ -79,7 +79,8 @@ function show(items) {
   render();
 }
 
-const open = (line) => Math.max(0, line.qty - (line.handed_over_qty || 0));
+const onOrder = (line) => line.qty - (line.cancelled_qty || 0); // qty is what was first ordered
+const open = (line) => Math.max(0, onOrder(line) - (line.handed_over_qty || 0));
 const openUnits = (vo) => vo.lines.reduce((n, line) => n + open(line), 0);
 const nothingHandedOver = (vo) => !(vo.handovers || []).length && vo.lines.every((line) => !line.handed_over_qty);
 
@@ -175,7 +176,7 @@ function linesTable(vo, inputs) {
       )),
       h("tbody", {}, vo.lines.map((line, i) => h("tr", {},
         h("th", { scope: "row" }, code(line.sku), progress(line)),
-        h("td", { class: "num" }, String(line.qty)),
+        h("td", { class: "num" }, String(line.qty), line.cancelled_qty ? h("span", { class: "muted" }, ` (${line.cancelled_qty} cancelled)`) : null),
         h("td", { class: "num" }, String(line.handed_over_qty || 0)),
         h("td", { class: "num" }, String(open(line))),
         inputs ? h("td", { class: "num" }, inputs[i]) : null,
@@ -187,7 +188,7 @@ function linesTable(vo, inputs) {
 function progress(line) {
   const done = line.handed_over_qty || 0;
   const bar = h("span", { class: "progress-bar" });
-  bar.style.width = `${Math.round((100 * done) / Math.max(1, line.qty))}%`; // CSSOM: the CSP allows no style attributes
+  bar.style.width = `${Math.round((100 * done) / Math.max(1, onOrder(line)))}%`; // CSSOM: the CSP allows no style attributes
   return h("span", { class: "progress", "aria-hidden": "true" }, bar);
 }
 

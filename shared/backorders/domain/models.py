@@ -420,8 +420,14 @@ class PurchaseOrder(Stored):
 
 class VendorOrderLine(Stored):
     sku: str
-    qty: int
+    qty: int  # first ordered; what is still to come is `on_order`
+    cancelled_qty: int = 0
     handed_over_qty: int = 0
+
+    @property
+    def on_order(self) -> int:
+        """Ordered and not cancelled (handed over or not)."""
+        return self.qty - self.cancelled_qty
 
 
 class HandoverSummary(Stored):

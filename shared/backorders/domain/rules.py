@@ -279,7 +279,8 @@ def shrink_po(
         surplus = max(0, qty - line.received_qty - left.get(line.sku, 0))  # no order: nothing waits any more
         po_lines.append(line.model_copy(update={"qty": qty, "cancelled_qty": line.cancelled_qty + line.qty - qty, "surplus_qty": surplus}))
     qty_by_sku = {line.sku: line.qty for line in po_lines}
-    vo_lines = [line.model_copy(update={"qty": qty_by_sku.get(line.sku, line.qty)}) for line in vo.lines]
+    # the vendor order keeps what was first ordered beside what was cancelled of it
+    vo_lines = [line.model_copy(update={"cancelled_qty": line.qty - qty_by_sku.get(line.sku, line.on_order)}) for line in vo.lines]
     if all(line.qty == 0 for line in po_lines):
         po_status: PoStatus = "cancelled"
         vo_status: VendorOrderStatus = "cancelled"
@@ -289,7 +290,7 @@ def shrink_po(
             if all(l.received_qty >= l.qty for l in po_lines)
             else "partially_received" if any(l.received_qty for l in po_lines) else "approved"
         )
-        if all(l.handed_over_qty >= l.qty for l in vo_lines):
+        if all(l.handed_over_qty >= l.on_order for l in vo_lines):
             vo_status = "handed_over"
         elif any(l.handed_over_qty for l in vo_lines):
             vo_status = "partially_handed_over"
@@ -339,7 +340,7 @@ def apply_handover(vendor_order: VendorOrder, lines: list[SkuQty] | list[Quantit
     over = []
     for line in vendor_order.lines:
         qty = handed.get(line.sku, 0)
-        still_open = line.qty - line.handed_over_qty
+        still_open = line.on_order - line.handed_over_qty
         if qty > still_open:
             over.append({"field": "lines", "sku": line.sku, "requested": qty, "open": still_open})
         new_lines.append(line.model_copy(update={"handed_over_qty": line.handed_over_qty + qty}))
@@ -350,7 +351,7 @@ def apply_handover(vendor_order: VendorOrder, lines: list[SkuQty] | list[Quantit
             code="handover_exceeds_open_quantity",
             details=over,
         )
-    done = all(line.handed_over_qty >= line.qty for line in new_lines)
+    done = all(line.handed_over_qty >= line.on_order for line in new_lines)
     return new_lines, "handed_over" if done else "partially_handed_over"
 
 

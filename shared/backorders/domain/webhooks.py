@@ -155,7 +155,7 @@ def _told_to_vendor(old: dict, new: dict) -> bool:
 
 
 def _asked(image: dict) -> list:
-    return [(line.get("sku"), line.get("qty")) for line in image.get("lines") or [] if isinstance(line, dict)]
+    return [(line.get("sku"), line.get("qty"), line.get("cancelled_qty", 0)) for line in image.get("lines") or [] if isinstance(line, dict)]
 
 
 # --- where events may go ------------------------------------------------------------
