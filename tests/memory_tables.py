@@ -235,14 +235,17 @@ class MemoryTables:
         found.sort(key=position, reverse=True)
         if start is not None:
             found = [i for i in found if position(i) < position(start)]
+        evaluated = found[:limit]  # as DynamoDB: the limit, then the filter
         if condition is not None:
             names = {f"#{n}": n for n in re.findall(r"#(\w+)", condition)}
             wire = from_item({k: dynamo.to_attr(v) for k, v in (values or {}).items()})
-            found = [i for i in found if _Expression(condition, i, names, wire).condition()]
+            matched = [i for i in evaluated if _Expression(condition, i, names, wire).condition()]
+        else:
+            matched = evaluated
         keep = {"pk", "sk", index.partition_key, index.sort_key, *index.include}
-        items = [{k: v for k, v in copy.deepcopy(i).items() if k in keep} for i in found[:limit]]
-        last = {k: items[-1][k] for k in ("pk", "sk", index.partition_key, index.sort_key)} if len(found) > limit else None
-        return items, last
+        items = [{k: v for k, v in copy.deepcopy(i).items() if k in keep} for i in matched]
+        last = evaluated[-1] if len(found) > limit else None
+        return items, ({k: last[k] for k in ("pk", "sk", index.partition_key, index.sort_key)} if last else None)
 
     def scan(self, table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]:
         names = {f"#{n}": n for n in re.findall(r"#(\w+)", condition)}

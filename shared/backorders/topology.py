@@ -33,8 +33,10 @@ class Index:
 
 # The lists a seller or vendor pages through, newest first: one partition per list
 # (`SELLER#<id>#ORDERS`, `SELLER#<id>#POS`, `VENDOR#<id>#ORDERS`), sorted by
-# `<created_at>#<id>`; the status and SKUs are projected for the list's filters.
-LISTS = Index(name="lists", partition_key="list_pk", sort_key="list_sk", include=("status", "skus"))
+# `<created_at>#<id>`. It projects an order's SKU digests (for the SKU filter), which
+# never change: an item enters the index once, on its put, and no later write of it
+# (status, lines) writes the index again. The status filter reads the items.
+LISTS = Index(name="lists", partition_key="list_pk", sort_key="list_sk", include=("skus",))
 
 
 @dataclass(frozen=True)

@@ -260,11 +260,6 @@ def page(table: str, pk: str, sk_prefix: str, limit: int, after_sk: str | None =
     return items, (items[-1]["sk"] if len(found) > limit else None)
 
 
-# A filtered list reads at most this many pages of its index per request: a rare status or
-# SKU then gives a short (even empty) page with a next_cursor, never an unbounded read.
-LIST_READS = 5
-
-
 def index_page(
     table: str,
     index: Index,
@@ -274,10 +269,11 @@ def index_page(
     condition: str | None = None,
     values: dict[str, Any] | None = None,
 ) -> tuple[list[dict], dict | None]:
-    """Up to `limit` items of an index partition that match `condition` (on the index's
-    projected attributes), highest sort key first, as the index projects them; with the
-    key to continue after, or None on the last page. Index reads are eventually
-    consistent: a write shows in a list a moment after it answered."""
+    """One Query of an index partition, highest sort key first: of the next `limit` items,
+    those matching `condition` (on the index's projected attributes; DynamoDB applies the
+    limit before the filter), as the index projects them, and the key to go on from, or
+    None when the partition is done. Index reads are eventually consistent: a write
+    shows in a list a moment after it answered."""
     kwargs: dict[str, Any] = {
         "TableName": table,
         "IndexName": index.name,
@@ -285,9 +281,7 @@ def index_page(
         "ExpressionAttributeNames": {"#list_pk": index.partition_key},
         "ExpressionAttributeValues": {":list_pk": {"S": pk}},
         "ScanIndexForward": False,
-        # one more than asked for, to know whether this page is the last; more when
-        # filtering, as DynamoDB applies the limit before the filter
-        "Limit": limit + 1 if condition is None else max(limit + 1, 200),
+        "Limit": limit,
     }
     if condition is not None:
         kwargs["FilterExpression"] = condition
@@ -295,19 +289,9 @@ def index_page(
         kwargs["ExpressionAttributeValues"] |= {k: to_attr(v) for k, v in (values or {}).items()}
     if start is not None:
         kwargs["ExclusiveStartKey"] = to_item(start)
-    found: list[dict] = []
-    last = None
-    for _ in range(LIST_READS):
-        out = client().query(**kwargs)
-        found.extend(from_item(i) for i in out.get("Items", []))
-        last = out.get("LastEvaluatedKey")
-        if len(found) > limit:
-            items = found[:limit]
-            return items, {k: items[-1][k] for k in ("pk", "sk", index.partition_key, index.sort_key)}
-        if last is None:
-            return found, None
-        kwargs["ExclusiveStartKey"] = last
-    return found, from_item(last) if last is not None else None
+    out = client().query(**kwargs)
+    last = out.get("LastEvaluatedKey")
+    return [from_item(i) for i in out.get("Items", [])], (from_item(last) if last else None)
 
 
 def scan(table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]:

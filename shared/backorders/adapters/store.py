@@ -175,6 +175,10 @@ def list_keys(list_pk: str, created_at: str, item_id: str) -> dict:
     return {topology.LISTS.partition_key: list_pk, topology.LISTS.sort_key: f"{created_at}#{item_id}"}
 
 
+# A filtered list reads at most this many index pages a request: a rare status or SKU
+# then gives a short (even empty) page with a next_cursor, never an unbounded read.
+LIST_READS = 5
+
 NOT_EXISTS = "attribute_not_exists(#pk)"
 SAME_VERSION = "#version = :version"
 
@@ -313,45 +317,59 @@ class Store:
 
     def _list_page(
         self, table: str, list_pk: str, key_of: Callable[[str], dict], limit: int, after: str | None,
-        condition: str | None = None, values: dict[str, Any] | None = None,
+        statuses: Sequence[str] = (), sku: str | None = None,
     ) -> tuple[list[dict], str | None]:
-        """Whole items of one list page. `after` is the list sort key of the last item of
-        the previous page; the index gives keys, the table the items (one batch read)."""
+        """Whole items of one list page, and the list sort key it ended at (None on the last
+        page). `after` is where the previous page ended. The index holds keys and SKU
+        digests only (status changes never write it), so the SKU filter runs on the index
+        and the status filter on the items, read in one batch per index page. A filtered
+        list reads at most LIST_READS index pages per request."""
         index = topology.LISTS
         start = None
         if after is not None:
             start = {index.partition_key: list_pk, index.sort_key: after, **key_of(after.rsplit("#", 1)[1])}
-        listed, last = self.tables.index_page(table, index, list_pk, limit, start, condition, values)
-        items = {(i["pk"], i["sk"]): i for i in self.tables.batch_get(table, [{"pk": i["pk"], "sk": i["sk"]} for i in listed])}
-        # an item deleted between the two reads is left out
-        page = [items[(i["pk"], i["sk"])] for i in listed if (i["pk"], i["sk"]) in items]
-        return page, (last[index.sort_key] if last is not None else None)
+        condition, values = ("contains(#skus, :sku)", {":sku": sku_digest(sku)}) if sku is not None else (None, None)
+        filtered = bool(statuses) or sku is not None
+        read = max(limit + 1, 100) if filtered else limit + 1  # one more: is this page the last?
+        matches: list[dict] = []
+        for _ in range(LIST_READS if filtered else 1):
+            listed, last = self.tables.index_page(table, index, list_pk, read, start, condition, values)
+            wanted = listed if filtered else listed[:limit]
+            items = {(i["pk"], i["sk"]): i for i in self.tables.batch_get(table, [{"pk": i["pk"], "sk": i["sk"]} for i in wanted])}
+            # in list order; an item deleted between the two reads is left out
+            found = [items[(i["pk"], i["sk"])] for i in wanted if (i["pk"], i["sk"]) in items]
+            matches += [i for i in found if not statuses or i.get("status") in statuses]
+            if len(matches) > limit:
+                page = matches[:limit]
+                return page, page[-1][index.sort_key]
+            if not filtered and len(listed) > limit:
+                return matches, wanted[-1][index.sort_key]
+            if last is None:
+                return matches, None
+            start = last
+        return matches, last[index.sort_key] if last is not None else None
 
     def orders_page(
         self, seller_id: str, limit: int, after: str | None, statuses: Sequence[str] = (), sku: str | None = None
     ) -> tuple[list[Order], str | None]:
-        condition, values = _list_filter(statuses, sku)
         items, last = self._list_page(
-            self.orders, orders_list_pk(seller_id), lambda order_id: order_key(seller_id, order_id), limit, after, condition, values
+            self.orders, orders_list_pk(seller_id), lambda order_id: order_key(seller_id, order_id), limit, after, statuses, sku
         )
         return [Order.model_validate(i) for i in items], last
 
     def purchase_orders_page(
         self, seller_id: str, limit: int, after: str | None, statuses: Sequence[str] = ()
     ) -> tuple[list[PurchaseOrder], str | None]:
-        condition, values = _list_filter(statuses)
         items, last = self._list_page(
-            self.purchasing, purchase_orders_list_pk(seller_id), lambda po_id: po_key(seller_id, po_id), limit, after, condition, values
+            self.purchasing, purchase_orders_list_pk(seller_id), lambda po_id: po_key(seller_id, po_id), limit, after, statuses
         )
         return [PurchaseOrder.model_validate(i) for i in items], last
 
     def vendor_orders_page(
         self, vendor_id: str, limit: int, after: str | None, statuses: Sequence[str] = ()
     ) -> tuple[list[VendorOrder], str | None]:
-        condition, values = _list_filter(statuses)
         items, last = self._list_page(
-            self.purchasing, vendor_orders_list_pk(vendor_id), lambda vo_id: vendor_order_key(vendor_id, vo_id), limit, after,
-            condition, values,
+            self.purchasing, vendor_orders_list_pk(vendor_id), lambda vo_id: vendor_order_key(vendor_id, vo_id), limit, after, statuses
         )
         return [VendorOrder.model_validate(i) for i in items], last
 
@@ -712,20 +730,6 @@ class Store:
     def put_grn(self, grn: Grn) -> Write:
         key = grn_key(grn.seller_id, grn.grn_id)
         return put(self.purchasing, {**key, "entity": "GRN", **grn.model_dump()}, NOT_EXISTS, guard=True)
-
-
-def _list_filter(statuses: Sequence[str] = (), sku: str | None = None) -> tuple[str | None, dict[str, Any]]:
-    """A list's filter on the index's projected `status` and `skus`."""
-    parts: list[str] = []
-    values: dict[str, Any] = {}
-    if statuses:
-        names = [f":status{n}" for n in range(len(statuses))]
-        parts.append(f"#status IN ({', '.join(names)})")
-        values |= dict(zip(names, statuses, strict=True))
-    if sku is not None:
-        parts.append("contains(#skus, :sku)")
-        values[":sku"] = sku_digest(sku)
-    return (" AND ".join(parts) or None), values
 
 
 def _versioned_update(
