@@ -19,6 +19,11 @@ DynamoDB on-demand rules applied (sizes per `item_size`):
   still costs the minimum; BatchGetItem: the same, per key; Query/Scan: the total size of
   the items read, / 4 KB rounded up (minimum 1), half if eventually consistent;
   TransactGetItems: 2x.
+- global secondary indexes (topology's `indexes`): a write that puts an item into an
+  index, or takes it out, costs ceil(index item size / 1 KB) more (the index item: the
+  keys and the projected attributes); one that changes an index key, both; one that
+  changes only a projected attribute, the larger of before and after; one that changes
+  neither, nothing. Not doubled in a transaction, not counted for a refused write.
 Not counted, and free or not ours: DynamoDB Streams reads by Lambda's event source
 mappings (GetRecords from Lambda is free) and the rules' delivery to their targets
 (EventBridge invokes the function; the local SQS queue standing in for that is not ours).
@@ -83,6 +88,34 @@ def item_size(item: dict | None) -> int:
     if not item:
         return 0
     return sum(len(name.encode()) + value_size(v) for name, v in item.items())
+
+
+def index_units(table: str, before: dict | None, after: dict | None) -> int:
+    """The write units a table write costs its indexes (see the module docstring)."""
+    from backorders import topology  # after benchmarks.env.paths()
+
+    tables = {t.name: t for t in topology.TABLES}
+    units = 0
+    for index in tables[table].indexes if table in tables else ():
+        old, new = _index_item(index, before), _index_item(index, after)
+        if old is None and new is None:
+            continue
+        if old is None or new is None:
+            units += write_units(item_size(old or new))
+        elif any(old[k] != new[k] for k in (index.partition_key, index.sort_key)):
+            units += write_units(item_size(old)) + write_units(item_size(new))
+        elif old != new:
+            units += write_units(max(item_size(old), item_size(new)))
+    return units
+
+
+def _index_item(index: Any, item: dict | None) -> dict | None:
+    """The item as `index` holds it (None when it is not in the sparse index)."""
+    if not item or index.partition_key not in item or index.sort_key not in item:
+        return None
+    kept = {"pk", "sk", index.partition_key, index.sort_key, *index.include}
+    return {k: v for k, v in item.items() if k in kept}
+
 
 
 def write_units(size: int) -> int:
@@ -250,6 +283,8 @@ class Meter:
                     size = max(item_size(before), item_size(after), item_size(proposed))
                 sizes.append(size)
                 call.wru += factor * write_units(size)
+                if not refused:
+                    call.wru += index_units(table, before, after)
                 call.tables += (table,)
             call.items, call.item_sizes = len(sizes), tuple(sizes)
         elif op == "GetItem":

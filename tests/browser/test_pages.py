@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from selenium.webdriver.common.by import By
 
-from tests.browser.pages import find, session_key, sign_in, text_of, type_into, viewport, visible, wait_text
+from tests.browser.pages import find, session_key, sign_in, text_of, type_into, viewport, visible, wait, wait_text
 from tests.e2e.local import Api, unique
 
 
@@ -321,3 +321,35 @@ def test_the_vendor_approves_with_a_ship_date_declines_with_a_reason_and_sees_it
     wait_text(driver, "#group-declined .count", "2")
     problems = [log["message"] for log in driver.get_log("browser") if log["source"] != "network"]
     assert problems == []
+
+
+def test_the_seller_finds_an_order_in_the_list_and_cancels_it_from_the_console(browser, local_site):
+    api, driver = local_site, browser
+    seller, _vendor, sku = api.setup(stock=1)
+    for order_id, qty in (("w-1", 1), ("w-2", 2), ("w-3", 3)):
+        assert api.order(seller, order_id, (sku, qty)).status == 201
+        api.settled_order(seller, order_id)
+    sign_in(driver, api.url, "seller.html", api.sellers[seller]["api_key"])
+    # newest first, each with how long it has waited
+    wait_text(driver, "#orders", "w-1", "w-2", "w-3")
+    rows = [r.get_attribute("id") for r in driver.find_elements(By.CSS_SELECTOR, "#orders-body tr")]
+    assert rows == ["order-row-w-3", "order-row-w-2", "order-row-w-1"]
+    assert "Ready" in text_of(driver, "#order-row-w-1") and "Backordered" in text_of(driver, "#order-row-w-3")
+
+    # filtered by status
+    driver.execute_script("const s = document.getElementById('orders-status'); s.value = 'ready'; s.dispatchEvent(new Event('change'))")
+    wait(driver, "only the ready order", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#orders-body tr")) == 1)
+    assert "w-1" in text_of(driver, "#orders-body")
+
+    # opened from the list, cancelled after a second question
+    driver.execute_script("const s = document.getElementById('orders-status'); s.value = ''; s.dispatchEvent(new Event('change'))")
+    wait_text(driver, "#orders", "w-3")
+    find(driver, "#order-row-w-3 a").click()
+    wait_text(driver, "#order-heading", "w-3")
+    find(driver, "#cancel-order").click()
+    wait_text(driver, "#cancel-confirm", "Cancel order w-3?")
+    find(driver, "#cancel-yes").click()
+    wait_text(driver, ".order-detail .badge", "Cancelled")
+    assert api.get_order(seller, "w-3")["status"] == "cancelled"
+    wait_text(driver, "#order-row-w-3", "Cancelled")
+    assert find(driver, "#cancel-order") is None, "nothing left to cancel"

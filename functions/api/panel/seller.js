@@ -3,7 +3,7 @@
 // figures and the quantity to purchase, and the webhook endpoints. Talks only to the
 // public API, with the seller's key.
 
-import { api, badge, clear, code, explain, h, path, plural, say, signIn, timeNow, webhooks } from "./common.js";
+import { api, badge, clear, code, explain, h, path, plural, say, signIn, timeNow, timeTag, webhooks } from "./common.js";
 import { NO_PO_WORDS, detailText, drawTimeline, timelineSteps, waitingAt } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
@@ -50,6 +50,7 @@ signIn({
     clear($("order"));
     clear($("stock"));
     showPos(s.data.items);
+    loadOrders({ replace: true });
     hooks.start(s);
     const wanted = orderInHash();
     if (wanted) loadOrder(wanted);
@@ -156,7 +157,11 @@ function renderOrder() {
         h("h2", { id: "order-heading", tabindex: "-1" }, "Order ", code(order.order_id)),
         badge(order.status),
         h("button", { type: "button", class: "button small-button", onclick: () => loadOrder(order.order_id) }, "Refresh"),
+        order.status === "cancelled" ? null
+          : h("button", { type: "button", class: "button small-button", id: "cancel-order", "aria-controls": "cancel-confirm",
+            onclick: () => { $("cancel-confirm").hidden = false; $("cancel-yes").focus(); } }, "Cancel order…"),
       ),
+      cancelConfirm(order),
       h("p", { class: "figures" },
         figure(ordered, "ordered"), figure(assigned, "assigned"), figure(pending, "pending"),
         cancelled ? figure(cancelled, "cancelled") : null),
@@ -170,6 +175,33 @@ function renderOrder() {
     ),
   );
   drawInto(picture, steps, order.order_id);
+}
+
+/** Cancelling asks once more, in the page: what it does, then yes or no. */
+function cancelConfirm(order) {
+  const message = h("p", { class: "message", role: "alert", id: "cancel-error", hidden: true });
+  const yes = h("button", { type: "button", class: "button primary", id: "cancel-yes" }, "Yes, cancel it");
+  const keep = h("button", { type: "button", class: "button", onclick: () => { box.hidden = true; $("cancel-order")?.focus(); } }, "Keep it");
+  const box = h("div", { class: "callout", "data-kind": "warning", id: "cancel-confirm", hidden: true, role: "group", "aria-labelledby": "cancel-question" },
+    h("p", { id: "cancel-question" }, h("strong", {}, `Cancel order ${order.order_id}? `),
+      "Its assigned stock goes back to the bins for the orders waiting longest, and what is still on order for it is cut from its purchase orders."),
+    h("p", { class: "actions" }, yes, " ", keep),
+    message);
+  yes.addEventListener("click", async () => {
+    yes.disabled = true;
+    try {
+      const route = path("sellers", session.accountId, "orders", order.order_id, "cancel");
+      await api("POST", route, { key: session.key, body: { order_id: order.order_id } });
+      await loadOrder(order.order_id);
+      say($("order-announce"), `Order ${order.order_id} is cancelled.`);
+      loadOrders({ replace: true });
+    } catch (e) {
+      if (failed(e)) return;
+      yes.disabled = false;
+      say(message, explain(e, `Order ${order.order_id}`), "error");
+    }
+  });
+  return box;
 }
 
 function callout(order, steps, kind) {
@@ -242,6 +274,85 @@ function lineDetails(line) {
       ? h("p", { class: "hint" }, "main / default is the Default Bin of the main location, where received goods are inwarded.")
       : null,
   );
+}
+
+// --- the orders list: newest first, by status, a page at a time -----------------------
+
+let ordersCursor = null;
+let ordersRequest = 0;
+
+$("orders-refresh").addEventListener("click", () => loadOrders({ replace: true, announce: true }));
+$("orders-status").addEventListener("change", () => loadOrders({ replace: true }));
+$("orders-more").addEventListener("click", () => loadOrders({ replace: false }));
+
+async function loadOrders({ replace, announce = false }) {
+  const box = $("orders");
+  const request = ++ordersRequest;
+  const status = $("orders-status").value;
+  const query = new URLSearchParams({ limit: "20" });
+  if (status) query.set("status", status);
+  if (!replace && ordersCursor) query.set("cursor", ordersCursor);
+  box.setAttribute("aria-busy", "true");
+  try {
+    const page = await call(`${path("sellers", session.accountId, "orders")}?${query}`);
+    if (request !== ordersRequest) return; // a newer filter answers instead
+    ordersCursor = page.next_cursor;
+    $("orders-more").hidden = !ordersCursor;
+    $("orders-updated").textContent = `Updated ${timeNow()}`;
+    showOrders(page.items, { replace, status });
+    if (announce) say($("orders-message"), `Orders refreshed at ${timeNow()}.`, "info");
+  } catch (e) {
+    if (failed(e) || request !== ordersRequest) return;
+    say($("orders-message"), `Could not load the orders. ${explain(e)}`, "error");
+  } finally {
+    box.setAttribute("aria-busy", "false");
+  }
+}
+
+/** "3 min", "5 h", "2 days": how long since `iso`. */
+function age(iso) {
+  const s = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
+  if (!Number.isFinite(s)) return "";
+  if (s < 90) return `${s} s`;
+  if (s < 90 * 60) return `${Math.round(s / 60)} min`;
+  if (s < 36 * 3600) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} days`;
+}
+
+function showOrders(items, { replace, status }) {
+  let body = $("orders-body");
+  if (replace || !body) {
+    if (!items.length) {
+      clear($("orders"), h("div", { class: "empty card" },
+        h("h3", {}, status ? `No ${status} orders` : "No orders yet"),
+        h("p", {}, "Orders arrive from your marketplaces' webhooks. Each one shows here, newest first.")));
+      return;
+    }
+    body = h("tbody", { id: "orders-body" });
+    clear($("orders"), h("div", { class: "table-wrap" },
+      h("table", { class: "lines orders-table" },
+        h("caption", { class: "visually-hidden" }, "Your orders, newest first"),
+        h("thead", {}, h("tr", {},
+          h("th", { scope: "col" }, "Order"),
+          h("th", { scope: "col" }, "Status"),
+          h("th", { scope: "col", class: "num" }, "Ordered"),
+          h("th", { scope: "col", class: "num" }, "Pending"),
+          h("th", { scope: "col" }, "Received"),
+          h("th", { scope: "col" }, "Waiting for"))),
+        body)));
+  }
+  for (const order of items) {
+    const ordered = order.lines.reduce((n, l) => n + l.qty, 0);
+    const pending = order.lines.reduce((n, l) => n + (l.pending_qty || 0), 0);
+    const waiting = order.status === "backordered" || order.status === "received";
+    body.append(h("tr", { id: `order-row-${order.order_id}` },
+      h("th", { scope: "row" }, h("a", { href: `#order=${encodeURIComponent(order.order_id)}` }, code(order.order_id))),
+      h("td", { "data-label": "Status" }, badge(order.status)),
+      h("td", { class: "num", "data-label": "Ordered" }, String(ordered)),
+      h("td", { class: "num", "data-label": "Pending" }, String(pending)),
+      h("td", { "data-label": "Received" }, timeTag(order.created_at)),
+      h("td", { "data-label": "Waiting for" }, waiting ? age(order.created_at) : h("span", { class: "muted" }, "—"))));
+  }
 }
 
 // --- purchase orders -------------------------------------------------------------------
