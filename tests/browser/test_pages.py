@@ -353,3 +353,20 @@ def test_the_seller_finds_an_order_in_the_list_and_cancels_it_from_the_console(b
     assert api.get_order(seller, "w-3")["status"] == "cancelled"
     wait_text(driver, "#order-row-w-3", "Cancelled")
     assert find(driver, "#cancel-order") is None, "nothing left to cancel"
+
+
+def test_the_console_says_which_vendors_an_order_waits_for_and_whether_they_accepted(browser, local_site):
+    api, driver = local_site, browser
+    seller, waits_for_approval, sku = api.setup(stock=0, approval_required=True)
+    accepts = unique("v")
+    api.vendor(accepts)
+    other_sku = unique("SKU")
+    api.map_sku(seller, other_sku, accepts)
+    assert api.order(seller, "two-vendors", (sku, 2), (other_sku, 1)).status == 201
+    api.settled_order(seller, "two-vendors")
+    sign_in(driver, api.url, "seller.html", api.sellers[seller]["api_key"])
+    type_into(visible(driver, "#order-id"), "two-vendors")
+    callout = wait_text(driver, "#order-callout", "Waiting at", "Vendor approval", f"waiting for {waits_for_approval} to accept it")
+    assert "Vendor handover" in callout and f"at {accepts}" in callout, "each vendor it waits for is named"
+    desc = driver.execute_script("return document.querySelector('#timeline svg desc').textContent")
+    assert "Vendor approval (waiting here)" in desc and "Vendor handover (still to come)" in desc

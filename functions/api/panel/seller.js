@@ -4,7 +4,7 @@
 // public API, with the seller's key.
 
 import { api, badge, clear, code, explain, h, path, plural, say, signIn, timeNow, timeTag, webhooks } from "./common.js";
-import { NO_PO_WORDS, detailText, drawTimeline, timelineSteps, waitingAt } from "./timeline.js";
+import { NO_PO_WORDS, detailText, drawTimeline, timelineSteps, waitingAt, waitingAtAll } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -136,8 +136,8 @@ async function loadOrder(orderId) {
 function describeWait(order, steps) {
   if (order.status === "ready") return "ready: every unit is assigned.";
   if (order.status === "cancelled") return "cancelled.";
-  const at = waitingAt(steps);
-  return at ? `waiting at “${at.title}”: ${detailText(at)}.` : "in progress.";
+  const all = waitingAtAll(steps);
+  return all.length ? `waiting at ${all.map((at) => `“${at.title}”: ${detailText(at)}`).join("; and at ")}.` : "in progress.";
 }
 
 function renderOrder() {
@@ -206,10 +206,11 @@ function cancelConfirm(order) {
 
 function callout(order, steps, kind) {
   const at = waitingAt(steps);
+  const all = waitingAtAll(steps);
   const [label, words] =
     order.status === "ready" ? ["Ready", "every unit is assigned."]
       : order.status === "cancelled" ? ["Cancelled", "nothing more will be assigned to this order."]
-        : at ? [at.state === "blocked" ? "Stuck at" : "Waiting at", `${at.title} — ${detailText(at)}.`]
+        : at ? [at.state === "blocked" ? "Stuck at" : "Waiting at", all.map((s) => `${s.title} — ${detailText(s)}`).join("; and at ") + "."]
           : ["In progress", "being processed."];
   return h("p", { class: "callout", "data-kind": kind, id: "order-callout" }, h("strong", {}, `${label}: `), words);
 }

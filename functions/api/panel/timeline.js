@@ -47,13 +47,23 @@ export function timelineSteps(order, purchaseOrders) {
     const qty = sum(po.lines, (l) => l.qty);
     const received = sum(po.lines, (l) => l.received_qty || 0);
     steps.push({ state: po.status === "cancelled" ? "cancelled" : "done", title: po.status === "cancelled" ? "PO cancelled" : "PO approved", detail: [{ id: po.po_id }, `${units(qty)} from ${po.vendor_id}`] });
-    steps.push({ state: po.status === "cancelled" ? "cancelled" : "done", title: "Vendor order", detail: [{ id: po.vendor_order_id }] });
+    // the vendor's own answer: a PO approved on our side may still wait for the vendor to accept it
+    const vendorSays = po.vendor_order_status;
+    const closed = po.status === "cancelled" || order.status === "cancelled";
+    if (vendorSays === "unapproved" && !closed) {
+      steps.push({ state: "current", title: "Vendor approval", detail: [{ id: po.vendor_order_id }, `waiting for ${po.vendor_id} to accept it`] });
+    } else if (vendorSays === "declined") {
+      steps.push({ state: order.status === "cancelled" ? "cancelled" : "blocked", title: "Vendor declined", detail: [{ id: po.vendor_order_id }, `by ${po.vendor_id}`] });
+    } else {
+      steps.push({ state: po.status === "cancelled" ? "cancelled" : "done", title: "Vendor order", detail: [{ id: po.vendor_order_id }] });
+    }
     for (const grn of po.grns || []) {
       const n = sum(grn.lines, (l) => l.qty);
       steps.push({ state: "done", title: `Handover · GRN`, detail: [`${units(n)} received`, { id: grn.grn_id }, `into ${grn.location} / ${grn.bin}`] });
     }
-    if (received < qty && po.status !== "cancelled" && order.status !== "cancelled") {
-      steps.push({ state: "current", title: "Vendor handover", detail: [`${qty - received} of ${qty} still open`, `at ${po.vendor_id}`] });
+    if (received < qty && !closed && vendorSays !== "declined") {
+      const state = vendorSays === "unapproved" ? "todo" : "current"; // nothing is handed over before approval
+      steps.push({ state, title: "Vendor handover", detail: [`${qty - received} of ${qty} still open`, `at ${po.vendor_id}`] });
     }
   }
 
@@ -77,6 +87,11 @@ export function detailText(step) {
 /** The first step the order waits at, or null when nothing waits. */
 export function waitingAt(steps) {
   return steps.find((s) => s.state === "current" || s.state === "blocked") || null;
+}
+
+/** Every step the order waits at (one per vendor it waits for, and each stuck line). */
+export function waitingAtAll(steps) {
+  return steps.filter((s) => s.state === "current" || s.state === "blocked");
 }
 
 const STATE_WORDS = { done: "done", current: "waiting here", blocked: "stuck here", todo: "still to come", cancelled: "cancelled" };
