@@ -73,3 +73,4 @@ def test_every_refusal_is_documented_in_the_one_error_shape(document):
             for status, answer in op["responses"].items():
                 if int(status) >= 400:
                     assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+

@@ -153,3 +153,37 @@ def test_a_vendor_order_names_its_seller_keeps_its_ship_date_and_lists_its_hando
     seen = chain.as_vendor("v1", "GET", path).body
     assert [(h["handover_id"], h["lines"]) for h in seen["handovers"]] == [("h1", [{"sku": "A", "qty": 1}]), ("h2", [{"sku": "A", "qty": 2}])]
     assert "source_order_id" not in seen, "the seller's own order id stays the seller's"
+
+
+def test_orders_purchase_orders_and_vendor_orders_answer_in_their_documented_shape(chain):
+    from jsonschema import Draft202012Validator
+
+    document = chain.call("GET", "/v1/openapi.json").body
+
+    def check(method: str, path: str, route: str, body) -> None:
+        schema = document["paths"][route][method.lower()]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema, f"{method} {route}: no schema"
+        # the document's refs (#/components/...) resolve in a schema that carries its components
+        Draft202012Validator({**schema, "components": document["components"]}).validate(body)
+
+    chain.seller("s1")
+    chain.vendor("v1", approval_required=True)
+    chain.map_sku("s1", "A", "v1")
+    chain.order("s1", "o1", ("A", 2))
+    chain.drain()
+    [po] = chain.purchase_orders("s1")
+    vo_id = po["vendor_order_id"]
+    reads = [
+        ("GET", "/v1/sellers/s1/orders", "/v1/sellers/{seller_id}/orders"),
+        ("GET", "/v1/sellers/s1/orders/o1", "/v1/sellers/{seller_id}/orders/{order_id}"),
+        ("GET", "/v1/sellers/s1/purchase-orders", "/v1/sellers/{seller_id}/purchase-orders"),
+        ("GET", f"/v1/sellers/s1/purchase-orders/{po['po_id']}", "/v1/sellers/{seller_id}/purchase-orders/{po_id}"),
+        ("GET", "/v1/vendors/v1/orders", "/v1/vendors/{vendor_id}/orders"),
+        ("GET", f"/v1/vendors/v1/orders/{vo_id}", "/v1/vendors/{vendor_id}/orders/{vendor_order_id}"),
+        ("POST", f"/v1/vendors/v1/orders/{vo_id}/approve", "/v1/vendors/{vendor_id}/orders/{vendor_order_id}/approve"),
+        ("POST", f"/v1/sellers/s1/purchase-orders/{po['po_id']}/cancel", "/v1/sellers/{seller_id}/purchase-orders/{po_id}/cancel"),
+    ]
+    for method, path, route in reads:
+        answer = chain.admin(method, path, {} if method == "POST" else None)
+        assert answer.status == 200, (path, answer)
+        check(method, path, route, answer.body)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import copy
 
+from pydantic import BaseModel
+
 from backorders import topology
+from backorders.domain.models import Order, PurchaseOrder, VendorOrder
 
 ERROR = {
     "type": "object",
@@ -206,6 +209,68 @@ def refusals(route: topology.Route) -> list[int]:
     return codes
 
 
+# The bodies of the answers that show an order, a PO or a vendor order, or a page of them:
+# the stored models' JSON schemas, cut to the fields `public()` shows.
+_ORDER_FIELDS = ("order_id", "status", "lines", "created_at", "updated_at")
+_PO_FIELDS = (
+    "po_id", "seller_id", "vendor_id", "status", "source_order_id", "vendor_order_id", "lines", "grns", "created_at", "updated_at",
+)
+_VENDOR_ORDER_FIELDS = (
+    "vendor_order_id", "vendor_id", "po_id", "seller_id", "seller_name", "status", "lines", "declined_reason",
+    "expected_ship_date", "handovers", "created_at", "updated_at", "approved_at",
+)
+BODIES: dict[tuple[str, str], str] = {
+    ("GET", f"{V}/sellers/{{seller_id}}/orders"): "OrderPage",
+    ("GET", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}"): "Order",
+    ("GET", f"{V}/sellers/{{seller_id}}/purchase-orders"): "PurchaseOrderPage",
+    ("GET", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}"): "PurchaseOrder",
+    ("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/cancel"): "PurchaseOrder",
+    ("GET", f"{V}/vendors/{{vendor_id}}/orders"): "VendorOrderPage",
+    ("GET", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}"): "VendorOrder",
+    ("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve"): "VendorOrder",
+    ("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/decline"): "VendorOrder",
+}
+
+
+def _view(model: type[BaseModel], fields: tuple[str, ...], schemas: dict, extra: dict | None = None) -> dict:
+    """`model`'s schema with only `fields` (its nested models added to `schemas`)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schema.pop("$defs", {}))
+    properties = {k: v for k, v in schema["properties"].items() if k in fields} | (extra or {})
+    required = [k for k in schema.get("required", []) if k in fields]
+    return {"type": "object", "title": schema["title"], "properties": properties, "required": required}
+
+
+def _page(item: str) -> dict:
+    return {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}, "description": "Newest first."},
+            "next_cursor": {
+                "anyOf": [{"type": "string"}, {"type": "null"}],
+                "description": "Pass as `cursor` for the next page; null on the last page.",
+            },
+        },
+    }
+
+
+def views(schemas: dict) -> None:
+    """Add the answer bodies of BODIES to `schemas`."""
+    vendor_order_status = {
+        "vendor_order_status": {
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+            "description": "Where its vendor order stands: unapproved (not yet accepted by the vendor), approved, "
+            "partially_handed_over, handed_over, cancelled or declined.",
+        }
+    }
+    schemas["Order"] = _view(Order, _ORDER_FIELDS, schemas)
+    schemas["PurchaseOrder"] = _view(PurchaseOrder, _PO_FIELDS, schemas, vendor_order_status)
+    schemas["VendorOrder"] = _view(VendorOrder, _VENDOR_ORDER_FIELDS, schemas)
+    for name in ("Order", "PurchaseOrder", "VendorOrder"):
+        schemas[f"{name}Page"] = _page(name)
+
+
 def complete(document: dict) -> dict:
     """The generated document with security, success codes and refusals filled in."""
     document = copy.deepcopy(document)
@@ -215,6 +280,7 @@ def complete(document: dict) -> dict:
     for generated in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(generated, None)
     schemas["Error"] = ERROR
+    views(schemas)
     components["securitySchemes"] = SECURITY_SCHEMES
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     routes = {(route.method, route.path): route for route, _ in topology.all_routes()}
@@ -226,7 +292,9 @@ def complete(document: dict) -> dict:
             for status, description in SUCCESS[(route.method, route.path)].items():
                 answers[str(status)] = {"description": description}
                 if status != 204:
-                    answers[str(status)]["content"] = {"application/json": {"schema": {}}}
+                    body = BODIES.get((route.method, route.path))
+                    schema = {"$ref": f"#/components/schemas/{body}"} if body else {}
+                    answers[str(status)]["content"] = {"application/json": {"schema": schema}}
             for status in refusals(route):
                 answers[str(status)] = {"description": REFUSALS[status], "content": error}
             operation["responses"] = answers
