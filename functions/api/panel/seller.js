@@ -484,6 +484,7 @@ function stockCard({ sku, figures, error }) {
       row("Pending backorders", figures.pending_backorders),
       row("Open on POs", figures.open_po_qty, "ordered minus received"),
       row("Expected returns", figures.expected_returns),
+      figures.surplus_on_order ? row("Surplus on order", figures.surplus_on_order, "on order beyond what waiting orders need") : null,
     ),
     h("p", { class: "callout", "data-kind": buy > 0 ? "warning" : "success" },
       h("strong", {}, buy > 0 ? `Buy ${buy} more` : "Nothing to buy"),

@@ -18,6 +18,9 @@ def stock_view(store: Store, seller_id: str, sku: str) -> dict:
     - pending_backorders: what waiting orders still need
     - open_po_qty: ordered and not yet received, on open purchase orders
     - expected_returns: customer returns announced and not yet received
+    - quantity_to_purchase: what waiting orders need beyond what is available, on order
+      or expected back; surplus_on_order: the reverse, what is on order beyond that need
+      (pack and minimum rounding, or orders cancelled after their goods were handed over)
     """
     bins, waiting, summary = store.stock_partition(seller_id, sku)
     if not bins and not waiting and not summary.open_po_qty and not summary.expected_returns and not store.mapping_records(seller_id, {sku}):
@@ -26,6 +29,7 @@ def stock_view(store: Store, seller_id: str, sku: str) -> dict:
     available = sum(b.available for b in bins)
     assigned = sum(b.assigned + b.reserved for b in bins)
     pending = sum(w.pending_qty for w in waiting)
+    need = max(0, pending - available - summary.expected_returns)
     return {
         "sku": sku,
         "on_hand": available + assigned,
@@ -34,7 +38,8 @@ def stock_view(store: Store, seller_id: str, sku: str) -> dict:
         "pending_backorders": pending,
         "open_po_qty": summary.open_po_qty,
         "expected_returns": summary.expected_returns,
-        "quantity_to_purchase": max(0, pending - available - summary.open_po_qty - summary.expected_returns),
+        "quantity_to_purchase": max(0, need - summary.open_po_qty),
+        "surplus_on_order": max(0, summary.open_po_qty - need),
         "bins": [b.model_dump() for b in sorted(bins, key=lambda b: (not b.is_default, b.location, b.bin))],
     }
 
