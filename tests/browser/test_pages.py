@@ -370,3 +370,29 @@ def test_the_console_says_which_vendors_an_order_waits_for_and_whether_they_acce
     assert "Vendor handover" in callout and f"at {accepts}" in callout, "each vendor it waits for is named"
     desc = driver.execute_script("return document.querySelector('#timeline svg desc').textContent")
     assert "Vendor approval (waiting here)" in desc and "Vendor handover (still to come)" in desc
+
+
+def test_the_seller_downloads_its_orders_and_purchase_orders_as_csv(browser, local_site, tmp_path):
+    api, driver = local_site, browser
+    seller, _vendor, sku = api.setup(stock=0)
+    assert api.order(seller, "csv-1", (sku, 2)).status == 201
+    formula = '=HYPERLINK("http://example.com")'  # a valid SKU: printable text
+    api.map_sku(seller, formula, _vendor)
+    assert api.order(seller, "csv-2", (formula, 1)).status == 201
+    api.settled_order(seller, "csv-1")
+    api.settled_order(seller, "csv-2")
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    sign_in(driver, api.url, "seller.html", api.sellers[seller]["api_key"])
+    wait_text(driver, "#orders", "csv-1", "csv-2")
+    find(driver, "#orders-csv").click()
+    wait_text(driver, "#orders-message", "2 orders exported")
+    find(driver, "#po-csv").click()
+    wait_text(driver, "#po-message", "2 purchase orders exported")
+    orders_file, pos_file = tmp_path / f"orders-{seller}.csv", tmp_path / f"purchase-orders-{seller}.csv"
+    wait(driver, "the files", lambda d: orders_file.exists() and pos_file.exists())
+    orders = orders_file.read_text().splitlines()
+    assert orders[0].startswith('"order_id","status","created_at"') and len(orders) == 3
+    assert orders[1].startswith('"csv-2","backordered"') and f'"{sku}","2","0","2"' in orders[2]
+    assert '"\'=HYPERLINK(""http://example.com"")"' in orders[1], "a cell never runs as a formula"
+    pos = pos_file.read_text().splitlines()
+    assert len(pos) == 3 and all('"approved"' in row for row in pos[1:])

@@ -356,6 +356,74 @@ function showOrders(items, { replace, status }) {
   }
 }
 
+// --- CSV exports: every page of a list (up to CSV_MAX_ROWS), one row per line ------------
+
+const CSV_MAX_ROWS = 10000;
+
+/** A spreadsheet cell: quoted, and a leading = + - @ neutralised so no cell runs as a formula. */
+function cell(value) {
+  let text = value === null || value === undefined ? "" : String(value);
+  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return `"${text.replaceAll('"', '""')}"`;
+}
+
+async function everyItem(route, status) {
+  const items = [];
+  let cursor = null;
+  do {
+    const query = new URLSearchParams({ limit: "100" });
+    if (status) query.set("status", status);
+    if (cursor) query.set("cursor", cursor);
+    const page = await call(`${route}?${query}`);
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor && items.length < CSV_MAX_ROWS);
+  return items;
+}
+
+async function download(button, name, header, rowsOf, route, status) {
+  button.disabled = true;
+  try {
+    const items = await everyItem(route, status);
+    const rows = [header, ...items.flatMap(rowsOf)].map((row) => row.map(cell).join(","));
+    const blob = new Blob([`${rows.join("\r\n")}\r\n`], { type: "text/csv;charset=utf-8" });
+    const link = h("a", { href: URL.createObjectURL(blob), download: name, id: `${button.id}-file`, hidden: true });
+    document.getElementById(link.id)?.remove();
+    document.body.append(link);
+    link.click();
+    return items.length;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+$("orders-csv").addEventListener("click", async () => {
+  const status = $("orders-status").value;
+  try {
+    const n = await download($("orders-csv"), `orders-${session.accountId}${status ? `-${status}` : ""}.csv`,
+      ["order_id", "status", "created_at", "updated_at", "line_id", "sku", "qty", "assigned_qty", "pending_qty", "cancelled_qty", "purchase_order_id", "no_po_reason"],
+      (o) => o.lines.map((l) => [o.order_id, o.status, o.created_at, o.updated_at, l.line_id, l.sku, l.qty, l.assigned_qty, l.pending_qty, l.cancelled_qty, l.purchase_order_id, l.no_po_reason]),
+      path("sellers", session.accountId, "orders"), status);
+    say($("orders-message"), `${plural(n, "order")} exported.`, "info");
+  } catch (e) {
+    if (failed(e)) return;
+    say($("orders-message"), `Could not export the orders. ${explain(e)}`, "error");
+  }
+});
+
+$("po-csv").addEventListener("click", async () => {
+  try {
+    const n = await download($("po-csv"), `purchase-orders-${session.accountId}.csv`,
+      ["po_id", "status", "vendor_id", "vendor_order_id", "vendor_order_status", "source_order_id", "created_at", "sku", "qty", "received_qty", "cancelled_qty", "surplus_qty"],
+      (po) => po.lines.map((l) => [po.po_id, po.status, po.vendor_id, po.vendor_order_id, po.vendor_order_status, po.source_order_id, po.created_at, l.sku, l.qty, l.received_qty, l.cancelled_qty, l.surplus_qty]),
+      path("sellers", session.accountId, "purchase-orders"));
+    say($("po-message"), `${plural(n, "purchase order")} exported.`, "info");
+  } catch (e) {
+    if (failed(e)) return;
+    say($("po-message"), `Could not export the purchase orders. ${explain(e)}`, "error");
+  }
+});
+
 // --- purchase orders -------------------------------------------------------------------
 
 $("po-refresh").addEventListener("click", async () => {
