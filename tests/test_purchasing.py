@@ -46,7 +46,7 @@ def test_freed_stock_that_fills_a_waiting_line_cuts_its_po_so_nothing_is_bought_
     assert shop.get_order("s1", "o-2")["status"] == "ready"
     po = po_of(shop, "o-2")
     assert po["status"] == "cancelled" and po["lines"][0] | {"sku": None} == {
-        "sku": None, "qty": 0, "received_qty": 0, "cancelled_qty": 2, "surplus_qty": 0,
+        "sku": None, "qty": 0, "received_qty": 0, "cancelled_qty": 2, "surplus_qty": 0, "handed_over_qty": 0,
     }
     assert vendor_order(shop, po)["status"] == "cancelled", "the vendor is no longer asked to deliver"
     view = stock_view(shop)

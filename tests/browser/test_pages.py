@@ -396,3 +396,26 @@ def test_the_seller_downloads_its_orders_and_purchase_orders_as_csv(browser, loc
     assert '"\'=HYPERLINK(""http://example.com"")"' in orders[1], "a cell never runs as a formula"
     pos = pos_file.read_text().splitlines()
     assert len(pos) == 3 and all('"approved"' in row for row in pos[1:])
+
+
+def test_the_seller_inwards_by_hand_what_the_vendor_handed_over_with_auto_grn_off(browser, local_site):
+    api, driver = local_site, browser
+    seller, vendor, sku = unique("s"), unique("v"), unique("SKU")
+    api.seller(seller, auto_grn_through_backorder=False)
+    api.vendor(vendor)
+    api.map_sku(seller, sku, vendor)
+    assert api.order(seller, "by-hand", (sku, 3)).status == 201
+    api.settled_order(seller, "by-hand")
+    [po] = api.purchase_orders(seller)
+    assert api.hand_over(vendor, po["vendor_order_id"], "h1", (sku, 2)).status == 202
+    sign_in(driver, api.url, "seller.html", api.sellers[seller]["api_key"])
+    visible(driver, f"#po-{po['po_id']} summary").click()
+    form = f"#grn-form-{po['po_id']}"
+    wait_text(driver, form, "Handed over, not yet received", sku, "of 2")
+    field = visible(driver, f"{form} input.qty")
+    assert (field.get_attribute("value"), field.get_attribute("max")) == ("2", "2")
+    find(driver, f"{form} button[type=submit]").click()
+    wait_text(driver, "#po-message", "inwarded 2 ×")
+    order = api.settled_order(seller, "by-hand", assigned=2)
+    assert order["lines"][0]["pending_qty"] == 1
+    assert find(driver, form) is None, "nothing handed over is left to inward"

@@ -3,7 +3,7 @@
 // figures and the quantity to purchase, and the webhook endpoints. Talks only to the
 // public API, with the seller's key.
 
-import { api, badge, clear, code, explain, h, path, plural, say, signIn, timeNow, timeTag, webhooks } from "./common.js";
+import { api, badge, clear, code, explain, h, newId, path, plural, say, signIn, timeNow, timeTag, webhooks } from "./common.js";
 import { NO_PO_WORDS, detailText, drawTimeline, timelineSteps, waitingAt, waitingAtAll } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
@@ -477,13 +477,16 @@ function poCard(po) {
         h("thead", {}, h("tr", {},
           h("th", { scope: "col" }, "SKU"),
           h("th", { scope: "col", class: "num" }, "Ordered"),
+          h("th", { scope: "col", class: "num" }, "Handed over"),
           h("th", { scope: "col", class: "num" }, "Received"),
           h("th", { scope: "col", class: "num" }, "Open"))),
         h("tbody", {}, po.lines.map((l) => h("tr", {},
           h("th", { scope: "row" }, code(l.sku)),
           h("td", { class: "num" }, String(l.qty)),
+          h("td", { class: "num" }, String(l.handed_over_qty || 0)),
           h("td", { class: "num" }, String(l.received_qty || 0)),
           h("td", { class: "num" }, String(Math.max(0, l.qty - (l.received_qty || 0))))))))),
+      grnForm(po),
       h("h4", {}, "Goods received (GRNs)"),
       (po.grns || []).length
         ? h("ul", { class: "grns" }, po.grns.map((g) => h("li", {},
@@ -493,6 +496,49 @@ function poCard(po) {
   );
   details.addEventListener("toggle", () => (details.open ? openPos.add(po.po_id) : openPos.delete(po.po_id)));
   return details;
+}
+
+/** Goods the vendor handed over that no GRN inwarded yet (auto GRN was off): a form to
+ * inward them, filled in with what is waiting, never more. */
+function grnForm(po) {
+  const waiting = po.lines.map((l) => ({ sku: l.sku, open: Math.max(0, (l.handed_over_qty || 0) - (l.received_qty || 0)) })).filter((l) => l.open);
+  if (!waiting.length || po.status === "cancelled") return null;
+  const error = h("p", { class: "message", "data-kind": "error", role: "alert", hidden: true });
+  const inputs = waiting.map((l) => h("input", {
+    type: "number", class: "qty", min: "0", max: String(l.open), value: String(l.open), inputmode: "numeric",
+    "aria-label": `Quantity of ${l.sku} to inward (at most ${l.open})`,
+  }));
+  const ref = h("input", { type: "text", id: `grn-ref-${po.po_id}`, class: "ship-input", value: newId("GRN"), maxlength: "64", spellcheck: "false" });
+  const button = h("button", { type: "submit", class: "button primary" }, "Inward into the Default Bin");
+  const form = h("form", { class: "card grn-form", id: `grn-form-${po.po_id}`, novalidate: true, "aria-label": `Inward goods of ${po.po_id}` },
+    h("h4", {}, "Handed over, not yet received"),
+    h("p", { class: "hint" }, "The vendor handed these over while automatic GRNs were off. Inward what arrived; it goes to the Default Bin of the main location and to this order."),
+    h("ul", { class: "grn-lines" }, waiting.map((l, i) => h("li", {}, code(l.sku), " ", inputs[i], h("span", { class: "muted" }, ` of ${l.open}`)))),
+    h("p", {}, h("label", { for: ref.id }, "GRN reference "), ref),
+    h("p", { class: "actions" }, button),
+    error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const lines = waiting.map((l, i) => ({ sku: l.sku, qty: Number(inputs[i].value) })).filter((l) => l.qty);
+    const bad = lines.find((l, i) => !Number.isInteger(l.qty) || l.qty < 0 || l.qty > waiting[i].open);
+    if (!lines.length || bad) {
+      say(error, lines.length ? `At most what was handed over and not received, in whole units (${bad.sku}).` : "Enter a quantity to inward.", "error");
+      return;
+    }
+    button.disabled = true;
+    try {
+      const route = path("sellers", session.accountId, "purchase-orders", po.po_id, "grns");
+      const grn = await api("POST", route, { key: session.key, body: { grn_ref: ref.value.trim(), lines } });
+      openPos.add(po.po_id);
+      showPos((await call(path("sellers", session.accountId, "purchase-orders"))).items);
+      say($("po-message"), `GRN ${grn.grn_id} inwarded ${lines.map((l) => `${l.qty} × ${l.sku}`).join(", ")}.`, "info");
+    } catch (e) {
+      if (failed(e)) return;
+      button.disabled = false;
+      say(error, explain(e, `Purchase order ${po.po_id}`), "error");
+    }
+  });
+  return form;
 }
 
 function revealPo(poId) {

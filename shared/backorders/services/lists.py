@@ -13,6 +13,7 @@ import re
 
 from backorders.adapters.store import Store
 from backorders.domain.errors import InvalidRequest
+from backorders.services.purchasing import po_view
 
 # `<created_at>#<id>`: what a list is sorted by, and what its cursor stands for.
 _LIST_SK = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)#[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -46,10 +47,7 @@ def orders(store: Store, seller_id: str, status: str | None, sku: str | None, li
 def purchase_orders(store: Store, seller_id: str, status: str | None, limit: int, cursor_: str | None) -> dict:
     page, last = store.purchase_orders_page(seller_id, limit, after(cursor_), (status,) if status else ())
     vendor_orders = store.vendor_orders_by_key((po.vendor_id, po.vendor_order_id) for po in page)
-    items = []
-    for po in page:
-        vo = vendor_orders.get((po.vendor_id, po.vendor_order_id))
-        items.append({**po.public(), "vendor_order_status": vo.status if vo else None})
+    items = [po_view(po, vendor_orders.get((po.vendor_id, po.vendor_order_id))) for po in page]
     return {"items": items, "next_cursor": cursor(last)}
 
 

@@ -405,7 +405,18 @@ def purchase_order_view(store: Store, seller_id: str, po_id: str) -> dict:
         raise NotFound(f"purchase order {po_id} not found")
     po = found[0]
     vo = store.vendor_order(po.vendor_id, po.vendor_order_id)
-    return {**po.public(), "vendor_order_status": vo[0].status if vo else None}
+    return po_view(po, vo[0] if vo else None)
+
+
+def po_view(po: PurchaseOrder, vo: VendorOrder | None) -> dict:
+    """A PO as the seller sees it: with its vendor order's status, and per line what the
+    vendor handed over (beside what was received: with auto GRN off, the difference is
+    what a manual GRN may inward)."""
+    handed = {line.sku: line.handed_over_qty for line in vo.lines} if vo else {}
+    view = {**po.public(), "vendor_order_status": vo.status if vo else None}
+    for line in view["lines"]:
+        line["handed_over_qty"] = handed.get(line["sku"], 0)
+    return view
 
 
 def cancel_purchase_order(store: Store, seller_id: str, po_id: str, body: PoCancelIn) -> dict:
@@ -434,7 +445,7 @@ def cancel_purchase_order(store: Store, seller_id: str, po_id: str, body: PoCanc
         order, order_version = found_order if found_order else (None, 0)
         new_po, new_vo = rules.shrink_po(po, vo, wanted, order)
         if new_po == po:
-            return {**new_po.public(), "vendor_order_status": vo.status}
+            return po_view(new_po, vo)
         writes = [
             store.update_purchase_order(new_po, po_version),
             store.update_vendor_order(new_vo, vo_version),
@@ -445,6 +456,6 @@ def cancel_purchase_order(store: Store, seller_id: str, po_id: str, body: PoCanc
             if lines != order.lines:
                 writes.append(store.update_order(order.model_copy(update={"lines": lines}), order_version))
         store.commit(writes)
-        return {**new_po.public(), "vendor_order_status": new_vo.status}
+        return po_view(new_po, new_vo)
 
     return with_retries(attempt)
