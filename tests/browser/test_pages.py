@@ -193,7 +193,7 @@ def test_a_handover_refused_by_the_server_is_shown_in_words(browser, local_site)
     assert api.vendor_order(vendor, vo["vendor_order_id"])["lines"][0]["handed_over_qty"] == 1
 
 
-def test_the_pages_fit_a_phone_screen(browser, local_site):
+def test_the_pages_fit_a_phone_screen(browser, local_site, screenshots):
     api, driver = local_site, browser
     seller, vendor, sku = api.setup(stock=1)
     assert api.order(seller, "o1", (sku, 3)).status == 201
@@ -214,6 +214,7 @@ def test_the_pages_fit_a_phone_screen(browser, local_site):
     sign_in(driver, api.url, "vendor.html", api.vendors[vendor]["api_key"])
     visible(driver, ".order input.qty")
     assert driver.execute_script(no_sideways_scroll) == []
+    driver.save_screenshot(str(screenshots / "vendor-panel-phone.png"))
 
     sign_in(driver, api.url, "seller.html", api.sellers[seller]["api_key"])
     type_into(visible(driver, "#order-id"), "o1")
@@ -222,6 +223,8 @@ def test_the_pages_fit_a_phone_screen(browser, local_site):
     # the timeline is drawn top to bottom, within the screen's width
     svg = driver.execute_script("const r = document.querySelector('#timeline svg').getBoundingClientRect(); return [r.width, r.height]")
     assert svg[0] <= 390 and svg[1] > svg[0]
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.save_screenshot(str(screenshots / "seller-console-phone.png"))
 
 
 def test_skus_of_any_text_are_shown_as_text_and_looked_up_encoded(browser, local_site):
