@@ -427,3 +427,22 @@ def test_the_seller_inwards_by_hand_what_the_vendor_handed_over_with_auto_grn_of
     order = api.settled_order(seller, "by-hand", assigned=2)
     assert order["lines"][0]["pending_qty"] == 1
     assert find(driver, form) is None, "nothing handed over is left to inward"
+
+
+def test_a_refresh_shows_new_orders_and_keeps_what_the_vendor_typed(browser, local_site):
+    api, driver = local_site, browser
+    seller, vendor, sku = api.setup(stock=0)
+    assert api.order(seller, "first", (sku, 3)).status == 201
+    api.settled_order(seller, "first")
+    [vo] = api.vendor_orders(vendor)
+    sign_in(driver, api.url, "vendor.html", api.vendors[vendor]["api_key"])
+    field = visible(driver, f"#vo-{vo['vendor_order_id']} input.qty")
+    type_into(field, "1", enter=False)
+    # meanwhile a new order is raised; the vendor refreshes (the page also does it by itself)
+    assert api.order(seller, "second", (sku, 2)).status == 201
+    api.settled_order(seller, "second")
+    find(driver, "#refresh").click()
+    wait_text(driver, "#summary", "2 orders")
+    field = visible(driver, f"#vo-{vo['vendor_order_id']} input.qty")
+    assert field.get_attribute("value") == "1", "what was typed is kept"
+    assert driver.execute_script("return document.activeElement.id") == "refresh"

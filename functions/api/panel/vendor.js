@@ -25,6 +25,27 @@ const flashes = new Map(); // vendor_order_id -> {kind, text}: shown in the orde
 const pendingHandovers = new Map(); // vendor_order_id + lines -> handover_id, reused on a retry
 const hooks = webhooks("vendor");
 
+// New orders appear without a click: the list is read again every minute while the page
+// is in view, less often (up to every 5 minutes) while nothing changes.
+const POLL_MIN_MS = 60_000;
+const POLL_MAX_MS = 300_000;
+let pollDelay = POLL_MIN_MS;
+let pollTimer = null;
+let polling = false;
+
+function schedulePoll() {
+  clearTimeout(pollTimer);
+  if (!polling) return;
+  pollTimer = setTimeout(async () => {
+    if (!polling) return;
+    if (document.visibilityState === "visible") {
+      const changed = await load();
+      pollDelay = changed ? POLL_MIN_MS : Math.min(pollDelay * 2, POLL_MAX_MS);
+    }
+    schedulePoll();
+  }, pollDelay);
+}
+
 signIn({
   kind: "vendor",
   form: $("signin-form"),
@@ -41,10 +62,18 @@ signIn({
     say(pageMessage, "");
     show(s.data.items);
     hooks.start(s);
+    polling = true;
+    pollDelay = POLL_MIN_MS;
+    schedulePoll();
     $("orders-title").focus();
   },
-  stop: () => hooks.stop(),
+  stop: () => {
+    polling = false;
+    clearTimeout(pollTimer);
+    hooks.stop();
+  },
 });
+
 
 $("refresh").addEventListener("click", () => {
   flashes.clear();
@@ -58,12 +87,15 @@ function call(method, route, body) {
   return api(method, route, { key: session.key, body });
 }
 
+/** Read the orders again; whether they changed. */
 async function load({ announce = false } = {}) {
   ordersBox.setAttribute("aria-busy", "true");
   try {
     const answer = await call("GET", path("vendors", session.accountId, "orders"));
+    const changed = JSON.stringify(answer.items) !== JSON.stringify(orders);
     show(answer.items);
     if (announce) say(pageMessage, `Orders refreshed at ${timeNow()}.`, "info");
+    return changed;
   } catch (e) {
     if (e.status === 401 || e.status === 403) return session.expired();
     say(pageMessage, `Could not load your orders. ${explain(e)}`, "error");
@@ -104,7 +136,28 @@ function render() {
     );
     return;
   }
+  const typed = typedValues();
   clear(ordersBox, GROUPS.map((group) => renderGroup(group, byStatus[group.status] || [])));
+  restore(typed);
+}
+
+/** What the vendor typed in the cards (and where the cursor was), so that a refresh keeps it. */
+function typedValues() {
+  const key = (el) => `${el.closest("article")?.id}|${el.name}`;
+  const values = new Map();
+  for (const el of ordersBox.querySelectorAll("input[name], textarea[name]")) {
+    if (el.value !== el.defaultValue) values.set(key(el), el.value);
+  }
+  const active = ordersBox.contains(document.activeElement) && document.activeElement.name ? key(document.activeElement) : null;
+  return { values, active, key };
+}
+
+function restore({ values, active, key }) {
+  for (const el of ordersBox.querySelectorAll("input[name], textarea[name]")) {
+    const k = key(el);
+    if (values.has(k) && !el.disabled) el.value = values.get(k);
+    if (k === active) el.focus();
+  }
 }
 
 function renderGroup(group, items) {
