@@ -70,7 +70,7 @@ def test_the_seed_scenario_on_memory_tables(store):
     assert [(line.sku, line.qty) for line in po.lines] == [("MUG", 2)], "a PO for the missing quantity only"
     assert inventory.stock_view(store, "s1", "MUG") | {"bins": None} == {
         "sku": "MUG", "on_hand": 3, "assigned": 3, "available": 0, "pending_backorders": 2,
-        "open_po_qty": 2, "expected_returns": 0, "quantity_to_purchase": 0, "bins": None,
+        "open_po_qty": 2, "expected_returns": 0, "quantity_to_purchase": 0, "surplus_on_order": 0, "bins": None,
     }
     hand_over(store, "h1", 1)
     assert store.order("s1", "o1").status == "backordered"

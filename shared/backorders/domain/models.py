@@ -76,17 +76,21 @@ class Stored(BaseModel):
 
 class SellerIn(Input):
     name: Name
-    allow_backorders: StrictBool
-    auto_po_vendor_level: StrictBool
-    auto_grn_through_backorder: StrictBool
+    allow_backorders: Annotated[StrictBool, Field(description="Accept orders beyond the stock (false: such an order is refused whole).")]
+    auto_po_vendor_level: Annotated[StrictBool, Field(description="Raise an approved PO for the missing quantity against the SKU's vendor.")]
+    auto_grn_through_backorder: Annotated[
+        StrictBool, Field(description="Inward a vendor's handover at once (GRN into the Default Bin); false: a manual GRN does it.")
+    ]
 
 
 class VendorIn(Input):
+    """A vendor gets POs only with is_b2b_new true, vendor_panel_type 2 and is_warehouse_location false."""
+
     name: Name
-    is_b2b_new: StrictBool
-    vendor_panel_type: StrictInt
-    is_warehouse_location: StrictBool
-    approval_required: StrictBool
+    is_b2b_new: Annotated[StrictBool, Field(description="Uses the new B2B flow (must be true to get POs).")]
+    vendor_panel_type: Annotated[StrictInt, Field(description="2: the vendor works in the vendor panel (must be 2 to get POs).")]
+    is_warehouse_location: Annotated[StrictBool, Field(description="A warehouse of the seller, not a vendor (must be false to get POs).")]
+    approval_required: Annotated[StrictBool, Field(description="Its B2B orders wait for its approval before a handover.")]
 
 
 class RotateIn(Input):
@@ -106,7 +110,7 @@ class VendorRotateIn(Input):
 
 
 class SkuMappingIn(Input):
-    vendor_id: Id | None
+    vendor_id: Annotated[Id | None, Field(description="The vendor POs for this SKU are raised against; null unmaps it.")]
     # every PO line is raised for max(min_order_qty, ceil(need / pack_size) * pack_size)
     min_order_qty: Annotated[StrictInt, Field(ge=1, le=MAX_QTY, description="The vendor's minimum per PO line.")] = 1
     pack_size: Annotated[StrictInt, Field(ge=1, le=MAX_QTY, description="The vendor sells in multiples of this.")] = 1
@@ -270,23 +274,31 @@ class StockBin(Stored):
 
 
 class Allocation(Stored):
+    """Units given to a line from one bin."""
+
     location: str
     bin: str
     qty: int
-    grn_id: str | None = None
-    reason: AllocationReason = "in_stock"
+    grn_id: Annotated[str | None, Field(description="The GRN they came in with, if any.")] = None
+    reason: Annotated[
+        AllocationReason,
+        Field(description="in_stock: there when the order came; received_for_order: its PO's goods; "
+              "freed_stock_oldest_first: stock that became free, given to the line waiting longest."),
+    ] = "in_stock"
 
 
 class OrderLine(Stored):
     line_id: str
     sku: str
-    qty: int
-    assigned_qty: int = 0
-    pending_qty: int = 0
+    qty: Annotated[int, Field(description="Ordered.")]
+    assigned_qty: Annotated[int, Field(description="Set aside for this line in the bins.")] = 0
+    pending_qty: Annotated[int, Field(description="Still waited for.")] = 0
     allocations: list[Allocation] = []
-    purchase_order_id: str | None = None
-    no_po_reason: NoPoReason | None = None
-    cancelled_qty: int = 0
+    purchase_order_id: Annotated[str | None, Field(description="The PO raised for what it waits for.")] = None
+    no_po_reason: Annotated[
+        NoPoReason | None, Field(description="Why it waits without a PO (e.g. sku_not_mapped); it gets one once that is fixed.")
+    ] = None
+    cancelled_qty: Annotated[int, Field(description="Given up by a cancellation.")] = 0
 
 
 class AvailabilityWarning(Stored):
@@ -374,10 +386,10 @@ class Return(Stored):
 
 class PoLine(Stored):
     sku: str
-    qty: int  # on order now: first ordered, less what was cancelled
-    received_qty: int = 0
+    qty: Annotated[int, Field(description="On order now: first ordered, less what was cancelled.")]
+    received_qty: Annotated[int, Field(description="Inwarded by GRNs.")] = 0
     cancelled_qty: int = 0
-    surplus_qty: int = 0  # on order beyond what the order's lines wait for (pack and minimum rounding)
+    surplus_qty: Annotated[int, Field(description="On order beyond what the order's lines wait for (pack and minimum rounding).")] = 0
     line_ids: list[str] = []
 
 
@@ -420,8 +432,8 @@ class PurchaseOrder(Stored):
 
 class VendorOrderLine(Stored):
     sku: str
-    qty: int  # first ordered; what is still to come is `on_order`
-    cancelled_qty: int = 0
+    qty: Annotated[int, Field(description="First ordered (what is on order now is qty - cancelled_qty).")]
+    cancelled_qty: Annotated[int, Field(description="Cancelled by the seller since.")] = 0
     handed_over_qty: int = 0
 
     @property
