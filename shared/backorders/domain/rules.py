@@ -223,6 +223,11 @@ def rounded_purchase(need: int, min_order_qty: int = 1, pack_size: int = 1) -> i
 Rounding = Mapping[str, tuple[int, int]]  # sku -> (min_order_qty, pack_size)
 
 
+def vendor_terms(mappings: Mapping[str, Mapping]) -> Rounding:
+    """Each SKU's rounding, from its mapping record (1 and 1 where it sets none)."""
+    return {sku: (int(m.get("min_order_qty", 1)), int(m.get("pack_size", 1))) for sku, m in mappings.items()}
+
+
 def po_lines(order: Order, line_indexes: list[int], rounding: Rounding | None = None) -> list[PoLine]:
     """One PO line per SKU, for the pending quantity, rounded to the vendor's terms; what
     rounding adds is the line's surplus."""

@@ -395,7 +395,7 @@ def _po_to_need(store: Store, order: Order, po_id: str) -> list[dynamo.Write]:
         return []
     vo, vo_version = vo_found
     records = store.mapping_records(order.seller_id, {line.sku for line in po.lines})
-    rounding = {sku: (int(m.get("min_order_qty", 1)), int(m.get("pack_size", 1))) for sku, m in records.items()}
+    rounding = rules.vendor_terms(records)
     new_po, new_vo = rules.shrink_po(po, vo, rules.po_needed(po, order, rounding), order)
     if new_po == po and new_vo == vo:
         return []

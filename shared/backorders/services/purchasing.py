@@ -49,7 +49,7 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
         return [], False
     records = store.mapping_records(seller_id, skus)
     mappings = {sku: m.get("vendor_id") for sku, m in records.items()}
-    rounding = {sku: (int(m.get("min_order_qty", 1)), int(m.get("pack_size", 1))) for sku, m in records.items()}
+    rounding = rules.vendor_terms(records)
     vendors = store.vendors({v for v in mappings.values() if v})
     created: list[str] = []
     reads = [found]
