@@ -331,17 +331,26 @@ def test_the_vendor_approves_with_a_ship_date_declines_with_a_reason_and_sees_it
     assert problems == []
 
 
-def test_the_seller_finds_an_order_in_the_list_and_cancels_it_from_the_console(browser, local_site):
+def test_the_seller_finds_an_order_in_the_list_and_cancels_it_from_the_console(browser, local_site, screenshots):
     api, driver = local_site, browser
     seller, _vendor, sku = api.setup(stock=1)
+    older = [f"old-{n:02d}" for n in range(20)]  # a page of 20 older orders, then the three
+    for order_id in older:
+        assert api.order(seller, order_id, ("OTHER-SKU", 1)).status == 201
     for order_id, qty in (("w-1", 1), ("w-2", 2), ("w-3", 3)):
         assert api.order(seller, order_id, (sku, qty)).status == 201
         api.settled_order(seller, order_id)
+    api.settled_order(seller, older[-1])
     sign_in(driver, api.url, "seller.html", api.sellers[seller]["api_key"])
-    # newest first, each with how long it has waited
+    # newest first, 20 a page, each with how long it has waited
     wait_text(driver, "#orders", "w-1", "w-2", "w-3")
     rows = [r.get_attribute("id") for r in driver.find_elements(By.CSS_SELECTOR, "#orders-body tr")]
-    assert rows == ["order-row-w-3", "order-row-w-2", "order-row-w-1"]
+    assert rows[:3] == ["order-row-w-3", "order-row-w-2", "order-row-w-1"] and len(rows) == 20
+    driver.execute_script("document.getElementById('orders-section').scrollIntoView()")
+    driver.save_screenshot(str(screenshots / "seller-console-orders.png"))
+    find(driver, "#orders-more").click()
+    wait(driver, "the next page", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#orders-body tr")) == 23)
+    assert not find(driver, "#orders-more").is_displayed(), "the last page"
     assert "Ready" in text_of(driver, "#order-row-w-1") and "Backordered" in text_of(driver, "#order-row-w-3")
 
     # filtered by status
@@ -363,7 +372,7 @@ def test_the_seller_finds_an_order_in_the_list_and_cancels_it_from_the_console(b
     assert find(driver, "#cancel-order") is None, "nothing left to cancel"
 
 
-def test_the_console_says_which_vendors_an_order_waits_for_and_whether_they_accepted(browser, local_site):
+def test_the_console_says_which_vendors_an_order_waits_for_and_whether_they_accepted(browser, local_site, screenshots):
     api, driver = local_site, browser
     seller, waits_for_approval, sku = api.setup(stock=0, approval_required=True)
     accepts = unique("v")
@@ -378,6 +387,8 @@ def test_the_console_says_which_vendors_an_order_waits_for_and_whether_they_acce
     assert "Vendor handover" in callout and f"at {accepts}" in callout, "each vendor it waits for is named"
     desc = driver.execute_script("return document.querySelector('#timeline svg desc').textContent")
     assert "Vendor approval (waiting here)" in desc and "Vendor handover (still to come)" in desc
+    driver.execute_script("document.getElementById('order-section').scrollIntoView()")
+    driver.save_screenshot(str(screenshots / "seller-console-two-vendors.png"))
 
 
 def test_the_seller_downloads_its_orders_and_purchase_orders_as_csv(browser, local_site, tmp_path):

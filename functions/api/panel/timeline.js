@@ -18,8 +18,9 @@ const short = (id) => (String(id).length > 13 ? `${String(id).slice(0, 12)}…` 
 const units = (n) => `${n} unit${n === 1 ? "" : "s"}`;
 
 /**
- * The steps, in order. Each: {state, title, detail: [text or {id}]}, state one of
- * done | current (it waits here) | blocked (it waits and nothing will move it) | todo | cancelled.
+ * The steps, in order. Each: {state, title, detail: [text or {id}], lane}, state one of
+ * done | current (it waits here) | blocked (it waits and nothing will move it) | todo | cancelled;
+ * `lane` is the PO a step belongs to (each PO, so each vendor, is a branch), else undefined.
  */
 export function timelineSteps(order, purchaseOrders) {
   const lines = order.lines || [];
@@ -44,6 +45,7 @@ export function timelineSteps(order, purchaseOrders) {
   }
 
   for (const po of purchaseOrders) {
+    const first = steps.length;
     const qty = sum(po.lines, (l) => l.qty);
     const received = sum(po.lines, (l) => l.received_qty || 0);
     steps.push({ state: po.status === "cancelled" ? "cancelled" : "done", title: po.status === "cancelled" ? "PO cancelled" : "PO approved", detail: [{ id: po.po_id }, `${units(qty)} from ${po.vendor_id}`] });
@@ -65,6 +67,7 @@ export function timelineSteps(order, purchaseOrders) {
       const state = vendorSays === "unapproved" ? "todo" : "current"; // nothing is handed over before approval
       steps.push({ state, title: "Vendor handover", detail: [`${qty - received} of ${qty} still open`, `at ${po.vendor_id}`] });
     }
+    for (const s of steps.slice(first)) s.lane = po.po_id; // each PO is a branch of its own
   }
 
   const freed = sum(allocations.filter((a) => a.reason === "freed_stock_oldest_first"), (a) => a.qty);
@@ -156,8 +159,17 @@ function marker(state, cx, cy) {
  * `id` prefixes the ids of its <title> and <desc>.
  */
 export function drawTimeline(steps, { width, id, label }) {
-  const horizontal = width >= 640;
   const n = steps.length;
+  // Left to right: the steps before the first branch, the branches one under the other,
+  // then the steps after them. Top to bottom (in order) when that does not fit.
+  const lanes = [...new Set(steps.map((s) => s.lane).filter(Boolean))];
+  const firstLane = steps.findIndex((s) => s.lane);
+  const head = firstLane < 0 ? n : firstLane;
+  const laneLength = (lane) => steps.filter((s) => s.lane === lane).length;
+  const longest = Math.max(0, ...lanes.map(laneLength));
+  const tail = n - head - lanes.reduce((k, lane) => k + laneLength(lane), 0);
+  const columns = head + longest + tail;
+  const horizontal = width >= 640 && columns * 112 <= width;
   const desc = steps.map((s, i) => `${i + 1}. ${s.title} (${STATE_WORDS[s.state]}): ${detailText(s)}.`).join(" ");
   const shown = (d) => (typeof d === "string" ? d : short(d.id));
   const svg = el("svg", { role: "img", "aria-labelledby": `${id}-title ${id}-desc`, class: "timeline-svg", xmlns: SVG },
@@ -171,24 +183,37 @@ export function drawTimeline(steps, { width, id, label }) {
   let totalW;
   let totalH;
   if (horizontal) {
-    const step = Math.max(124, Math.floor(width / n));
+    const step = Math.floor(width / columns);
     const titleChars = Math.floor((step - 14) / 8);
     const detailChars = Math.floor((step - 14) / 7);
-    let maxLines = 0;
+    const rowHeight = 148;
+    // (column, row) of each step
+    const seen = new Map();
+    const place = steps.map((s, i) => {
+      if (i < head) return [i, 0];
+      if (s.lane) {
+        const k = seen.get(s.lane) || 0;
+        seen.set(s.lane, k + 1);
+        return [head + k, lanes.indexOf(s.lane)];
+      }
+      return [head + longest + (i - (n - tail)), 0];
+    });
+    let maxY = 0;
     steps.forEach((s, i) => {
-      const cx = step * i + step / 2;
-      const cy = 26;
+      const [column, row] = place[i];
+      const cx = step * column + step / 2;
+      const cy = 26 + row * rowHeight;
       centers.push([cx, cy]);
       const text = el("text", { x: cx, "text-anchor": "middle", class: `tl-text tl-${s.state}` });
-      let y = 64;
+      let y = cy + 38;
       for (const t of wrap(s.title, titleChars, 2)) text.append(el("tspan", { x: cx, y, class: "tl-title" }, t)), (y += 16);
       y += 2;
       for (const d of s.detail) for (const t of wrap(shown(d), detailChars, 2)) text.append(el("tspan", { x: cx, y, class: "tl-detail" }, t)), (y += 15);
-      maxLines = Math.max(maxLines, y);
+      maxY = Math.max(maxY, y);
       nodes.append(el("g", { class: `tl-step tl-${s.state}` }, marker(s.state, cx, cy), text));
     });
-    totalW = step * n;
-    totalH = maxLines + 4;
+    totalW = step * columns;
+    totalH = maxY + 4;
   } else {
     const chars = Math.floor((width - 58) / 7);
     let y = 22;
@@ -206,10 +231,23 @@ export function drawTimeline(steps, { width, id, label }) {
     totalW = width;
     totalH = y - 10;
   }
-  for (let i = 0; i + 1 < n; i++) {
-    const [x1, y1] = centers[i];
-    const [x2, y2] = centers[i + 1];
-    const done = steps[i + 1].state === "done";
+  const links = [];
+  if (horizontal && lanes.length) {
+    const laneSteps = lanes.map((lane) => steps.map((s, i) => (s.lane === lane ? i : -1)).filter((i) => i >= 0));
+    for (let i = 0; i + 1 < head; i++) links.push([i, i + 1]);
+    for (const idx of laneSteps) {
+      if (head > 0) links.push([head - 1, idx[0]]);
+      for (let k = 0; k + 1 < idx.length; k++) links.push([idx[k], idx[k + 1]]);
+      if (tail) links.push([idx[idx.length - 1], n - tail]);
+    }
+    for (let i = n - tail; i + 1 < n; i++) links.push([i, i + 1]);
+  } else {
+    for (let i = 0; i + 1 < n; i++) links.push([i, i + 1]);
+  }
+  for (const [from, to] of links) {
+    const [x1, y1] = centers[from];
+    const [x2, y2] = centers[to];
+    const done = steps[to].state === "done";
     const gap = 19;
     const line = horizontal
       ? { x1: x1 + gap, y1, x2: x2 - gap, y2 }
