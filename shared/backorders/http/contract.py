@@ -220,6 +220,14 @@ _VENDOR_ORDER_FIELDS = (
     "expected_ship_date", "handovers", "created_at", "updated_at", "approved_at",
 )
 BODIES: dict[tuple[str, str], str] = {
+    ("GET", f"{V}/health"): "Health",
+    ("POST", f"{V}/sellers/{{seller_id}}/orders"): "OrderReceipt",
+    ("POST", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}/cancel"): "Order",
+    ("POST", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/webhooks"): "ChannelOutcome",
+    ("GET", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/deliveries"): "ChannelDeliveryPage",
+    ("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}/stock"): "StockView",
+    ("GET", f"{V}/sellers/{{seller_id}}/webhook-endpoints/{{endpoint_id}}/deliveries"): "WebhookAttemptPage",
+    ("GET", f"{V}/vendors/{{vendor_id}}/webhook-endpoints/{{endpoint_id}}/deliveries"): "WebhookAttemptPage",
     ("GET", f"{V}/sellers/{{seller_id}}/orders"): "OrderPage",
     ("GET", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}"): "Order",
     ("GET", f"{V}/sellers/{{seller_id}}/purchase-orders"): "PurchaseOrderPage",
@@ -239,6 +247,72 @@ def _view(model: type[BaseModel], fields: tuple[str, ...], schemas: dict, extra:
     properties = {k: v for k, v in schema["properties"].items() if k in fields} | (extra or {})
     required = [k for k in schema.get("required", []) if k in fields]
     return {"type": "object", "title": schema["title"], "properties": properties, "required": required}
+
+
+_STRING_OR_NULL = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+_INT = {"type": "integer"}
+
+
+def _object(properties: dict, required: list[str] | None = None) -> dict:
+    return {"type": "object", "properties": properties, "required": required if required is not None else list(properties)}
+
+
+# Answers written out here, not taken from a stored model.
+_SHAPES: dict[str, dict] = {
+    "Health": _object({"status": {"type": "string", "enum": ["ok"]}}),
+    "OrderReceipt": _object(
+        {
+            "order_id": {"type": "string"},
+            "status": {"type": "string", "description": "received, backordered, ready or cancelled (or accepting: taken in steps)."},
+            "warnings": {"type": "array", "items": {"type": "object"}, "description": "Lines with less in stock than ordered."},
+        }
+    ),
+    "ChannelOutcome": _object(
+        {
+            "outcome": {"type": "string", "enum": ["created", "duplicate", "cancelled", "ignored", "refused"]},
+            "order_id": _STRING_OR_NULL,
+            "reason": _STRING_OR_NULL,
+        },
+        ["outcome"],
+    ),
+    "ChannelDelivery": _object(
+        {
+            "received_at": {"type": "string"},
+            "topic": _STRING_OR_NULL,
+            "marketplace_order_id": _STRING_OR_NULL,
+            "order_id": _STRING_OR_NULL,
+            "outcome": {"type": "string"},
+            "reason": _STRING_OR_NULL,
+        },
+        ["received_at", "outcome"],
+    ),
+    "WebhookAttempt": _object(
+        {
+            "webhook_id": {"type": "string", "description": "The same on every retry of one event."},
+            "type": {"type": "string"},
+            "attempt": _INT,
+            "status_code": {"anyOf": [_INT, {"type": "null"}], "description": "null: no answer (timeout, refused connection)."},
+            "at": {"type": "string"},
+            "next_attempt_at": _STRING_OR_NULL,
+            "error": _STRING_OR_NULL,
+        },
+        ["webhook_id", "type", "attempt", "status_code", "at"],
+    ),
+    "StockView": _object(
+        {
+            "sku": {"type": "string"},
+            "on_hand": {**_INT, "description": "In the bins: available + assigned."},
+            "assigned": {**_INT, "description": "Set aside for orders (goods just received for an order included)."},
+            "available": {**_INT, "description": "Free to sell."},
+            "pending_backorders": {**_INT, "description": "What waiting orders still need."},
+            "open_po_qty": {**_INT, "description": "On purchase orders, not yet received."},
+            "expected_returns": {**_INT, "description": "Announced customer returns not yet received."},
+            "quantity_to_purchase": {**_INT, "description": "Still to buy: pending beyond available, on order and expected back."},
+            "surplus_on_order": {**_INT, "description": "On order beyond what waiting orders need."},
+            "bins": {"type": "array", "items": {"type": "object"}},
+        }
+    ),
+}
 
 
 def _page(item: str) -> dict:
@@ -267,7 +341,8 @@ def views(schemas: dict) -> None:
     schemas["Order"] = _view(Order, _ORDER_FIELDS, schemas)
     schemas["PurchaseOrder"] = _view(PurchaseOrder, _PO_FIELDS, schemas, vendor_order_status)
     schemas["VendorOrder"] = _view(VendorOrder, _VENDOR_ORDER_FIELDS, schemas)
-    for name in ("Order", "PurchaseOrder", "VendorOrder"):
+    schemas.update(_SHAPES)
+    for name in ("Order", "PurchaseOrder", "VendorOrder", "ChannelDelivery", "WebhookAttempt"):
         schemas[f"{name}Page"] = _page(name)
 
 
