@@ -160,14 +160,28 @@ def test_the_answers_are_in_their_documented_shape(chain):
 
     document = chain.call("GET", "/v1/openapi.json").body
 
-    def check(method: str, path: str, route: str, body) -> None:
-        schema = document["paths"][route][method.lower()]["responses"]["200"]["content"]["application/json"]["schema"]
+    def check(method: str, path: str, route: str, body, status: int = 200) -> None:
+        schema = document["paths"][route][method.lower()]["responses"][str(status)]["content"]["application/json"]["schema"]
         assert schema, f"{method} {route}: no schema"
         # the document's refs (#/components/...) resolve in a schema that carries its components
         Draft202012Validator({**schema, "components": document["components"]}).validate(body)
 
-    chain.seller("s1")
-    chain.vendor("v1", approval_required=True)
+    check("PUT", "", "/v1/sellers/{seller_id}", chain.seller("s1"), 201)
+    check("PUT", "", "/v1/vendors/{vendor_id}", chain.vendor("v1", approval_required=True), 201)
+    writes = [
+        ("POST", "/v1/sellers/s1/credentials/rotate", "/v1/sellers/{seller_id}/credentials/rotate", {"rotate": ["webhook_secret"]}, 200),
+        ("PUT", "/v1/sellers/s1/skus/B", "/v1/sellers/{seller_id}/skus/{sku}", {"vendor_id": None}, 200),
+        ("POST", "/v1/sellers/s1/inventory/adjustments", "/v1/sellers/{seller_id}/inventory/adjustments",
+         {"adjustment_id": "a1", "sku": "B", "qty": 1}, 201),
+        ("POST", "/v1/sellers/s1/returns", "/v1/sellers/{seller_id}/returns", {"return_id": "r1", "sku": "B", "qty": 1, "status": "expected"}, 201),
+        ("PUT", "/v1/sellers/s1/channels/shop", "/v1/sellers/{seller_id}/channels/{channel_id}", {"kind": "shopify", "secret": "s" * 32}, 201),
+        ("PUT", "/v1/vendors/v1/webhook-endpoints/wms", "/v1/vendors/{vendor_id}/webhook-endpoints/{endpoint_id}",
+         {"url": "http://127.0.0.1:9/hook", "events": ["vendor_order.created"]}, 201),
+    ]
+    for method, path, route, body, status in writes:
+        answer = chain.admin(method, path, body)
+        assert answer.status == status, (path, answer)
+        check(method, path, route, answer.body, status)
     chain.map_sku("s1", "A", "v1")
     chain.order("s1", "o1", ("A", 2))
     chain.drain()
@@ -175,6 +189,12 @@ def test_the_answers_are_in_their_documented_shape(chain):
     vo_id = po["vendor_order_id"]
     reads = [
         ("GET", "/v1/health", "/v1/health"),
+        ("GET", "/v1/sellers/s1", "/v1/sellers/{seller_id}"),
+        ("GET", "/v1/vendors/v1", "/v1/vendors/{vendor_id}"),
+        ("GET", "/v1/sellers/s1/skus/A", "/v1/sellers/{seller_id}/skus/{sku}"),
+        ("GET", "/v1/vendors/v1/webhook-endpoints", "/v1/vendors/{vendor_id}/webhook-endpoints"),
+        ("GET", "/v1/sellers/s1/channels/shop/deliveries", "/v1/sellers/{seller_id}/channels/{channel_id}/deliveries"),
+        ("GET", "/v1/vendors/v1/webhook-endpoints/wms/deliveries", "/v1/vendors/{vendor_id}/webhook-endpoints/{endpoint_id}/deliveries"),
         ("GET", "/v1/sellers/s1/skus/A/stock", "/v1/sellers/{seller_id}/skus/{sku}/stock"),
         ("GET", "/v1/sellers/s1/orders", "/v1/sellers/{seller_id}/orders"),
         ("GET", "/v1/sellers/s1/orders/o1", "/v1/sellers/{seller_id}/orders/{order_id}"),

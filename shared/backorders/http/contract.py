@@ -221,6 +221,24 @@ _VENDOR_ORDER_FIELDS = (
 )
 BODIES: dict[tuple[str, str], str] = {
     ("GET", f"{V}/health"): "Health",
+    ("GET", f"{V}/openapi.json"): "OpenApiDocument",
+    ("PUT", f"{V}/sellers/{{seller_id}}"): "Seller",
+    ("GET", f"{V}/sellers/{{seller_id}}"): "Seller",
+    ("POST", f"{V}/sellers/{{seller_id}}/credentials/rotate"): "Credentials",
+    ("PUT", f"{V}/vendors/{{vendor_id}}"): "Vendor",
+    ("GET", f"{V}/vendors/{{vendor_id}}"): "Vendor",
+    ("POST", f"{V}/vendors/{{vendor_id}}/credentials/rotate"): "Credentials",
+    ("PUT", f"{V}/sellers/{{seller_id}}/skus/{{sku}}"): "SkuMapping",
+    ("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}"): "SkuMapping",
+    ("POST", f"{V}/sellers/{{seller_id}}/inventory/adjustments"): "Adjustment",
+    ("POST", f"{V}/sellers/{{seller_id}}/returns"): "Return",
+    ("PUT", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}"): "Channel",
+    ("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns"): "Grn",
+    ("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers"): "Handover",
+    ("GET", f"{V}/sellers/{{seller_id}}/webhook-endpoints"): "WebhookEndpointList",
+    ("PUT", f"{V}/sellers/{{seller_id}}/webhook-endpoints/{{endpoint_id}}"): "WebhookEndpoint",
+    ("GET", f"{V}/vendors/{{vendor_id}}/webhook-endpoints"): "WebhookEndpointList",
+    ("PUT", f"{V}/vendors/{{vendor_id}}/webhook-endpoints/{{endpoint_id}}"): "WebhookEndpoint",
     ("POST", f"{V}/sellers/{{seller_id}}/orders"): "OrderReceipt",
     ("POST", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}/cancel"): "Order",
     ("POST", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/webhooks"): "ChannelOutcome",
@@ -257,9 +275,65 @@ def _object(properties: dict, required: list[str] | None = None) -> dict:
     return {"type": "object", "properties": properties, "required": required if required is not None else list(properties)}
 
 
+_STRING = {"type": "string"}
+_BOOL = {"type": "boolean"}
+_QUANTITIES = {"type": "array", "items": _object({"sku": _STRING, "qty": _INT})}
+_SHOWN_ONCE = "Shown in this answer only (on creation or rotation)."
+
 # Answers written out here, not taken from a stored model.
 _SHAPES: dict[str, dict] = {
     "Health": _object({"status": {"type": "string", "enum": ["ok"]}}),
+    "OpenApiDocument": {"type": "object", "required": ["openapi", "paths"]},
+    "Seller": _object(
+        {
+            "seller_id": _STRING, "name": _STRING, "allow_backorders": _BOOL, "auto_po_vendor_level": _BOOL,
+            "auto_grn_through_backorder": _BOOL,
+            "api_key": {**_STRING, "description": _SHOWN_ONCE}, "webhook_secret": {**_STRING, "description": _SHOWN_ONCE},
+        },
+        ["seller_id", "name", "allow_backorders", "auto_po_vendor_level", "auto_grn_through_backorder"],
+    ),
+    "Vendor": _object(
+        {
+            "vendor_id": _STRING, "name": _STRING, "is_b2b_new": _BOOL, "vendor_panel_type": _INT, "is_warehouse_location": _BOOL,
+            "approval_required": _BOOL, "api_key": {**_STRING, "description": _SHOWN_ONCE},
+        },
+        ["vendor_id", "name", "is_b2b_new", "vendor_panel_type", "is_warehouse_location", "approval_required"],
+    ),
+    "Credentials": _object(
+        {"seller_id": _STRING, "vendor_id": _STRING, "api_key": {**_STRING, "description": _SHOWN_ONCE},
+         "webhook_secret": {**_STRING, "description": _SHOWN_ONCE}},
+        [],
+    ),
+    "SkuMapping": _object(
+        {
+            "seller_id": _STRING, "sku": _STRING, "vendor_id": _STRING_OR_NULL, "min_order_qty": _INT, "pack_size": _INT,
+            "warning": {**_STRING, "description": "Set when the vendor can never get POs (see VendorIn)."},
+        },
+        ["seller_id", "sku", "vendor_id"],
+    ),
+    "Adjustment": _object({"adjustment_id": _STRING, "seller_id": _STRING, "sku": _STRING, "qty": _INT, "location": _STRING, "bin": _STRING}),
+    "Return": _object(
+        {"return_id": _STRING, "seller_id": _STRING, "sku": _STRING, "qty": _INT, "status": {"type": "string", "enum": ["expected", "received"]}}
+    ),
+    "Channel": _object({"channel_id": _STRING, "kind": _STRING, "webhook_path": {**_STRING, "description": "Where the marketplace posts."}}),
+    "Grn": _object({"grn_id": _STRING, "grn_ref": _STRING_OR_NULL, "po_id": _STRING, "lines": _QUANTITIES, "location": _STRING, "bin": _STRING}),
+    "Handover": _object(
+        {
+            "handover_id": _STRING, "vendor_order_id": _STRING, "po_id": _STRING, "lines": _QUANTITIES,
+            "grn_id": {**_STRING_OR_NULL, "description": "The GRN that inwarded it (null: the seller inwards by hand)."},
+            "vendor_order_status": _STRING,
+        }
+    ),
+    "WebhookEndpoint": _object(
+        {
+            "endpoint_id": _STRING, "url": _STRING, "events": {"type": "array", "items": _STRING},
+            "status": {"type": "string", "enum": ["enabled", "disabled"]}, "disabled_reason": _STRING_OR_NULL,
+            "created_at": _STRING, "updated_at": _STRING,
+            "secret": {**_STRING, "description": "whsec_...: " + _SHOWN_ONCE},
+        },
+        ["endpoint_id", "url", "events", "status"],
+    ),
+    "WebhookEndpointList": _object({"items": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookEndpoint"}}}),
     "OrderReceipt": _object(
         {
             "order_id": {"type": "string"},

@@ -13,7 +13,7 @@ from backorders.services.ordering import body_fingerprint
 
 
 def _public(data: dict) -> dict:
-    return {k: v for k, v in data.items() if k not in ("api_key_sha256", "webhook_secret")}
+    return {k: v for k, v in data.items() if k not in ("api_key_sha256", "webhook_secret", "entity")}
 
 
 def put_seller(store: Store, seller_id: str, body: SellerIn) -> tuple[int, dict]:
