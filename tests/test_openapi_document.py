@@ -74,3 +74,14 @@ def test_every_refusal_is_documented_in_the_one_error_shape(document):
                 if int(status) >= 400:
                     assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
 
+
+
+def test_every_success_body_has_its_schema(document):
+    schemas = document["components"]["schemas"]
+    for path, operations in document["paths"].items():
+        for method, op in operations.items():
+            for status, answer in op["responses"].items():
+                if status.startswith("2") and status != "204":
+                    ref = answer["content"]["application/json"]["schema"].get("$ref", "")
+                    assert ref.startswith("#/components/schemas/"), f"{method.upper()} {path} {status}: no schema"
+                    assert ref.rsplit("/", 1)[1] in schemas, f"{method.upper()} {path}: {ref} is not defined"

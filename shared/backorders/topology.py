@@ -165,6 +165,8 @@ class Route:
     # "signed_or_seller": the webhook signature, or the seller's own key.
     # "channel": the marketplace's own signature, with the channel's secret.
     auth: Literal["none", "admin", "seller", "signed", "signed_or_seller", "vendor", "channel"]
+    # The schema of its success body in the OpenAPI document (http/contract.py), by name.
+    body: str | None = None
 
 
 # What a function may do on a table (infra/stack.py maps each level to IAM actions).
@@ -210,10 +212,10 @@ V = "/v1"
 def _endpoint_routes(account: str, auth: Literal["seller", "vendor"]) -> tuple[Route, ...]:
     """An account's outbound webhook endpoints, managed with its own key (or admin)."""
     return (
-        Route("GET", f"{V}/{account}/webhook-endpoints", auth),
-        Route("PUT", f"{V}/{account}/webhook-endpoints/{{endpoint_id}}", auth),
+        Route("GET", f"{V}/{account}/webhook-endpoints", auth, body="WebhookEndpointList"),
+        Route("PUT", f"{V}/{account}/webhook-endpoints/{{endpoint_id}}", auth, body="WebhookEndpoint"),
         Route("DELETE", f"{V}/{account}/webhook-endpoints/{{endpoint_id}}", auth),
-        Route("GET", f"{V}/{account}/webhook-endpoints/{{endpoint_id}}/deliveries", auth),
+        Route("GET", f"{V}/{account}/webhook-endpoints/{{endpoint_id}}/deliveries", auth, body="WebhookAttemptPage"),
     )
 # The web pages (vendor panel, seller console): static files served by the api function
 # with no credential. They are not part of the API contract (not in the OpenAPI
@@ -224,45 +226,45 @@ PANEL_ROUTES: tuple[Route, ...] = (
     Route("GET", f"{PANEL}/{{asset}}", "none"),
 )
 API_ROUTES: tuple[Route, ...] = (
-    Route("GET", f"{V}/health", "none"),
-    Route("GET", f"{V}/openapi.json", "none"),
+    Route("GET", f"{V}/health", "none", body="Health"),
+    Route("GET", f"{V}/openapi.json", "none", body="OpenApiDocument"),
     # ops
-    Route("PUT", f"{V}/sellers/{{seller_id}}", "admin"),
-    Route("GET", f"{V}/sellers/{{seller_id}}", "admin"),
-    Route("POST", f"{V}/sellers/{{seller_id}}/credentials/rotate", "admin"),
-    Route("PUT", f"{V}/vendors/{{vendor_id}}", "admin"),
-    Route("GET", f"{V}/vendors/{{vendor_id}}", "admin"),
-    Route("POST", f"{V}/vendors/{{vendor_id}}/credentials/rotate", "admin"),
-    Route("PUT", f"{V}/sellers/{{seller_id}}/skus/{{sku}}", "admin"),
-    Route("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}", "admin"),
-    Route("POST", f"{V}/sellers/{{seller_id}}/inventory/adjustments", "admin"),
+    Route("PUT", f"{V}/sellers/{{seller_id}}", "admin", body="Seller"),
+    Route("GET", f"{V}/sellers/{{seller_id}}", "admin", body="Seller"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/credentials/rotate", "admin", body="Credentials"),
+    Route("PUT", f"{V}/vendors/{{vendor_id}}", "admin", body="Vendor"),
+    Route("GET", f"{V}/vendors/{{vendor_id}}", "admin", body="Vendor"),
+    Route("POST", f"{V}/vendors/{{vendor_id}}/credentials/rotate", "admin", body="Credentials"),
+    Route("PUT", f"{V}/sellers/{{seller_id}}/skus/{{sku}}", "admin", body="SkuMapping"),
+    Route("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}", "admin", body="SkuMapping"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/inventory/adjustments", "admin", body="Adjustment"),
     # marketplace webhooks
-    Route("POST", f"{V}/sellers/{{seller_id}}/orders", "signed"),
-    Route("POST", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}/cancel", "signed_or_seller"),
-    Route("POST", f"{V}/sellers/{{seller_id}}/returns", "signed"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/orders", "signed", body="OrderReceipt"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}/cancel", "signed_or_seller", body="Order"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/returns", "signed", body="Return"),
     # marketplace channels: a marketplace posts its own webhooks, unchanged
-    Route("PUT", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}", "admin"),
-    Route("POST", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/webhooks", "channel"),
-    Route("GET", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/deliveries", "seller"),
+    Route("PUT", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}", "admin", body="Channel"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/webhooks", "channel", body="ChannelOutcome"),
+    Route("GET", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/deliveries", "seller", body="ChannelDeliveryPage"),
     # sellers
-    Route("GET", f"{V}/sellers/{{seller_id}}/orders", "seller"),
-    Route("GET", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}", "seller"),
-    Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders", "seller"),
-    Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}", "seller"),
-    Route("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns", "seller"),
-    Route("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/cancel", "seller"),
-    Route("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}/stock", "seller"),
+    Route("GET", f"{V}/sellers/{{seller_id}}/orders", "seller", body="OrderPage"),
+    Route("GET", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}", "seller", body="Order"),
+    Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders", "seller", body="PurchaseOrderPage"),
+    Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}", "seller", body="PurchaseOrder"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns", "seller", body="Grn"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/cancel", "seller", body="PurchaseOrder"),
+    Route("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}/stock", "seller", body="StockView"),
     *_endpoint_routes("sellers/{seller_id}", "seller"),
     *_endpoint_routes("vendors/{vendor_id}", "vendor"),
     # vendors
-    Route("GET", f"{V}/vendors/{{vendor_id}}/orders", "vendor"),
-    Route("GET", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}", "vendor"),
-    Route("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve", "vendor"),
-    Route("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/decline", "vendor"),
+    Route("GET", f"{V}/vendors/{{vendor_id}}/orders", "vendor", body="VendorOrderPage"),
+    Route("GET", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}", "vendor", body="VendorOrder"),
+    Route("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve", "vendor", body="VendorOrder"),
+    Route("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/decline", "vendor", body="VendorOrder"),
     *PANEL_ROUTES,
 )
 HANDOVER_ROUTES: tuple[Route, ...] = (
-    Route("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers", "vendor"),
+    Route("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers", "vendor", body="Handover"),
 )
 
 FUNCTIONS: tuple[Function, ...] = (

@@ -285,6 +285,7 @@ class Allocation(Stored):
         Field(description="in_stock: there when the order came; received_for_order: its PO's goods; "
               "freed_stock_oldest_first: stock that became free, given to the line waiting longest."),
     ] = "in_stock"
+    assigned_at: str | None = None  # None on allocations made before it was kept
 
 
 class OrderLine(Stored):

@@ -91,6 +91,7 @@ def plan_assignment(
     *,
     budget: int | None = None,
     per_line: int = 0,
+    at: str | None = None,
 ) -> AssignmentPlan:
     """Assign available stock to each line, in line order; the rest stays pending.
 
@@ -127,7 +128,7 @@ def plan_assignment(
         for key, take in takes.items():
             left[key] -= take
             plan.takes[key] = plan.takes.get(key, 0) + take
-            allocations.append(Allocation(location=key[1], bin=key[2], qty=take, reason=reason))
+            allocations.append(Allocation(location=key[1], bin=key[2], qty=take, reason=reason, assigned_at=at))
         plan.lines[index] = line.model_copy(
             update={
                 "assigned_qty": line.assigned_qty + line.pending_qty - need,
@@ -430,6 +431,7 @@ def assign_receipt(
     *,
     given: dict[str, int] | None = None,
     budget: int | None = None,
+    at: str | None = None,
 ) -> ReceiptAssignment:
     """Give received goods to the pending quantity of the order lines they were bought for.
 
@@ -458,7 +460,7 @@ def assign_receipt(
                 "pending_qty": line.pending_qty - take,
                 "allocations": [
                     *line.allocations,
-                    Allocation(location=location, bin=bin_, qty=take, grn_id=grn_id, reason="received_for_order"),
+                    Allocation(location=location, bin=bin_, qty=take, grn_id=grn_id, reason="received_for_order", assigned_at=at),
                 ],
             }
         )

@@ -219,43 +219,6 @@ _VENDOR_ORDER_FIELDS = (
     "vendor_order_id", "vendor_id", "po_id", "seller_id", "seller_name", "status", "lines", "declined_reason",
     "expected_ship_date", "handovers", "created_at", "updated_at", "approved_at",
 )
-BODIES: dict[tuple[str, str], str] = {
-    ("GET", f"{V}/health"): "Health",
-    ("GET", f"{V}/openapi.json"): "OpenApiDocument",
-    ("PUT", f"{V}/sellers/{{seller_id}}"): "Seller",
-    ("GET", f"{V}/sellers/{{seller_id}}"): "Seller",
-    ("POST", f"{V}/sellers/{{seller_id}}/credentials/rotate"): "Credentials",
-    ("PUT", f"{V}/vendors/{{vendor_id}}"): "Vendor",
-    ("GET", f"{V}/vendors/{{vendor_id}}"): "Vendor",
-    ("POST", f"{V}/vendors/{{vendor_id}}/credentials/rotate"): "Credentials",
-    ("PUT", f"{V}/sellers/{{seller_id}}/skus/{{sku}}"): "SkuMapping",
-    ("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}"): "SkuMapping",
-    ("POST", f"{V}/sellers/{{seller_id}}/inventory/adjustments"): "Adjustment",
-    ("POST", f"{V}/sellers/{{seller_id}}/returns"): "Return",
-    ("PUT", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}"): "Channel",
-    ("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns"): "Grn",
-    ("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers"): "Handover",
-    ("GET", f"{V}/sellers/{{seller_id}}/webhook-endpoints"): "WebhookEndpointList",
-    ("PUT", f"{V}/sellers/{{seller_id}}/webhook-endpoints/{{endpoint_id}}"): "WebhookEndpoint",
-    ("GET", f"{V}/vendors/{{vendor_id}}/webhook-endpoints"): "WebhookEndpointList",
-    ("PUT", f"{V}/vendors/{{vendor_id}}/webhook-endpoints/{{endpoint_id}}"): "WebhookEndpoint",
-    ("POST", f"{V}/sellers/{{seller_id}}/orders"): "OrderReceipt",
-    ("POST", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}/cancel"): "Order",
-    ("POST", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/webhooks"): "ChannelOutcome",
-    ("GET", f"{V}/sellers/{{seller_id}}/channels/{{channel_id}}/deliveries"): "ChannelDeliveryPage",
-    ("GET", f"{V}/sellers/{{seller_id}}/skus/{{sku}}/stock"): "StockView",
-    ("GET", f"{V}/sellers/{{seller_id}}/webhook-endpoints/{{endpoint_id}}/deliveries"): "WebhookAttemptPage",
-    ("GET", f"{V}/vendors/{{vendor_id}}/webhook-endpoints/{{endpoint_id}}/deliveries"): "WebhookAttemptPage",
-    ("GET", f"{V}/sellers/{{seller_id}}/orders"): "OrderPage",
-    ("GET", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}"): "Order",
-    ("GET", f"{V}/sellers/{{seller_id}}/purchase-orders"): "PurchaseOrderPage",
-    ("GET", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}"): "PurchaseOrder",
-    ("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/cancel"): "PurchaseOrder",
-    ("GET", f"{V}/vendors/{{vendor_id}}/orders"): "VendorOrderPage",
-    ("GET", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}"): "VendorOrder",
-    ("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/approve"): "VendorOrder",
-    ("POST", f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/decline"): "VendorOrder",
-}
 
 
 def _view(model: type[BaseModel], fields: tuple[str, ...], schemas: dict, extra: dict | None = None) -> dict:
@@ -404,7 +367,7 @@ def _page(item: str) -> dict:
 
 
 def views(schemas: dict) -> None:
-    """Add the answer bodies of BODIES to `schemas`."""
+    """Add the answer bodies the routes name (`topology.Route.body`) to `schemas`."""
     vendor_order_status = {
         "vendor_order_status": {
             "anyOf": [{"type": "string"}, {"type": "null"}],
@@ -441,8 +404,7 @@ def complete(document: dict) -> dict:
             for status, description in SUCCESS[(route.method, route.path)].items():
                 answers[str(status)] = {"description": description}
                 if status != 204:
-                    body = BODIES.get((route.method, route.path))
-                    schema = {"$ref": f"#/components/schemas/{body}"} if body else {}
+                    schema = {"$ref": f"#/components/schemas/{route.body}"} if route.body else {}
                     answers[str(status)]["content"] = {"application/json": {"schema": schema}}
             for status in refusals(route):
                 answers[str(status)] = {"description": REFUSALS[status], "content": error}

@@ -58,7 +58,7 @@ def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dic
         if not seller.allow_backorders:
             if warnings:
                 raise _short(warnings)
-            plan = rules.plan_assignment(order.lines, bins)
+            plan = rules.plan_assignment(order.lines, bins, at=now())
             whole = order.model_copy(
                 update={"lines": plan.lines, "status": rules.order_status(plan.lines), "lines_assigned": len(plan.lines)}
             )
@@ -125,7 +125,7 @@ def _accept_in_steps(store: Store, seller_id: str, order_id: str) -> Order:
         order, version = found
         start = order.lines_assigned
         upcoming = order.lines[start : start + STEP_WRITES]
-        plan = rules.plan_assignment(upcoming, store.bins_when_asked(seller_id), budget=STEP_WRITES)
+        plan = rules.plan_assignment(upcoming, store.bins_when_asked(seller_id), budget=STEP_WRITES, at=now())
         short = [line for line in plan.lines[: plan.done] if line.pending_qty]
         if short:
             raise _Short([{"line_id": l.line_id, "sku": l.sku, "requested": l.qty, "available": l.assigned_qty} for l in short])
@@ -232,7 +232,7 @@ def assign_new_order(
             return order
         start = order.lines_assigned
         upcoming = order.lines[start : start + STEP_WRITES]
-        plan = rules.plan_assignment(upcoming, store.bins_when_asked(seller_id), budget=STEP_WRITES, per_line=1)
+        plan = rules.plan_assignment(upcoming, store.bins_when_asked(seller_id), budget=STEP_WRITES, per_line=1, at=now())
         lines = [*order.lines[:start], *plan.lines, *order.lines[start + len(upcoming) :]]
         before = order
         order = order.model_copy(update={"lines": lines, "lines_assigned": start + plan.done})
@@ -289,7 +289,7 @@ def assign_goods_received(store: Store, grn: Grn) -> tuple[Order | None, bool]:
             return order, True
         given = order.grn_progress.get(grn.grn_id, {})
         receipt = rules.assign_receipt(
-            order, grn.po_id, grn.grn_id, grn.location, grn.bin, grn.lines, given=given, budget=STEP_WRITES
+            order, grn.po_id, grn.grn_id, grn.location, grn.bin, grn.lines, given=given, budget=STEP_WRITES, at=now()
         )
         before = order
         progress = dict(order.grn_progress)
@@ -444,7 +444,7 @@ def assign_free_stock(store: Store, seller_id: str, sku: str, max_steps: int = 1
         if order is None or line is None or order.waiting().get(first.line_index) != first.pending_qty:
             # the order moved on since the queue was read
             raise RetryableConflict(f"waiting line {first.order_id}/{first.line_id} of {sku} no longer matches its order")
-        plan = rules.plan_assignment([line], {sku: bins}, reason="freed_stock_oldest_first", budget=STEP_WRITES, per_line=1)
+        plan = rules.plan_assignment([line], {sku: bins}, reason="freed_stock_oldest_first", budget=STEP_WRITES, per_line=1, at=now())
         lines = list(order.lines)
         lines[first.line_index] = plan.lines[0].model_copy(update={"no_po_reason": line.no_po_reason})
         before, order = order, order.model_copy(update={"lines": lines})
