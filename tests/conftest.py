@@ -23,9 +23,17 @@ os.environ.update(
     }
 )
 
+import gc
+
 import pytest
 
-from tests.iam_calls import iam_calls, install  # noqa: F401  (iam_calls: a fixture)
+# moto keeps every item as a tree of small objects and copies trees at most calls: with
+# the default thresholds the cyclic collector runs through the whole heap again and again
+# (about 13% of a 500-line order's run). Nothing here makes cycles worth collecting early.
+gc.freeze()
+gc.set_threshold(100_000, 50, 1000)
+
+from tests.iam_calls import iam_calls, install  # noqa: E402, F401  (iam_calls: a fixture)
 
 # Before any botocore session exists, so that every client carries the recording hook.
 install()

@@ -44,7 +44,9 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.utilities import bytesize
 
 _OPS = {"ConditionCheck", "Put", "Delete", "Update"}
 
@@ -155,6 +157,25 @@ def _serialize_type_structure(self, serialized, value, shape, key) -> None:
     _serialize_structure(self, serialized, value, shape, key)
 
 
+def _size(self: DynamoType) -> int:
+    """moto's DynamoType.size, without copying every nested map's values into new
+    DynamoType objects first (they are DynamoType already): the same count, and a write
+    of a big item (moto sizes the whole item at each attribute it sets) no longer
+    copies the item's whole tree each time."""
+    kind, value = self.type, self.value
+    if kind == "N":
+        return len(str(value))
+    if kind in ("SS", "NS", "BS"):
+        return sum(DynamoType({kind[0]: v}).size() for v in value)
+    if kind == "L":
+        return sum(v.size() for v in value)
+    if kind == "M":
+        return sum(bytesize(k) + (v.size() if type(v) is DynamoType else DynamoType(v).size()) for k, v in value.items())
+    if isinstance(value, bool):
+        return 1
+    return bytesize(value)
+
+
 _query = Table.query
 
 
@@ -176,6 +197,8 @@ def _query_one_partition(self: Table, *args, **kwargs):
 
 def apply() -> None:
     """Install the fixes (once; later calls change nothing)."""
+    if DynamoType.size is not _size:
+        DynamoType.size = _size  # type: ignore[method-assign]
     if Table.query is not _query_one_partition:
         Table.query = _query_one_partition  # type: ignore[method-assign]
     if DynamoDBBackend.transact_write_items is not _transact_write_items:
