@@ -15,6 +15,7 @@ from backorders.adapters.store import Store
 from backorders.domain.errors import RetryableConflict
 from backorders.domain.models import AdjustmentIn, Grn, HandoverIn, OrderIn, SellerIn, SkuMappingIn, VendorIn
 from backorders.services import accounts, inventory, ordering, purchasing
+from backorders_local import provision
 from tests.invariants import without_volatile
 from tests.memory_tables import MemoryTables
 
@@ -47,7 +48,7 @@ def order(store: Store, order_id: str, qty: int) -> list:
 
 def hand_over(store: Store, handover_id: str, qty: int) -> None:
     """The vendor's handover (with its auto GRN), then the purchasing stream's stage."""
-    (vendor_order,) = store.vendor_orders("v1")
+    (vendor_order,) = store.vendor_orders_page("v1", 100, None)[0]
     body = HandoverIn.model_validate({"handover_id": handover_id, "lines": [{"sku": "MUG", "qty": qty}]})
     _, _, handover = purchasing.hand_over(store, "v1", vendor_order.vendor_order_id, body)
     grn = store.grn("s1", handover.grn_id) if handover.grn_id else None
@@ -66,7 +67,7 @@ def test_the_seed_scenario_on_memory_tables(store):
     shop(store)
     announced = order(store, "o1", 5)
     assert [e.order_id for e in announced] == ["o1"]
-    (po,) = store.purchase_orders("s1")
+    (po,) = store.purchase_orders_page("s1", 100, None)[0]
     assert [(line.sku, line.qty) for line in po.lines] == [("MUG", 2)], "a PO for the missing quantity only"
     assert inventory.stock_view(store, "s1", "MUG") | {"bins": None} == {
         "sku": "MUG", "on_hand": 3, "assigned": 3, "available": 0, "pending_backorders": 2,
@@ -134,13 +135,7 @@ def test_memory_tables_write_what_dynamodb_writes():
 
         dynamo.client.cache_clear()
         client = boto3.client("dynamodb")
-        for t in topology.TABLES:
-            client.create_table(
-                TableName=t.name,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+        provision.provision(boto3)  # the tables (and their indexes) as the runtime makes them
         real = Store()
         seed_scenario(real)
         ordering.cancel_order(real, "s1", "o1")

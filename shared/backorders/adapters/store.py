@@ -379,17 +379,9 @@ class Store:
         found = (VendorOrder.model_validate(i) for i in items)
         return {(vo.vendor_id, vo.vendor_order_id): vo for vo in found}
 
-    def purchase_orders(self, seller_id: str) -> list[PurchaseOrder]:
-        items = self.tables.query(self.purchasing, f"SELLER#{seller_id}", "PO#")
-        return [PurchaseOrder.model_validate(i) for i in items]
-
     def vendor_order(self, vendor_id: str, vendor_order_id: str) -> tuple[VendorOrder, int] | None:
         item = self.tables.get(self.purchasing, vendor_order_key(vendor_id, vendor_order_id))
         return (VendorOrder.model_validate(item), int(item["version"])) if item else None
-
-    def vendor_orders(self, vendor_id: str) -> list[VendorOrder]:
-        items = self.tables.query(self.purchasing, f"VENDOR#{vendor_id}", "VORDER#")
-        return [VendorOrder.model_validate(i) for i in items]
 
     def handover(self, vendor_id: str, handover_id: str) -> Handover | None:
         item = self.tables.get(self.purchasing, handover_key(vendor_id, handover_id))
