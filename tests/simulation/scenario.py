@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
+from pydantic import BaseModel
+
 from backorders.adapters.store import Store
+from backorders.domain.models import PurchaseOrder, VendorOrder
 
 # Marketplace SKUs are free text: `/`, `#` (the keys' own separator) and non-ASCII included.
 SKUS = ("A", "Mug 350ml / Blue #2", "Café-Tasse ☕", "x#SKU#y")
@@ -199,7 +202,7 @@ class Generator:
         return Op("return", "POST", f"/v1/sellers/{seller_id}/returns", body, "signed", seller_id)
 
     def _vendor_orders(self, store: Store, statuses: tuple[str, ...]) -> list:
-        return [vo for v in sorted(self.world.vendors) for vo in store.vendor_orders(v) if vo.status in statuses]
+        return [vo for v in sorted(self.world.vendors) for vo in _whole_partition(store, VendorOrder, f"VENDOR#{v}", "VORDER#") if vo.status in statuses]
 
     def _op_handover(self, store: Store) -> Op | None:
         rng = self.rng
@@ -290,7 +293,7 @@ class Generator:
             (seller_id, po)
             for seller_id, flags in sorted(self.world.sellers.items())
             if not flags["auto_grn_through_backorder"]
-            for po in store.purchase_orders(seller_id)
+            for po in _whole_partition(store, PurchaseOrder, f"SELLER#{seller_id}", "PO#")
             if any(l.qty > l.received_qty for l in po.lines)
         ]
 
@@ -313,3 +316,12 @@ def poison_ops(rng: random.Random, seller_id: str) -> list[Op]:
         ]
     )
     return [Op("poison", "PUT", table, item, "none", drain=False)]
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def _whole_partition(store: Store, model: type[T], pk: str, prefix: str) -> list[T]:
+    """Every PO or vendor order of one account, in key order: the choices of a seed must
+    not depend on the clock (the lists are sorted by time)."""
+    return [model.model_validate(i) for i in store.tables.query(store.purchasing, pk, prefix)]
