@@ -7,34 +7,21 @@ than `limit` items, and still have a next one."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 
 from backorders.adapters.store import Store
-from backorders.domain.errors import InvalidRequest
+from backorders.services import pages
+from backorders.services.pages import cursor
 from backorders.services.purchasing import po_view
 
 # `<created_at>#<id>`: what a list is sorted by, and what its cursor stands for.
 _LIST_SK = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)#[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
-def cursor(list_sk: str | None) -> str | None:
-    return base64.urlsafe_b64encode(list_sk.encode()).decode().rstrip("=") if list_sk else None
-
-
 def after(value: str | None) -> str | None:
     """The list position a cursor stands for. A cursor no list gave is a 400, never a
     read elsewhere: the list (its partition) always comes from the caller's own path."""
-    if value is None:
-        return None
-    try:
-        list_sk = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        list_sk = ""
-    if not _LIST_SK.fullmatch(list_sk):
-        raise InvalidRequest("the cursor is not one this list gave", code="invalid_cursor", details=[{"field": "cursor"}])
-    return list_sk
+    return pages.position(value, lambda key: _LIST_SK.fullmatch(key) is not None)
 
 
 def orders(store: Store, seller_id: str, status: str | None, sku: str | None, limit: int, cursor_: str | None) -> dict:

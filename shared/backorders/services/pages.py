@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 
 from backorders.domain.errors import InvalidRequest
 
@@ -15,12 +16,17 @@ def cursor(sk: str | None) -> str | None:
 def after(value: str | None, prefix: str) -> str | None:
     """The sort key a cursor stands for. One this list did not give (another prefix, not
     ours at all) is a 400, never a read of something else: the partition is the caller's."""
+    return position(value, lambda sk: sk.startswith(prefix) and len(sk) <= 300)
+
+
+def position(value: str | None, valid: Callable[[str], bool]) -> str | None:
+    """The key a cursor stands for, if `valid` says this list could have given it; else a 400."""
     if value is None:
         return None
     try:
-        sk = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        sk = ""
-    if not sk.startswith(prefix) or len(sk) > 300:
+        key = ""
+    if not valid(key):
         raise InvalidRequest("the cursor is not one this list gave", code="invalid_cursor", details=[{"field": "cursor"}])
-    return sk
+    return key
