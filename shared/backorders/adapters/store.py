@@ -733,8 +733,8 @@ def _versioned_update(
     expect_status: str | None = None,
     add: dict[str, Any] | None = None,
 ) -> Write:
-    """SET `fields` (and ADD `add`) if the item is still at `version`; bumps the version."""
-    fields = {"updated_at": now(), **fields}  # a caller's own `updated_at` wins
+    """SET `fields` (and ADD `add`) if the item is still at `version`; bumps the version.
+    `fields` carries the item's `updated_at`, the same the caller's model now shows."""
     values: dict[str, Any] = {f":{k}": v for k, v in fields.items()}
     values |= {":version": version, ":next": version + 1}
     expression = "SET " + ", ".join(f"#{k} = :{k}" for k in fields) + ", #version = :next"
