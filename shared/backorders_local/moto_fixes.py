@@ -24,6 +24,8 @@ large item (an order of hundreds of lines) or its stream records take tens of
 milliseconds. Attribute values are already in their wire form, so they are passed as
 they are (binary values, which would need encoding, still take moto's way). And a
 Query on a table's own key looks at its partition only, not at every item of the table.
+Sizing and reading a value no longer copy its whole tree first (tests/test_moto_fixes.py
+checks both against moto's own).
 
 `apply()` installs both for the process (the local runtime and the tests call it).
 """
@@ -176,6 +178,24 @@ def _size(self: DynamoType) -> int:
     return bytesize(value)
 
 
+_moto_size = DynamoType.size
+_to_regular_json = DynamoType.to_regular_json
+
+
+def _regular_json(self: DynamoType) -> dict[str, Any]:
+    """moto's DynamoType.to_regular_json without deep-copying the value first: it builds
+    the answer anew anyway, and the copy (of a whole big item, for every read of it) was
+    most of its cost. Binary values still take moto's way."""
+    kind, value = self.type, self.value
+    if kind in ("B", "BS"):
+        return _to_regular_json(self)
+    if isinstance(value, dict):
+        value = {k: v.to_regular_json() if isinstance(v, DynamoType) else copy.deepcopy(v) for k, v in value.items()}
+    elif isinstance(value, list):
+        value = [v.to_regular_json() if isinstance(v, DynamoType) else copy.deepcopy(v) for v in value]
+    return {kind: value}
+
+
 _query = Table.query
 
 
@@ -199,6 +219,8 @@ def apply() -> None:
     """Install the fixes (once; later calls change nothing)."""
     if DynamoType.size is not _size:
         DynamoType.size = _size  # type: ignore[method-assign]
+    if DynamoType.to_regular_json is not _regular_json:
+        DynamoType.to_regular_json = _regular_json  # type: ignore[method-assign]
     if Table.query is not _query_one_partition:
         Table.query = _query_one_partition  # type: ignore[method-assign]
     if DynamoDBBackend.transact_write_items is not _transact_write_items:
