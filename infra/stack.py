@@ -404,7 +404,7 @@ class FunctionStage(Construct):
         )
         schedule.add_target(targets.LambdaFunction(self.function, dead_letter_queue=dlq, retry_attempts=2))
 
-    def replay_from(self, queues: list[sqs.Queue]) -> None:
+    def replay_from(self, queues: list[sqs.IQueue]) -> None:
         """Let this function read and replay the given dead-letter queues."""
         urls = Stack.of(self).to_json_string([q.queue_url for q in queues])
         self.function.add_environment(topology.DEAD_LETTER_QUEUES_ENV_VAR, urls)
@@ -550,7 +550,10 @@ class BackordersStack(Stack):
         super().__init__(scope, id, **kwargs)
         settings = settings or DeploySettings()
         Tags.of(self).add("app", topology.APP_NAME)
-        staging = Path(Stage.of(self).outdir).resolve() / assets.STAGING_DIR
+        cdk_stage = Stage.of(self)
+        if cdk_stage is None:
+            raise ValueError("the stack must belong to an App or Stage (its assets are staged in its output directory)")
+        staging = Path(cdk_stage.outdir).resolve() / assets.STAGING_DIR
 
         self.tables = {t.name: self._table(t) for t in topology.TABLES}
         self.event_bus = events.EventBus(self, "Bus", event_bus_name=topology.EVENT_BUS)
@@ -847,5 +850,5 @@ class BackordersStack(Stack):
     def _dashboard(self) -> None:
         dashboard = cloudwatch.Dashboard(self, "Dashboard")
         for stage in self.stages.values():
-            dashboard.add_widgets(cloudwatch.Row(*stage.dashboard_row(self.api)))
+            dashboard.add_widgets(*stage.dashboard_row(self.api))  # each call adds one row
         CfnOutput(self, "DashboardName", value=dashboard.dashboard_name)
