@@ -68,14 +68,13 @@ def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, li
 
     allocated = defaultdict(int)
     pending = defaultdict(int)
-    applied = set()
-    po_line_owner = {}
-    given = defaultdict(int)  # (grn id, sku) -> settled by steps so far (to lines or free stock)
+    applied = set()  # (order id, grn id)
+    given = defaultdict(int)  # (order id, grn id, line id) -> settled by steps so far (to the line or free stock)
     for order in by_entity["ORDER"]:
-        applied |= set(order.get("applied_grns", set()))
-        for grn_id, skus in (order.get("grn_progress") or {}).items():
-            for sku, qty in skus.items():
-                given[(grn_id, sku)] += int(qty)
+        applied |= {(order["order_id"], g) for g in order.get("applied_grns", set())}
+        for grn_id, per_line in (order.get("grn_progress") or {}).items():
+            for line_id, qty in per_line.items():
+                given[(order["order_id"], grn_id, line_id)] += int(qty)
         # lines in the queue of waiting lines: all of a backordered order's, and those a
         # new order's assignment has been through
         queued = {"backordered": len(order["lines"]), "received": int(order.get("lines_assigned", 0))}.get(order["status"], 0)
@@ -96,17 +95,14 @@ def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, li
         for line in po["lines"]:
             assert int(line["received_qty"]) <= int(line["qty"]), f"over-received {po['po_id']}"
             open_po[(po["seller_id"], line["sku"])] += int(line["qty"]) - int(line["received_qty"])
-            for line_id in line.get("line_ids", []):
-                owner = (po["seller_id"], po["source_order_id"], line_id)
-                assert owner not in po_line_owner, f"two PO lines for {owner}"
-                po_line_owner[owner] = po["po_id"]
         assert sum(len(g["lines"]) and 1 for g in po.get("grns", [])) == len({g["grn_id"] for g in po.get("grns", [])})
 
-    reserved_due = defaultdict(int)
+    reserved_due = defaultdict(int)  # a GRN's shares wait in the bin, reserved, until their order is given them
     for grn_id, grn in grn_qty.items():
-        if grn_id not in applied:
-            for line in grn["lines"]:
-                reserved_due[(grn["seller_id"], line["sku"])] += int(line["qty"]) - given[(grn_id, line["sku"])]
+        for share in grn.get("shares", []):
+            if (share["order_id"], grn_id) not in applied:
+                settled = given[(share["order_id"], grn_id, share["line_id"])]
+                reserved_due[(grn["seller_id"], share["sku"])] += int(share["qty"]) - settled
 
     waits = defaultdict(int)
     for w in by_entity["WAITING_LINE"]:
@@ -185,22 +181,74 @@ def _check_purchasing(by_entity: dict[str, list[dict]]) -> None:
             got = received[(seller_id, po_id, line["sku"])]
             assert int(line["received_qty"]) == got, f"PO {po_id}: received {line['received_qty']} but GRNs hold {got}"
 
+    _check_ledger(by_entity, grns, pos, orders)
     for (seller_id, order_id), order in orders.items():
         applied = set(order.get("applied_grns", set()))
         for grn_id in applied:
             grn = grns.get((seller_id, grn_id))
-            assert grn is not None and grn["source_order_id"] == order_id, f"order {order_id} applied {grn_id}"
+            assert grn is not None and order_id in {s["order_id"] for s in grn.get("shares", [])}, f"order {order_id} applied {grn_id}"
         for line in order["lines"]:
-            po_id = line.get("purchase_order_id")
-            if po_id:
-                po = pos.get((seller_id, po_id))
-                assert po is not None, f"order {order_id} line {line['line_id']} names unknown PO {po_id}"
-                assert po["source_order_id"] == order_id
-                owners = [l for l in po["lines"] if line["line_id"] in l.get("line_ids", [])]
-                assert [l["sku"] for l in owners] == [line["sku"]], f"PO {po_id} does not carry line {line['line_id']}"
+            for po_id in line.get("purchase_order_ids", []):
+                assert (seller_id, po_id) in pos, f"order {order_id} line {line['line_id']} names unknown PO {po_id}"
             for a in line["allocations"]:
                 if a.get("grn_id"):
                     assert a["grn_id"] in applied, f"order {order_id}: allocation from unapplied GRN {a['grn_id']}"
+
+
+def _check_ledger(by_entity: dict[str, list[dict]], grns: dict, pos: dict, orders: dict) -> None:
+    """Who each unit on order is for. Per PO line: ordered - received - cancelled (its qty
+    less received) = its allocations + its surplus. Per order line: what is on order for it
+    = its allocations on every PO + its GRN shares not yet given to it; no line is
+    allocated more than it waits for (but a line being cancelled, until its POs shed it)."""
+    on_pos = defaultdict(int)  # (seller, order, line) -> allocated on all POs
+    surplus = {}
+    for (seller_id, po_id), po in pos.items():
+        for line in po["lines"]:
+            allocations = line.get("allocations", [])
+            assert all(int(a["qty"]) > 0 for a in allocations), f"PO {po_id}: empty allocation {allocations}"
+            assert int(line.get("surplus_qty", 0)) >= 0, f"PO {po_id}: {line}"
+            outstanding = int(line["qty"]) - int(line["received_qty"])
+            assert outstanding == sum(int(a["qty"]) for a in allocations) + int(line.get("surplus_qty", 0)), (
+                f"PO {po_id} {line['sku']}: {outstanding} still to receive, but allocations {allocations} + surplus {line.get('surplus_qty')}"
+            )
+            for a in allocations:
+                order = orders.get((seller_id, a["order_id"]))
+                assert order is not None, f"PO {po_id} allocates to unknown order {a['order_id']}"
+                served = [l for l in order["lines"] if l["line_id"] == a["line_id"]]
+                assert served and served[0]["sku"] == line["sku"], f"PO {po_id} allocates {line['sku']} to {a}"
+                assert po_id in served[0].get("purchase_order_ids", []), f"order {a['order_id']} line {a['line_id']} does not name PO {po_id}"
+                on_pos[(seller_id, a["order_id"], a["line_id"])] += int(a["qty"])
+            if int(line.get("surplus_qty", 0)):
+                surplus[(seller_id, line["sku"], po_id)] = int(line["surplus_qty"])
+    unapplied = defaultdict(int)  # (seller, order, line) -> GRN shares not yet given to it
+    for (seller_id, grn_id), grn in grns.items():
+        shared = defaultdict(int)
+        for share in grn.get("shares", []):
+            shared[share["sku"]] += int(share["qty"])
+            order = orders.get((seller_id, share["order_id"]))
+            if order is not None and grn_id not in set(order.get("applied_grns", set())):
+                settled = int((order.get("grn_progress") or {}).get(grn_id, {}).get(share["line_id"], 0))
+                unapplied[(seller_id, share["order_id"], share["line_id"])] += int(share["qty"]) - settled
+        received = {line["sku"]: int(line["qty"]) for line in grn["lines"]}
+        assert all(qty <= received.get(sku, 0) for sku, qty in shared.items()), f"GRN {grn_id} shares more than it received"
+    for (seller_id, order_id), order in orders.items():
+        for line in order["lines"]:
+            key = (seller_id, order_id, line["line_id"])
+            on_order = int(line.get("on_order_qty", 0))
+            assert on_order == on_pos[key] + unapplied[key], (
+                f"order {order_id} line {line['line_id']}: on order {on_order}, POs hold {on_pos[key]} + GRN shares {unapplied[key]}"
+            )
+            pending = int(line["pending_qty"])
+            being_cancelled = pending == 0 and int(line["cancelled_qty"]) > 0 and order["status"] != "cancelled"
+            assert on_pos[key] == 0 or on_order <= pending or being_cancelled, (
+                f"order {order_id} line {line['line_id']}: {on_pos[key]} allocated on POs (+{unapplied[key]} received) for {pending} pending"
+            )
+    kept = {}  # what each SKU summary says is surplus, per PO
+    for s in by_entity["SKU_SUMMARY"]:
+        for k, v in s.items():
+            if k.startswith("surplus#"):
+                kept[(s["seller_id"], s["sku"], v["po_id"])] = int(v["qty"])
+    assert kept == surplus, f"SKU summaries list surplus {kept}, POs hold {surplus}"
 
 
 def _check_returns(by_entity: dict[str, list[dict]], summaries: dict) -> None:
@@ -224,16 +272,15 @@ def check_settled(ignore: frozenset | set = frozenset(), items: dict[str, list[d
     by_entity = _by_entity(ignore, items)
     grn_ids = defaultdict(set)
     for grn in by_entity["GRN"]:
-        grn_ids[(grn["seller_id"], grn["source_order_id"])].add(grn["grn_id"])
+        for share in grn.get("shares", []):
+            grn_ids[(grn["seller_id"], share["order_id"])].add(grn["grn_id"])
     for order in by_entity["ORDER"]:
         key = (order["seller_id"], order["order_id"])
         assert order["status"] not in ("received", "accepting"), f"order {key} was never assigned"
         if order["status"] == "backordered":
             for line in order["lines"]:
-                if int(line["pending_qty"]):
-                    assert line.get("purchase_order_id") or line.get("no_po_reason"), (
-                        f"order {key} line {line['line_id']} waits with neither a PO nor a reason"
-                    )
+                if int(line["pending_qty"]) > int(line.get("on_order_qty", 0)):
+                    assert line.get("no_po_reason"), f"order {key} line {line['line_id']} waits for more than is on order, with no reason"
         missing = grn_ids[key] - set(order.get("applied_grns", set()))
         assert not missing, f"order {key}: GRNs never assigned {sorted(missing)}"
     available, reserved, waiting = defaultdict(int), defaultdict(int), defaultdict(int)
@@ -252,20 +299,22 @@ def check_settled(ignore: frozenset | set = frozenset(), items: dict[str, list[d
 
 def _check_nothing_bought_for_nobody(by_entity: dict[str, list[dict]]) -> None:
     """Once settled, what a PO still has coming (beyond what was handed over or received)
-    is never more than its lines wait for, plus the vendor's rounding (its surplus)."""
-    orders = {(o["seller_id"], o["order_id"]): o for o in by_entity["ORDER"]}
+    is never more than what was received plus what is allocated to waiting lines, rounded
+    to the vendor's terms (its SKU mapping's min_order_qty and pack_size)."""
+    terms = {(m["seller_id"], m["sku"]): (int(m.get("min_order_qty", 1)), int(m.get("pack_size", 1))) for m in by_entity["SKU_MAPPING"]}
     handed = {(vo["vendor_id"], vo["vendor_order_id"], line["sku"]): int(line["handed_over_qty"]) for vo in by_entity["VENDOR_ORDER"] for line in vo["lines"]}
     for po in by_entity["PO"]:
-        order = orders.get((po["seller_id"], po["source_order_id"]))
         for line in po["lines"]:
-            coming = int(line["qty"]) - max(int(line["received_qty"]), handed.get((po["vendor_id"], po["vendor_order_id"], line["sku"]), 0))
-            waiting = sum(
-                int(ol["pending_qty"])
-                for ol in (order or {}).get("lines", [])
-                if ol.get("purchase_order_id") == po["po_id"] and ol["sku"] == line["sku"] and (order or {}).get("status") != "cancelled"
+            received = int(line["received_qty"])
+            floor = max(received, handed.get((po["vendor_id"], po["vendor_order_id"], line["sku"]), 0))
+            allocated = sum(int(a["qty"]) for a in line.get("allocations", []))
+            minimum, pack = terms.get((po["seller_id"], line["sku"]), (1, 1))
+            need = received + allocated
+            needed = 0 if need == 0 else max(minimum, -(-need // pack) * pack)
+            assert int(line["qty"]) <= max(floor, needed), (
+                f"PO {po['po_id']} {line['sku']}: {line['qty']} on order for {received} received + {allocated} allocated "
+                f"(rounded: {needed}, handed over or received: {floor})"
             )
-            surplus = int(line.get("surplus_qty", 0))
-            assert coming <= waiting + surplus, f"PO {po['po_id']} {line['sku']}: {coming} still coming for {waiting} waiting (+{surplus} surplus)"
 
 
 # What differs between two runs of the same steps: the clock, random secrets and request

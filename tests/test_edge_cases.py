@@ -95,7 +95,10 @@ def test_the_po_is_only_for_the_missing_quantity_and_the_vendor_order_is_in_the_
     ready.order("s1", "o1", ("A", 3))
     ready.drain()
     [po] = ready.purchase_orders("s1")
-    assert po["lines"] == [{"sku": "A", "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0}]
+    assert po["lines"] == [
+        {"sku": "A", "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0,
+         "allocations": [{"order_id": "o1", "line_id": "L1", "qty": 2}]}
+    ]
     assert [vo["po_id"] for vo in ready.vendor_orders("v1")] == [po["po_id"]]
     assert ready.vendor_orders("v2") == []
 
@@ -109,7 +112,10 @@ def test_one_po_per_order_and_vendor(ready):
     pos = {po["vendor_id"]: po for po in ready.purchase_orders("s1")}
     assert sorted(pos) == ["v1", "v2"]
     assert sorted((l["sku"], l["qty"]) for l in pos["v1"]["lines"]) == [("A", 2), ("B", 2)]
-    assert pos["v2"]["lines"] == [{"sku": "C", "qty": 3, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0}]
+    assert pos["v2"]["lines"] == [
+        {"sku": "C", "qty": 3, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0,
+         "allocations": [{"order_id": "o1", "line_id": "L3", "qty": 3}]}
+    ]
     order = ready.get_order("s1", "o1")
     assert [l["purchase_order_id"] for l in order["lines"]] == [
         pos["v1"]["po_id"], pos["v1"]["po_id"], pos["v2"]["po_id"], pos["v1"]["po_id"]

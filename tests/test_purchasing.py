@@ -46,7 +46,7 @@ def test_freed_stock_that_fills_a_waiting_line_cuts_its_po_so_nothing_is_bought_
     assert shop.get_order("s1", "o-2")["status"] == "ready"
     po = po_of(shop, "o-2")
     assert po["status"] == "cancelled" and po["lines"][0] | {"sku": None} == {
-        "sku": None, "qty": 0, "received_qty": 0, "cancelled_qty": 2, "surplus_qty": 0, "handed_over_qty": 0,
+        "sku": None, "qty": 0, "received_qty": 0, "cancelled_qty": 2, "surplus_qty": 0, "handed_over_qty": 0, "allocations": [],
     }
     assert vendor_order(shop, po)["status"] == "cancelled", "the vendor is no longer asked to deliver"
     view = stock_view(shop)
@@ -70,7 +70,7 @@ def test_a_po_partly_handed_over_is_cut_to_what_was_handed_over_when_freed_stock
     assert stock_view(shop)["open_po_qty"] == 0
 
 
-def test_pack_size_and_minimum_round_the_po_and_the_surplus_goes_to_the_next_waiting_order(shop):
+def test_pack_size_and_minimum_round_the_po_and_the_next_order_takes_the_surplus_instead_of_a_new_po(shop):
     answer = shop.admin("PUT", "/v1/sellers/s1/skus/MUG", {"vendor_id": "v1", "min_order_qty": 10, "pack_size": 6})
     assert answer.body == {"seller_id": "s1", "sku": "MUG", "vendor_id": "v1", "min_order_qty": 10, "pack_size": 6}
     assert shop.admin("GET", "/v1/sellers/s1/skus/MUG").body["pack_size"] == 6
@@ -82,16 +82,23 @@ def test_pack_size_and_minimum_round_the_po_and_the_surplus_goes_to_the_next_wai
     view = stock_view(shop)
     assert (view["quantity_to_purchase"], view["surplus_on_order"]) == (0, 5), "on order for no line: visible"
     shop.order("s1", "o-2", ("MUG", 3))
-    shop.drain()
-    second = po_of(shop, "o-2")
-    assert second["lines"][0]["qty"] == 10
+    settled(shop)
+    assert [p["po_id"] for p in shop.purchase_orders("s1")] == [po["po_id"]], "o-2 takes 3 of the 5 on order: no new PO"
+    line = shop.get_order("s1", "o-2")["lines"][0]
+    assert (line["purchase_order_ids"], line["on_order_qty"], line["pending_qty"]) == ([po["po_id"]], 3, 3)
+    po = po_of(shop, "o-1")
+    assert ([(a["order_id"], a["qty"]) for a in po["lines"][0]["allocations"]], po["lines"][0]["surplus_qty"]) == (
+        [("o-1", 5), ("o-2", 3)], 2
+    )
+    assert stock_view(shop)["surplus_on_order"] == 2
     shop.hand_over("v1", po["vendor_order_id"], "h1", ("MUG", 10))
     settled(shop)
     assert shop.get_order("s1", "o-1")["status"] == "ready"
-    assert shop.get_order("s1", "o-2")["status"] == "ready", "the 5 beyond o-1's need went to o-2"
-    assert po_of(shop, "o-2")["status"] == "cancelled", "and o-2's own PO was no longer needed"
+    assert shop.get_order("s1", "o-2")["status"] == "ready"
+    [alloc] = shop.get_order("s1", "o-2")["lines"][0]["allocations"]
+    assert alloc["reason"] == "received_for_order", "its share of the GRN, not stock that happened to be free"
     view = stock_view(shop)
-    assert (view["available"], view["open_po_qty"]) == (2, 0)
+    assert (view["available"], view["open_po_qty"], view["surplus_on_order"]) == (2, 0, 0)
 
 
 def test_a_sku_mapping_takes_only_positive_whole_terms(shop):
@@ -149,3 +156,50 @@ def test_a_po_cancel_is_refused_for_what_it_does_not_have_and_to_other_accounts(
     assert shop.as_seller("s2", "POST", path, {}).status == 403
     assert shop.as_seller("s1", "POST", "/v1/sellers/s1/purchase-orders/po-nope/cancel", {}).status == 404
     assert po_of(shop, "o-1")["status"] == "approved"
+
+
+def test_a_line_filled_from_freed_stock_hands_its_allocation_to_the_oldest_line_waiting_without_one(shop):
+    shop.order("s1", "o-1", ("MUG", 2))
+    shop.drain()
+    po = po_of(shop, "o-1")
+    shop.seller("s1", auto_po_vendor_level=False)  # o-2 waits with no PO
+    shop.order("s1", "o-2", ("MUG", 2))
+    shop.drain()
+    assert shop.get_order("s1", "o-2")["lines"][0]["no_po_reason"] == "auto_po_disabled"
+    shop.stock("s1", "MUG", 2)  # fills o-1, which waited longest
+    settled(shop)
+    assert shop.get_order("s1", "o-1")["status"] == "ready"
+    line = shop.get_order("s1", "o-2")["lines"][0]
+    assert (line["purchase_order_ids"], line["on_order_qty"], line["no_po_reason"]) == ([po["po_id"]], 2, None)
+    po = po_of(shop, "o-1")
+    assert (po["status"], po["lines"][0]["qty"], [(a["order_id"], a["qty"]) for a in po["lines"][0]["allocations"]]) == (
+        "approved", 2, [("o-2", 2)]
+    ), "the PO stays: o-2 needs it now"
+    shop.hand_over("v1", po["vendor_order_id"], "h1", ("MUG", 2))
+    settled(shop)
+    assert shop.get_order("s1", "o-2")["status"] == "ready"
+    assert stock_view(shop)["open_po_qty"] == 0
+
+
+def test_what_a_cancelled_order_leaves_on_order_is_taken_by_the_next_shortfall_before_a_new_po(shop):
+    shop.seller("s1", auto_grn_through_backorder=False)
+    shop.order("s1", "o-1", ("MUG", 5))
+    shop.drain()
+    po = po_of(shop, "o-1")
+    shop.hand_over("v1", po["vendor_order_id"], "h1", ("MUG", 2))  # on its way, not yet inwarded
+    shop.as_seller("s1", "POST", "/v1/sellers/s1/orders/o-1/cancel", {"order_id": "o-1"})
+    settled(shop)
+    po = po_of(shop, "o-1")
+    assert (po["lines"][0]["qty"], po["lines"][0]["surplus_qty"], po["lines"][0]["allocations"]) == (2, 2, [])
+    assert stock_view(shop)["surplus_on_order"] == 2
+    shop.order("s1", "o-2", ("MUG", 3))
+    settled(shop)
+    line = shop.get_order("s1", "o-2")["lines"][0]
+    assert line["on_order_qty"] == 3 and line["purchase_order_ids"][0] == po["po_id"]
+    [new] = [p for p in shop.purchase_orders("s1") if p["po_id"] != po["po_id"]]
+    assert new["lines"][0]["qty"] == 1, "only what the surplus did not cover is bought"
+    grn = {"grn_ref": "g1", "lines": [{"sku": "MUG", "qty": 2}]}
+    assert shop.as_seller("s1", "POST", f"/v1/sellers/s1/purchase-orders/{po['po_id']}/grns", grn).status == 201
+    settled(shop)
+    line = shop.get_order("s1", "o-2")["lines"][0]
+    assert (line["assigned_qty"], line["pending_qty"], line["on_order_qty"]) == (2, 1, 1)

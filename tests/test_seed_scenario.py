@@ -35,7 +35,10 @@ def test_stock_3_order_5_handover_1_then_1_ends_ready(chain):
     [po] = chain.purchase_orders("s1")
     assert po["status"] == "approved"
     assert po["source_order_id"] == "o1"
-    assert po["lines"] == [{"sku": "SKU-1", "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0}]
+    assert po["lines"] == [
+        {"sku": "SKU-1", "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0,
+         "allocations": [{"order_id": "o1", "line_id": line["line_id"], "qty": 2}]}
+    ]
     assert line["purchase_order_id"] == po["po_id"]
     assert line["no_po_reason"] is None
     [vo] = chain.vendor_orders("v1")

@@ -128,24 +128,22 @@ class TestFreeStock:
         assert lines(chain, "o1") == [(2, 0, 0)] and lines(chain, "o2") == [(1, 1, 0)]
         assert chain.get_order("s1", "o1")["status"] == "ready"
 
-    def test_a_grn_beyond_what_its_order_needs_goes_to_the_next_waiting_order(self, shop):
+    def test_a_later_order_takes_the_surplus_of_an_open_po_and_its_grn_gives_it_its_share(self, shop):
         # the vendor sells A in pairs: o1's PO asks for 2 where o1 needs 1
         shop.admin("PUT", "/v1/sellers/s1/skus/A", {"vendor_id": "v1", "pack_size": 2})
         shop.order("s1", "o1", ("A", 1))
         step(shop)
         shop.order("s1", "o2", ("B", 1))
-        shop.order("s1", "o3", ("A", 1))  # o3 gets its own PO
+        shop.order("s1", "o3", ("A", 1))  # takes the unit on order beyond o1's need
         step(shop)
-        po1 = next(po for po in shop.purchase_orders("s1") if po["source_order_id"] == "o1")
-        assert (po1["lines"][0]["qty"], po1["lines"][0]["surplus_qty"]) == (2, 1)
+        [po1] = [po for po in shop.purchase_orders("s1") if po["lines"][0]["sku"] == "A"]
+        assert (po1["lines"][0]["qty"], po1["lines"][0]["surplus_qty"]) == (2, 0)
         shop.hand_over("v1", po1["vendor_order_id"], "h1", ("A", 2))
         step(shop)
         assert lines(shop, "o1") == [(1, 0, 0)]
         assert lines(shop, "o3") == [(1, 0, 0)]
         [alloc] = shop.get_order("s1", "o3")["lines"][0]["allocations"]
-        assert alloc["reason"] == "freed_stock_oldest_first"
-        po3 = next(po for po in shop.purchase_orders("s1") if po["source_order_id"] == "o3")
-        assert po3["status"] == "cancelled", "o3's own PO is no longer needed"
+        assert alloc["reason"] == "received_for_order"
 
 
 class TestManualGrn:

@@ -26,11 +26,11 @@ store = Store()
 def assign(record: DynamoDBRecord) -> None:
     grn = Grn.model_validate(new_image(record))
     logger.set_correlation_id(grn.source_order_id)
-    order, _ = ordering.assign_goods_received(store, grn)
+    orders, _ = ordering.assign_goods_received(store, grn)
     metrics.add_metric(name="GoodsAssigned", unit=MetricUnit.Count, value=1)
     logger.info(
         "goods received assigned",
-        extra={"grn_id": grn.grn_id, "po_id": grn.po_id, "order_status": order.status if order else None},
+        extra={"grn_id": grn.grn_id, "po_id": grn.po_id, "order_statuses": {o.order_id: o.status for o in orders}},
     )
 
 

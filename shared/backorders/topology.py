@@ -291,8 +291,9 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="create_po",
         description="Raises the approved PO for the missing quantity and the vendor's B2B order",
-        # inventory: the SKU summary's open PO quantity, in the PO's transaction
-        tables={ACCOUNTS.name: "read", INVENTORY.name: "write", ORDERS.name: "read_write", PURCHASING.name: "write"},
+        # inventory: the SKU summaries (surplus on order to take first; the open PO quantity
+        # moves in the PO's transaction); purchasing: the POs whose surplus it takes
+        tables={ACCOUNTS.name: "read", INVENTORY.name: "read_write", ORDERS.name: "read_write", PURCHASING.name: "read_write"},
         rule=RuleTrigger(
             name="order-backordered",
             pattern={"source": [EVENT_SOURCE], "detail-type": [DetailType.ORDER_BACKORDERED]},

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backorders.domain import rules
-from backorders.domain.models import Allocation, Order, OrderLine, Quantity, StockBin
+from backorders.domain.models import Allocation, Order, OrderLine, PurchaseOrder, Quantity, StockBin
 
 SKUS = ("A", "B", "C")
 
@@ -75,38 +75,65 @@ def test_assignment_in_steps_takes_what_it_assigns_and_assigns_as_much_as_at_onc
     assert [l.assigned_qty for l in lines] == [l.assigned_qty for l in at_once.lines]
 
 
-def po_order(spec, po_id="po1") -> Order:
-    lines = [
-        OrderLine(line_id=f"L{i}", sku=sku, qty=qty, pending_qty=qty, purchase_order_id=po_id)
-        for i, (sku, qty) in enumerate(spec)
-    ]
-    return Order(seller_id="s1", order_id="o1", status="backordered", lines=lines, body_sha256="x", created_at="t")
+def ordered(spec, pack: int = 1) -> tuple[Order, PurchaseOrder]:
+    """An order waiting for all of its lines, and the PO raised for them (packs of `pack`)."""
+    lines = [OrderLine(line_id=f"L{i}", sku=sku, qty=qty, pending_qty=qty) for i, (sku, qty) in enumerate(spec)]
+    order = Order(seller_id="s1", order_id="o1", status="backordered", lines=lines, body_sha256="x", created_at="t")
+    po_lines = rules.po_lines(order, list(range(len(lines))), dict.fromkeys(SKUS, (1, pack)))
+    po = PurchaseOrder(
+        po_id="po1", seller_id="s1", vendor_id="v1", status="approved", source_order_id="o1", vendor_order_id="vo1",
+        lines=po_lines, created_at="t",
+    )
+    lines = [line.model_copy(update={"on_order_qty": line.pending_qty, "purchase_order_ids": ["po1"]}) for line in lines]
+    return order.model_copy(update={"lines": lines}), po
+
+
+def ledger_holds(po: PurchaseOrder) -> None:
+    for line in po.lines:
+        assert line.qty - line.received_qty == line.allocated + line.surplus_qty >= 0, line
+        assert all(a.qty > 0 for a in line.allocations), line
 
 
 @settings(max_examples=150, deadline=None)
-@given(lines_strategy, st.dictionaries(st.sampled_from(SKUS), st.integers(1, 30), min_size=1), st.integers(2, 12))
-def test_a_receipt_in_steps_gives_what_one_step_gives_and_never_more_than_received(spec, received, budget):
-    grn = [Quantity(sku=sku, qty=qty) for sku, qty in received.items()]
-    whole = rules.assign_receipt(po_order(spec), "po1", "g1", "main", "default", grn)
-    order, given_so_far, used_total, surplus = po_order(spec), {}, defaultdict(int), {}
+@given(lines_strategy, st.dictionaries(st.sampled_from(SKUS), st.integers(1, 30), min_size=1), st.integers(2, 12), st.integers(1, 4))
+def test_a_receipt_in_steps_gives_what_one_step_gives_and_never_more_than_received(spec, received, budget, pack):
+    order, po = ordered(spec, pack)
+    ledger_holds(po)
+    on_po = {line.sku: line.qty for line in po.lines}
+    grn = [Quantity(sku=sku, qty=min(qty, on_po[sku])) for sku, qty in received.items() if sku in on_po]
+    if not grn:
+        return
+    receipt = rules.receive_goods(po, grn)
+    ledger_holds(po.model_copy(update={"lines": receipt.lines}))
+    for line in grn:  # every unit received is for a line (oldest first) or surplus
+        shared = sum(s.qty for s in receipt.shares if s.sku == line.sku)
+        assert shared + receipt.surplus.get(line.sku, 0) == line.qty
+    whole = rules.assign_receipt(order, "g1", "main", "default", receipt.shares)
+    given_so_far: dict[str, int] = {}
+    used_total, freed = defaultdict(int), defaultdict(int)
     for _ in range(100):
-        step = rules.assign_receipt(order, "po1", "g1", "main", "default", grn, given=given_so_far, budget=budget)
+        step = rules.assign_receipt(order, "g1", "main", "default", receipt.shares, given=given_so_far, budget=budget)
         touched = sum(1 for a, b in zip(step.lines, order.lines, strict=True) if a != b)
         assert touched + len(step.skus) <= budget
         for sku, qty in step.used.items():
             used_total[sku] += qty
-        for sku, qty in step.settled.items():
-            given_so_far[sku] = given_so_far.get(sku, 0) + qty
         for sku, qty in step.surplus.items():
-            surplus[sku] = surplus.get(sku, 0) + qty
+            freed[sku] += qty
+        for line_id, qty in step.settled.items():
+            given_so_far[line_id] = given_so_far.get(line_id, 0) + qty
         order = order.model_copy(update={"lines": step.lines})
         if step.complete:
             break
     else:
         raise AssertionError("the receipt never completed")
-    for sku, qty in received.items():
-        assert used_total[sku] + surplus.get(sku, 0) == qty  # every unit goes to a line or to free stock
-    assert [l.assigned_qty for l in order.lines] == [l.assigned_qty for l in whole.lines]
+    for line in grn:  # every share goes to its line or, where the line needs no more, to free stock
+        shared = sum(s.qty for s in receipt.shares if s.sku == line.sku)
+        assert used_total[line.sku] + freed[line.sku] == shared
+    assert [(l.assigned_qty, l.pending_qty, l.on_order_qty) for l in order.lines] == [
+        (l.assigned_qty, l.pending_qty, l.on_order_qty) for l in whole.lines
+    ]
+    for line in order.lines:  # what is on order for a line is exactly what is still allocated to it
+        assert line.on_order_qty == sum(a.qty for pl in receipt.lines for a in pl.allocations if a.line_id == line.line_id)
 
 
 @settings(max_examples=150, deadline=None)

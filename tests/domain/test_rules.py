@@ -5,9 +5,11 @@ import pytest
 from backorders.domain import rules
 from backorders.domain.errors import BusinessRuleViolation
 from backorders.domain.models import (
+    GrnShare,
     Order,
     OrderIn,
     OrderLine,
+    PoAllocation,
     PoLine,
     PurchaseOrder,
     Quantity,
@@ -111,12 +113,24 @@ class TestPurchasePlan:
         )
         plan = rules.plan_purchase(order, seller(), {"A": "v1", "B": "v2"}, {"v1": vendor("v1"), "v2": vendor("v2")})
         assert plan.by_vendor == {"v1": [0, 2], "v2": [1]}
-        assert [(l.sku, l.qty, l.line_ids) for l in rules.po_lines(order, [0, 2])] == [("A", 3, ["L1", "L3"])]
+        assert [(l.sku, l.qty, [(a.line_id, a.qty) for a in l.allocations]) for l in rules.po_lines(order, [0, 2])] == [
+            ("A", 3, [("L1", 2), ("L3", 1)])
+        ]
+
+    def test_rounding_to_packs_makes_surplus_and_only_what_is_not_on_order_is_bought(self):
+        order = order_with(
+            [
+                OrderLine(line_id="L1", sku="A", qty=5, pending_qty=5, on_order_qty=2, purchase_order_ids=["other"]),
+                OrderLine(line_id="L2", sku="A", qty=1, pending_qty=1),
+            ]
+        )
+        (line,) = rules.po_lines(order, [0, 1], {"A": (1, 6)})
+        assert (line.qty, line.surplus_qty, [(a.line_id, a.qty) for a in line.allocations]) == (6, 2, [("L1", 3), ("L2", 1)])
 
     def test_lines_that_already_have_a_po_or_reason_are_left_alone(self):
         order = order_with(
             [
-                OrderLine(line_id="L1", sku="A", qty=2, pending_qty=2, purchase_order_id="po-1"),
+                OrderLine(line_id="L1", sku="A", qty=2, pending_qty=2, purchase_order_ids=["po-1"], on_order_qty=2),
                 OrderLine(line_id="L2", sku="A", qty=2, pending_qty=2, no_po_reason="sku_not_mapped"),
             ]
         )
@@ -156,26 +170,44 @@ class TestHandover:
 
 
 class TestGoodsReceipt:
-    def po(self, received=0):
+    def po(self, received=0, allocations=(), surplus=0):
         return PurchaseOrder(
-            po_id="po1", seller_id="s1", vendor_id="v1", status="approved", source_order_id="o1",
-            vendor_order_id="vo1", lines=[PoLine(sku="A", qty=2, received_qty=received)], created_at="t",
+            po_id="po1", seller_id="s1", vendor_id="v1", status="approved", source_order_id="o1", vendor_order_id="vo1",
+            lines=[
+                PoLine(
+                    sku="A", qty=2 if not allocations else sum(q for _, _, q in allocations) + surplus, received_qty=received,
+                    surplus_qty=surplus if allocations else 2 - received,
+                    allocations=[PoAllocation(order_id=o, line_id=l, qty=q) for o, l, q in allocations],
+                )
+            ],
+            created_at="t",
         )
 
     def test_received_never_exceeds_ordered(self):
-        lines, status = rules.receive_goods(self.po(), [Quantity(sku="A", qty=1)])
-        assert (lines[0].received_qty, status) == (1, "partially_received")
+        receipt = rules.receive_goods(self.po(), [Quantity(sku="A", qty=1)])
+        assert (receipt.lines[0].received_qty, receipt.status) == (1, "partially_received")
         with pytest.raises(BusinessRuleViolation):
             rules.receive_goods(self.po(received=1), [Quantity(sku="A", qty=2)])
 
-    def test_received_goods_go_to_the_lines_of_that_po_and_the_rest_is_surplus(self):
+    def test_goods_go_to_the_allocations_oldest_first_then_out_of_the_surplus(self):
+        po = self.po(allocations=[("o1", "L1", 2), ("o2", "L1", 3)], surplus=1)
+        receipt = rules.receive_goods(po, [Quantity(sku="A", qty=4)])
+        assert [(s.order_id, s.line_id, s.qty) for s in receipt.shares] == [("o1", "L1", 2), ("o2", "L1", 2)]
+        assert receipt.surplus == {}
+        line = receipt.lines[0]
+        assert ([(a.order_id, a.qty) for a in line.allocations], line.surplus_qty, line.received_qty) == ([("o2", 1)], 1, 4)
+        receipt = rules.receive_goods(po.model_copy(update={"lines": receipt.lines}), [Quantity(sku="A", qty=2)])
+        assert ([(s.order_id, s.qty) for s in receipt.shares], receipt.surplus) == ([("o2", 1)], {"A": 1})
+
+    def test_a_share_goes_to_its_line_and_what_the_line_no_longer_needs_is_freed(self):
         order = order_with(
             [
-                OrderLine(line_id="L1", sku="A", qty=3, assigned_qty=2, pending_qty=1, purchase_order_id="po1"),
-                OrderLine(line_id="L2", sku="A", qty=1, pending_qty=1, purchase_order_id="other"),
+                OrderLine(line_id="L1", sku="A", qty=3, assigned_qty=2, pending_qty=1, on_order_qty=2, purchase_order_ids=["po1"]),
+                OrderLine(line_id="L2", sku="A", qty=1, pending_qty=1, on_order_qty=1, purchase_order_ids=["other"]),
             ]
         )
-        out = rules.assign_receipt(order, "po1", "grn1", "main", "default", [Quantity(sku="A", qty=2)])
-        assert [(l.assigned_qty, l.pending_qty) for l in out.lines] == [(3, 0), (0, 1)]
+        shares = [GrnShare(order_id="o1", line_id="L1", sku="A", qty=2)]
+        out = rules.assign_receipt(order, "grn1", "main", "default", shares)
+        assert [(l.assigned_qty, l.pending_qty, l.on_order_qty) for l in out.lines] == [(3, 0, 0), (0, 1, 1)]
         assert out.lines[0].allocations[-1].grn_id == "grn1"
-        assert (out.used, out.surplus) == ({"A": 1}, {"A": 1})
+        assert (out.used, out.surplus, out.settled) == ({"A": 1}, {"A": 1}, {"L1": 2})

@@ -29,7 +29,10 @@ def test_seed_scenario_stock_3_order_5_handover_1_then_1_ends_ready(api: Api):
     assert (line["assigned_qty"], line["pending_qty"]) == (3, 2)
     [po] = api.purchase_orders(seller)
     assert (po["status"], po["source_order_id"], po["vendor_id"]) == ("approved", "o1", vendor)
-    assert po["lines"] == [{"sku": sku, "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0}]
+    assert po["lines"] == [
+        {"sku": sku, "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0,
+         "allocations": [{"order_id": "o1", "line_id": "L1", "qty": 2}]}
+    ]
     assert line["purchase_order_id"] == po["po_id"]
     # and the vendor's B2B order
     [vo] = api.vendor_orders(vendor)
@@ -108,6 +111,7 @@ def test_partial_handover_inwards_and_assigns_only_what_was_handed_over(api: Api
     assert (order["lines"][0]["assigned_qty"], order["lines"][0]["pending_qty"]) == (3, 1)
     po = api.purchase_order(seller, vo["po_id"])
     assert po["status"] == "partially_received"
+    assert [line.pop("allocations") for line in po["lines"]] == [[{"order_id": "o1", "line_id": "L1", "qty": 1}]]
     assert po["lines"] == [{"sku": sku, "qty": 4, "received_qty": 3, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 3}]
     assert api.vendor_order(vendor, vo["vendor_order_id"])["status"] == "partially_handed_over"
 
@@ -185,7 +189,13 @@ def test_20_concurrent_orders_for_5_in_stock_assign_exactly_5(api: Api):
     pos = api.purchase_orders(seller)
     backordered = {o["order_id"] for o in orders if o["status"] == "backordered"}
     assert sorted(po["source_order_id"] for po in pos) == sorted(backordered)
-    assert all(po["lines"] == [{"sku": sku, "qty": 1, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0}] for po in pos)
+    assert all(
+        po["lines"] == [
+            {"sku": sku, "qty": 1, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0,
+             "allocations": [{"order_id": po["source_order_id"], "line_id": "L1", "qty": 1}]}
+        ]
+        for po in pos
+    )
     assert {o["lines"][0]["purchase_order_id"] for o in orders if o["status"] == "backordered"} == {p["po_id"] for p in pos}
     assert len(api.vendor_orders(vendor)) == 15
 
@@ -226,7 +236,10 @@ def test_a_marketplace_sku_with_spaces_slash_hash_and_unicode_goes_through_over_
     order = api.settled_order(seller, "o1")
     assert (order["status"], order["lines"][0]["sku"], order["lines"][0]["pending_qty"]) == ("backordered", sku, 2)
     [po] = api.purchase_orders(seller)
-    assert po["lines"] == [{"sku": sku, "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0}]
+    assert po["lines"] == [
+        {"sku": sku, "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0,
+         "allocations": [{"order_id": "o1", "line_id": order["lines"][0]["line_id"], "qty": 2}]}
+    ]
     stock = api.call("GET", f"/v1/sellers/{seller}/skus/{encoded}/stock", headers={"X-Api-Key": api.sellers[seller]["api_key"]})
     assert stock.status == 200 and stock.body["sku"] == sku
     assert (stock.body["on_hand"], stock.body["assigned"], stock.body["pending_backorders"], stock.body["open_po_qty"]) == (1, 1, 2, 2)

@@ -36,6 +36,7 @@ from aws_lambda_powertools.utilities import parameters
 import tests.simulation.test_simulation as simulation
 import tests.test_edge_cases as edge_cases
 import tests.test_lists as lists_test
+import tests.test_purchasing as purchasing
 import tests.test_reconcile as reconciling
 import tests.test_redelivery as redelivery
 import tests.test_seed_scenario as seed
@@ -56,6 +57,14 @@ SIMULATION_SEEDS = (0, 1, 2, 3)  # the four cover every function; 30 seeds recor
 def shop(chain: Chain) -> Chain:
     """The `shop` fixture of the scenario modules: seller s1, vendor v1, A -> v1."""
     return reconciling.stocked_shop(chain)
+
+
+def mug_shop(chain: Chain) -> Chain:
+    """tests/test_purchasing.py's `shop` fixture: seller s1, vendor v1, MUG -> v1."""
+    chain.seller("s1")
+    chain.vendor("v1")
+    chain.map_sku("s1", "MUG", "v1")
+    return chain
 
 
 def manual_grn_shop(chain: Chain):
@@ -129,7 +138,10 @@ WORKLOAD: tuple[Workload, ...] = (
     Workload("stock view", lambda c: stock_returns.TestStockView().test_the_figures_follow_the_seed_scenario(shop(c))),
     Workload("returns", stock_returns.TestReturns().test_an_expected_return_then_received_adds_stock_for_the_waiting_order),
     Workload("free stock", stock_returns.TestFreeStock().test_stock_that_arrives_goes_to_the_orders_waiting_longest),
-    Workload("surplus GRN", lambda c: stock_returns.TestFreeStock().test_a_grn_beyond_what_its_order_needs_goes_to_the_next_waiting_order(shop(c))),
+    Workload("surplus GRN", lambda c: stock_returns.TestFreeStock().test_a_later_order_takes_the_surplus_of_an_open_po_and_its_grn_gives_it_its_share(shop(c))),
+    Workload("freed stock cuts a PO", lambda c: purchasing.test_freed_stock_that_fills_a_waiting_line_cuts_its_po_so_nothing_is_bought_for_nobody(mug_shop(c))),
+    Workload("re-peg", lambda c: purchasing.test_a_line_filled_from_freed_stock_hands_its_allocation_to_the_oldest_line_waiting_without_one(mug_shop(c))),
+    Workload("netting", lambda c: purchasing.test_what_a_cancelled_order_leaves_on_order_is_taken_by_the_next_shortfall_before_a_new_po(mug_shop(c))),
     Workload("manual GRN", lambda c: stock_returns.TestManualGrn().test_a_manual_grn_inwards_and_assigns_like_an_automatic_one(manual_grn_shop(c))),
     Workload("cancel before the PO", stock_returns.TestCancellation().test_before_the_po_assigned_stock_goes_to_the_next_waiting_order),
     Workload("cancel after the PO", lambda c: stock_returns.TestCancellation().test_after_the_po_the_po_and_vendor_order_are_cancelled(shop(c))),

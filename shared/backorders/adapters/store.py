@@ -26,6 +26,7 @@ version it read, so concurrent stages never overwrite each other.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,7 @@ from backorders.adapters import dynamo
 from backorders.adapters.config import Settings, settings
 from backorders.adapters.dynamo import Write, delete, put, update
 from backorders.domain.models import (
+    SURPLUS_PREFIX,
     Grn,
     Handover,
     Order,
@@ -605,23 +607,57 @@ class Store:
                 writes.append(delete(self.inventory, key))
         return writes
 
-    def change_summary(self, seller_id: str, sku: str, *, open_po_qty: int = 0, expected_returns: int = 0) -> Write:
-        return update(
-            self.inventory,
-            summary_key(seller_id, sku),
-            "SET #entity = :entity, #seller_id = :seller, #sku = :sku ADD #open_po_qty :po, #expected_returns :ret",
-            values={":entity": "SKU_SUMMARY", ":seller": seller_id, ":sku": sku, ":po": open_po_qty, ":ret": expected_returns},
-        )
+    def change_summary(
+        self, seller_id: str, sku: str, *, open_po_qty: int = 0, expected_returns: int = 0, surplus: Sequence[PurchaseOrder] = ()
+    ) -> Write:
+        """ADD to the figures; each PO in `surplus` has its surplus of the SKU set anew (its
+        own attribute, removed at 0: the PO is written in the same transaction, versioned)."""
+        expression = "SET #entity = :entity, #seller_id = :seller, #sku = :sku"
+        values: dict[str, Any] = {":entity": "SKU_SUMMARY", ":seller": seller_id, ":sku": sku, ":po": open_po_qty, ":ret": expected_returns}
+        names: dict[str, str] = {}
+        removed = []
+        for n, po in enumerate(surplus):
+            names[f"#surplus{n}"] = SURPLUS_PREFIX + po.po_id
+            qty = sum(line.surplus_qty for line in po.lines if line.sku == sku)
+            if qty > 0:
+                expression += f", #surplus{n} = :surplus{n}"
+                values[f":surplus{n}"] = {"po_id": po.po_id, "vendor_id": po.vendor_id, "qty": qty, "created_at": po.created_at}
+            else:
+                removed.append(f"#surplus{n}")
+        expression += " ADD #open_po_qty :po, #expected_returns :ret"
+        if removed:
+            expression += " REMOVE " + ", ".join(removed)
+        return update(self.inventory, summary_key(seller_id, sku), expression, values=values, names=names)
 
     def open_po_writes(self, before: PurchaseOrder | None, after: PurchaseOrder) -> list[Write]:
-        """Move each SKU's open PO quantity (ordered - received) by what a PO change did."""
-        old = {l.sku: l.qty - l.received_qty for l in before.lines} if before else {}
-        new = {l.sku: l.qty - l.received_qty for l in after.lines}
+        """Move each SKU's open PO quantity (ordered - received) by what a PO change did,
+        and keep its surplus (what a new shortfall of the SKU takes first) with it."""
+        return self.po_summary_writes([(before, after)])
+
+    def po_summary_writes(self, changes: Sequence[tuple[PurchaseOrder | None, PurchaseOrder]]) -> list[Write]:
+        """open_po_writes for several POs changed in one transaction: one write per SKU."""
+        moved: dict[str, int] = defaultdict(int)
+        surplus: dict[str, list[PurchaseOrder]] = defaultdict(list)
+        for before, after in changes:
+            old = {l.sku: (l.qty - l.received_qty, l.surplus_qty) for l in before.lines} if before else {}
+            new = {l.sku: (l.qty - l.received_qty, l.surplus_qty) for l in after.lines}
+            for sku in set(old) | set(new):
+                (was_open, was_surplus), (now_open, now_surplus) = old.get(sku, (0, 0)), new.get(sku, (0, 0))
+                if now_open != was_open:
+                    moved[sku] += now_open - was_open
+                if now_surplus != was_surplus:
+                    surplus[sku].append(after)
+        seller_id = changes[0][1].seller_id if changes else ""
         return [
-            self.change_summary(after.seller_id, sku, open_po_qty=new.get(sku, 0) - old.get(sku, 0))
-            for sku in sorted(set(old) | set(new))
-            if new.get(sku, 0) != old.get(sku, 0)
+            self.change_summary(seller_id, sku, open_po_qty=moved.get(sku, 0), surplus=surplus.get(sku, ()))
+            for sku in sorted(set(moved) | set(surplus))
+            if moved.get(sku) or surplus.get(sku)
         ]
+
+    def summaries(self, seller_id: str, skus: set[str]) -> dict[str, SkuSummary]:
+        """sku -> its summary (figures and the surplus on order), in one batch."""
+        items = self.tables.batch_get(self.inventory, [summary_key(seller_id, s) for s in sorted(skus)])
+        return {i["sku"]: SkuSummary.model_validate(i) for i in items}
 
     def put_return(self, record: Return, fingerprint: str) -> Write:
         item = {**return_key(record.seller_id, record.return_id), "entity": "RETURN", **record.model_dump()}

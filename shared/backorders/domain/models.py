@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -16,6 +16,7 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -295,11 +296,34 @@ class OrderLine(Stored):
     assigned_qty: Annotated[int, Field(description="Set aside for this line in the bins.")] = 0
     pending_qty: Annotated[int, Field(description="Still waited for.")] = 0
     allocations: list[Allocation] = []
-    purchase_order_id: Annotated[str | None, Field(description="The PO raised for what it waits for.")] = None
+    purchase_order_ids: Annotated[
+        list[str], Field(description="The POs that have units on order for it (its own, or surplus of others' it took).")
+    ] = []
+    on_order_qty: Annotated[
+        int, Field(description="Of what it waits for, on order for it: on its POs, or received and not yet assigned.")
+    ] = 0
     no_po_reason: Annotated[
         NoPoReason | None, Field(description="Why it waits without a PO (e.g. sku_not_mapped); it gets one once that is fixed.")
     ] = None
     cancelled_qty: Annotated[int, Field(description="Given up by a cancellation.")] = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_po_id_before(cls, data: Any) -> Any:
+        # lines stored before a line could be served by several POs named one
+        if isinstance(data, dict) and data.get("purchase_order_id") and "purchase_order_ids" not in data:
+            data = {**data, "purchase_order_ids": [data["purchase_order_id"]]}
+        return data
+
+    @property
+    def purchase_order_id(self) -> str | None:
+        """The first PO raised for it (what the v1 contract shows)."""
+        return self.purchase_order_ids[0] if self.purchase_order_ids else None
+
+    @property
+    def needs_po(self) -> int:
+        """What it waits for that nothing is on order for."""
+        return max(0, self.pending_qty - self.on_order_qty)
 
 
 class AvailabilityWarning(Stored):
@@ -332,10 +356,12 @@ class Order(Stored):
         data = self.model_dump(include={"order_id", "status", "lines", "created_at", "updated_at"})
         if self.status == "accepting":  # being accepted in steps: not yet processed
             data["status"] = "received"
+        for shown, line in zip(data["lines"], self.lines, strict=True):
+            shown["purchase_order_id"] = line.purchase_order_id
         return data
 
     def lines_needing_po(self) -> list[OrderLine]:
-        return [l for l in self.lines if l.pending_qty and not l.purchase_order_id and not l.no_po_reason]
+        return [l for l in self.lines if l.needs_po and not l.no_po_reason]
 
     def waiting(self) -> dict[int, int]:
         """Line index -> pending quantity, for the lines waiting for stock (a new order's
@@ -367,11 +393,32 @@ class WaitingLine(Stored):
     pending_qty: int
 
 
+class SurplusOnOrder(Stored):
+    """Units of one PO's line on order for no waiting line: what a new shortfall of that
+    SKU takes first, from the same vendor, before a PO is raised."""
+
+    po_id: str
+    vendor_id: str
+    qty: int
+
+
+SURPLUS_PREFIX = "surplus#"  # the summary item keeps one attribute per PO with surplus
+
+
 class SkuSummary(Stored):
     """Per SKU figures that no single bin or order holds."""
 
     open_po_qty: int = 0
     expected_returns: int = 0
+    surplus: list[SurplusOnOrder] = []  # oldest PO first
+
+    @model_validator(mode="before")
+    @classmethod
+    def _surplus_attributes(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "surplus" not in data:
+            found = [v for k, v in data.items() if k.startswith(SURPLUS_PREFIX)]
+            data = {**data, "surplus": sorted(found, key=lambda v: (v.get("created_at", ""), v["po_id"]))}
+        return data
 
 
 class Return(Stored):
@@ -385,13 +432,40 @@ class Return(Stored):
 # --- purchasing -----------------------------------------------------------------
 
 
+class PoAllocation(Stored):
+    """Units of a PO line on order for one waiting order line (not yet received for it)."""
+
+    order_id: str
+    line_id: str
+    qty: int
+
+
 class PoLine(Stored):
+    """qty - received_qty = the allocations' sum + surplus_qty, at every step."""
+
     sku: str
     qty: Annotated[int, Field(description="On order now: first ordered, less what was cancelled.")]
     received_qty: Annotated[int, Field(description="Inwarded by GRNs.")] = 0
     cancelled_qty: int = 0
-    surplus_qty: Annotated[int, Field(description="On order beyond what the order's lines wait for (pack and minimum rounding).")] = 0
-    line_ids: list[str] = []
+    surplus_qty: Annotated[
+        int, Field(description="On order and needed by no line (pack and minimum rounding, or lines filled or cancelled since).")
+    ] = 0
+    allocations: Annotated[
+        list[PoAllocation], Field(description="Which waiting lines its units still to come are for, oldest first.")
+    ] = []
+
+    @property
+    def allocated(self) -> int:
+        return sum(a.qty for a in self.allocations)
+
+
+class GrnShare(Stored):
+    """Units of a GRN received for one order line (its PO allocation, now in the bin)."""
+
+    order_id: str
+    line_id: str
+    sku: str
+    qty: int
 
 
 class Quantity(Stored):
@@ -405,6 +479,7 @@ class GrnSummary(Stored):
     location: str
     bin: str
     created_at: str | None = None  # received at (None on GRNs summarised before it was kept)
+    shares: list[GrnShare] = []
 
 
 class PurchaseOrder(Stored):
@@ -420,15 +495,12 @@ class PurchaseOrder(Stored):
     updated_at: str | None = None
 
     def public(self) -> dict:
-        data = self.model_dump(
+        return self.model_dump(
             include={
                 "po_id", "seller_id", "vendor_id", "status", "source_order_id", "vendor_order_id", "lines", "grns",
                 "created_at", "updated_at",
             }
         )
-        for line in data["lines"]:
-            line.pop("line_ids", None)
-        return data
 
 
 class VendorOrderLine(Stored):
@@ -500,6 +572,12 @@ class Grn(Stored):
     location: str
     bin: str
     created_at: str
+    # Who the goods are for, oldest allocation first; the rest (surplus) went to available.
+    shares: list[GrnShare] = []
+
+    def share_orders(self) -> list[str]:
+        """The orders the GRN has goods for, in the order they are given them."""
+        return list(dict.fromkeys(share.order_id for share in self.shares))
 
 
 # --- events ---------------------------------------------------------------------

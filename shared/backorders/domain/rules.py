@@ -10,11 +10,13 @@ from backorders.domain.errors import BusinessRuleViolation, InvalidRequest
 from backorders.domain.models import (
     Allocation,
     AllocationReason,
+    GrnShare,
     NoPoReason,
     Order,
     OrderIn,
     OrderLine,
     OrderStatus,
+    PoAllocation,
     PoLine,
     PoStatus,
     PurchaseOrder,
@@ -181,10 +183,10 @@ def plan_purchase(
     mappings: dict[str, str | None],
     vendors: dict[str, Vendor],
 ) -> PurchasePlan:
-    """Decide, for each line still pending and without a PO, why not or from whom."""
+    """Decide, for each line waiting for more than is on order for it, why not or from whom."""
     plan = PurchasePlan()
     for i, line in enumerate(order.lines):
-        if line.pending_qty == 0 or line.purchase_order_id or line.no_po_reason:
+        if line.needs_po == 0 or line.no_po_reason:
             continue
         vendor_id = mappings.get(line.sku)
         if not seller.auto_po_vendor_level:
@@ -230,60 +232,53 @@ def vendor_terms(mappings: Mapping[str, Mapping]) -> Rounding:
 
 
 def po_lines(order: Order, line_indexes: list[int], rounding: Rounding | None = None) -> list[PoLine]:
-    """One PO line per SKU, for the pending quantity, rounded to the vendor's terms; what
-    rounding adds is the line's surplus."""
+    """One PO line per SKU, for what the lines need beyond what is on order for them,
+    rounded to the vendor's terms; what rounding adds is the line's surplus."""
     by_sku: dict[str, PoLine] = {}
     for i in line_indexes:
         line = order.lines[i]
         po_line = by_sku.setdefault(line.sku, PoLine(sku=line.sku, qty=0))
-        po_line.qty += line.pending_qty
-        po_line.line_ids.append(line.line_id)
+        po_line.allocations.append(PoAllocation(order_id=order.order_id, line_id=line.line_id, qty=line.needs_po))
     for po_line in by_sku.values():
-        need = po_line.qty
-        po_line.qty = rounded_purchase(need, *(rounding or {}).get(po_line.sku, (1, 1)))
-        po_line.surplus_qty = po_line.qty - need
+        po_line.qty = rounded_purchase(po_line.allocated, *(rounding or {}).get(po_line.sku, (1, 1)))
+        po_line.surplus_qty = po_line.qty - po_line.allocated
     return list(by_sku.values())
 
 
-def outstanding(order: Order, po: PurchaseOrder) -> dict[str, int]:
-    """sku -> what the lines a PO serves still wait for, beyond what it has received and
-    not yet given them (a GRN's goods reach its order's lines one step after the GRN)."""
-    served = {line_id for po_line in po.lines for line_id in po_line.line_ids}
-    left: dict[str, int] = defaultdict(int)
-    for line in order.lines:
-        if line.line_id in served and line.purchase_order_id == po.po_id:
-            left[line.sku] += line.pending_qty
-    for grn in po.grns:
-        if grn.grn_id not in order.applied_grns:
-            given = order.grn_progress.get(grn.grn_id, {})
-            for received in grn.lines:
-                left[received.sku] -= max(0, received.qty - given.get(received.sku, 0))
-    return {sku: qty for sku, qty in left.items() if qty > 0}
+def po_needed(po: PurchaseOrder, rounding: Rounding | None = None) -> dict[str, int]:
+    """sku -> what a PO line should have on order: what was received plus what is
+    allocated to waiting lines, rounded to the vendor's terms as the line is."""
+    return {line.sku: rounded_purchase(line.received_qty + line.allocated, *(rounding or {}).get(line.sku, (1, 1))) for line in po.lines}
 
 
-def po_needed(po: PurchaseOrder, order: Order | None, rounding: Rounding | None = None) -> dict[str, int]:
-    """sku -> what a PO line should still have on order: what was received, plus what its
-    lines still wait for rounded to the vendor's terms (nothing when its order is gone)."""
-    left = outstanding(order, po) if order is not None and order.status != "cancelled" else {}
-    return {
-        line.sku: line.received_qty + rounded_purchase(left.get(line.sku, 0), *(rounding or {}).get(line.sku, (1, 1)))
-        for line in po.lines
-    }
+def _cut_allocations(allocations: list[PoAllocation], cut: int) -> list[PoAllocation]:
+    """The allocations less `cut` units, taken from the newest first."""
+    kept = list(allocations)
+    while cut > 0 and kept:
+        last = kept.pop()
+        if last.qty > cut:
+            kept.append(last.model_copy(update={"qty": last.qty - cut}))
+            cut = 0
+        else:
+            cut -= last.qty
+    return kept
 
 
-def shrink_po(
-    po: PurchaseOrder, vo: VendorOrder, wanted: Mapping[str, int], order: Order | None = None
-) -> tuple[PurchaseOrder, VendorOrder]:
+def shrink_po(po: PurchaseOrder, vo: VendorOrder, wanted: Mapping[str, int]) -> tuple[PurchaseOrder, VendorOrder]:
     """A PO (and its vendor order) cut down to `wanted` per SKU: never grown, never below
-    what was received or handed over. What is cut is the line's `cancelled_qty`."""
+    what was received or handed over. What is cut is the line's `cancelled_qty`; it comes
+    out of the surplus first, then out of the newest allocations."""
     handed = {line.sku: line.handed_over_qty for line in vo.lines}
-    left = outstanding(order, po) if order is not None and order.status != "cancelled" else {}
     po_lines = []
     for line in po.lines:
         floor = max(line.received_qty, handed.get(line.sku, 0))
         qty = min(line.qty, max(floor, wanted.get(line.sku, line.qty)))
-        surplus = max(0, qty - line.received_qty - left.get(line.sku, 0))  # no order: nothing waits any more
-        po_lines.append(line.model_copy(update={"qty": qty, "cancelled_qty": line.cancelled_qty + line.qty - qty, "surplus_qty": surplus}))
+        cut = line.qty - qty
+        surplus = max(0, line.surplus_qty - cut)
+        allocations = _cut_allocations(line.allocations, cut - (line.surplus_qty - surplus))
+        po_lines.append(
+            line.model_copy(update={"qty": qty, "cancelled_qty": line.cancelled_qty + cut, "surplus_qty": surplus, "allocations": allocations})
+        )
     qty_by_sku = {line.sku: line.qty for line in po_lines}
     # the vendor order keeps what was first ordered beside what was cancelled of it
     vo_lines = [line.model_copy(update={"cancelled_qty": line.qty - qty_by_sku.get(line.sku, line.on_order)}) for line in vo.lines]
@@ -361,13 +356,22 @@ def apply_handover(vendor_order: VendorOrder, lines: list[SkuQty] | list[Quantit
     return new_lines, "handed_over" if done else "partially_handed_over"
 
 
-def receive_goods(po: PurchaseOrder, lines: list[Quantity]) -> tuple[list[PoLine], PoStatus]:
-    """The PO after goods are received against it; never more than was ordered."""
+@dataclass
+class Receipt:
+    lines: list[PoLine]
+    status: PoStatus
+    shares: list[GrnShare]  # who the goods are for, oldest allocation first
+    surplus: dict[str, int]  # sku -> received for no line (free stock at once)
+
+
+def receive_goods(po: PurchaseOrder, lines: list[Quantity]) -> Receipt:
+    """The PO after goods are received against it; never more than was ordered. The goods
+    go to the line's allocations oldest first, the rest out of its surplus."""
     received = _quantities(lines)
     unknown = sorted(set(received) - {line.sku for line in po.lines})
     if unknown:
         raise InvalidRequest(f"sku {unknown[0]} is not on purchase order {po.po_id}", code="sku_not_on_order")
-    new_lines = []
+    new_lines, shares, surplus = [], [], {}
     for line in po.lines:
         qty = received.get(line.sku, 0)
         if line.received_qty + qty > line.qty:
@@ -376,9 +380,23 @@ def receive_goods(po: PurchaseOrder, lines: list[Quantity]) -> tuple[list[PoLine
                 f"on purchase order {po.po_id}",
                 code="receipt_exceeds_ordered_quantity",
             )
-        new_lines.append(line.model_copy(update={"received_qty": line.received_qty + qty}))
+        left, allocations = qty, []
+        for a in line.allocations:
+            take = min(a.qty, left)
+            left -= take
+            if take:
+                shares.append(GrnShare(order_id=a.order_id, line_id=a.line_id, sku=line.sku, qty=take))
+            if a.qty > take:
+                allocations.append(a.model_copy(update={"qty": a.qty - take}))
+        if left:
+            surplus[line.sku] = left
+        new_lines.append(
+            line.model_copy(
+                update={"received_qty": line.received_qty + qty, "allocations": allocations, "surplus_qty": line.surplus_qty - left}
+            )
+        )
     done = all(line.received_qty >= line.qty for line in new_lines)
-    return new_lines, "received" if done else "partially_received"
+    return Receipt(lines=new_lines, status="received" if done else "partially_received", shares=shares, surplus=surplus)
 
 
 def check_manual_receipt_with_auto_grn(po: PurchaseOrder, vo: VendorOrder, lines: list[Quantity]) -> None:
@@ -408,12 +426,8 @@ class ReceiptAssignment:
     lines: list[OrderLine]
     used: dict[str, int]  # sku -> qty assigned to the order in this step
     surplus: dict[str, int]  # sku -> qty the order no longer needs, freed in this step
+    settled: dict[str, int]  # line id -> qty of its share this step settled (to the line or to free stock)
     complete: bool = True  # nothing of the GRN is left for another step
-
-    @property
-    def settled(self) -> dict[str, int]:
-        """sku -> qty this step settled (to a line or to free stock)."""
-        return {sku: self.used.get(sku, 0) + self.surplus.get(sku, 0) for sku in set(self.used) | set(self.surplus)}
 
     @property
     def skus(self) -> set[str]:
@@ -423,55 +437,60 @@ class ReceiptAssignment:
 
 def assign_receipt(
     order: Order,
-    po_id: str,
     grn_id: str,
     location: str,
     bin_: str,
-    lines: list[Quantity],
+    shares: list[GrnShare],
     *,
-    given: dict[str, int] | None = None,
+    given: Mapping[str, int] | None = None,
     budget: int | None = None,
     at: str | None = None,
 ) -> ReceiptAssignment:
-    """Give received goods to the pending quantity of the order lines they were bought for.
+    """Give received goods to the order lines they were bought for (the GRN's shares for
+    this order): each line takes what it still waits for, the rest is freed (a line filled
+    from other stock meanwhile). The share no longer counts as on order for the line.
 
-    `given`: what earlier steps already settled of this GRN (to lines or to free stock).
-    With a `budget` of writes (each line given goods costs one, each SKU whose bin moves
-    one more), the step stops where it would go over it and is not `complete`; what no line
-    needs is freed once every line had its share, as many SKUs a step as the budget allows.
+    `given`: line id -> what earlier steps already settled of this GRN. With a `budget` of
+    writes (each line costs one, each SKU whose bin moves one more), the step stops where
+    it would go over it and is not `complete`.
     """
-    left = {sku: qty - (given or {}).get(sku, 0) for sku, qty in _quantities(lines).items()}
+    by_line = {line.line_id: i for i, line in enumerate(order.lines)}
     used: dict[str, int] = defaultdict(int)
+    surplus: dict[str, int] = defaultdict(int)
+    settled: dict[str, int] = {}
     new_lines = list(order.lines)
     spent = 0
-    for i, line in enumerate(order.lines):
-        take = min(line.pending_qty, left.get(line.sku, 0)) if line.purchase_order_id == po_id else 0
-        if not take:
+    for share in shares:
+        left = share.qty - (given or {}).get(share.line_id, 0) - settled.get(share.line_id, 0)
+        i = by_line.get(share.line_id)
+        if left <= 0:
             continue
-        cost = 1 + (0 if used.get(line.sku) else 1)
+        cost = 1 + (0 if used.get(share.sku) or surplus.get(share.sku) else 1)
         if budget is not None and spent + cost > budget:
-            return ReceiptAssignment(lines=new_lines, used=dict(used), surplus={}, complete=False)
+            return ReceiptAssignment(lines=new_lines, used=dict(used), surplus=dict(surplus), settled=settled, complete=False)
         spent += cost
-        left[line.sku] -= take
-        used[line.sku] += take
+        settled[share.line_id] = settled.get(share.line_id, 0) + left
+        line = new_lines[i] if i is not None else None
+        take = min(line.pending_qty, left) if line is not None and line.sku == share.sku else 0
+        used[share.sku] += take
+        surplus[share.sku] += left - take
+        if line is None or i is None:
+            continue
+        allocations = line.allocations
+        if take:
+            allocations = [
+                *allocations,
+                Allocation(location=location, bin=bin_, qty=take, grn_id=grn_id, reason="received_for_order", assigned_at=at),
+            ]
         new_lines[i] = line.model_copy(
             update={
                 "assigned_qty": line.assigned_qty + take,
                 "pending_qty": line.pending_qty - take,
-                "allocations": [
-                    *line.allocations,
-                    Allocation(location=location, bin=bin_, qty=take, grn_id=grn_id, reason="received_for_order", assigned_at=at),
-                ],
+                "on_order_qty": max(0, line.on_order_qty - left),
+                "allocations": allocations,
             }
         )
-    surplus: dict[str, int] = {}
-    for sku in sorted(sku for sku, qty in left.items() if qty):
-        cost = 0 if used.get(sku) else 1
-        if budget is not None and spent + cost > budget:
-            return ReceiptAssignment(lines=new_lines, used=dict(used), surplus=surplus, complete=False)
-        spent += cost
-        surplus[sku] = left[sku]
-    return ReceiptAssignment(lines=new_lines, used=dict(used), surplus=surplus)
+    return ReceiptAssignment(lines=new_lines, used=dict(used), surplus=dict(surplus), settled=settled)
 
 
 # --- cancellation ---------------------------------------------------------------------
@@ -536,21 +555,66 @@ def released_stock(order: Order) -> dict[tuple[str, str, str], int]:
     return dict(held)
 
 
-def lines_after_po_cut(order: Order, po: PurchaseOrder, reason: NoPoReason = "po_cancelled") -> list[OrderLine]:
-    """The order's lines once its PO was cut: lines it no longer fully covers (oldest line
-    first keeps what is left) wait with `reason` (`po_cancelled`, `vendor_declined`)."""
-    left = {line.sku: max(0, line.qty - line.received_qty) for line in po.lines}
+def allocated_to(po: PurchaseOrder, order_id: str) -> dict[str, int]:
+    """line id -> units of the PO allocated to that line of the order."""
+    out: dict[str, int] = defaultdict(int)
+    for line in po.lines:
+        for a in line.allocations:
+            if a.order_id == order_id:
+                out[a.line_id] += a.qty
+    return dict(out)
+
+
+def orders_served(po: PurchaseOrder) -> list[str]:
+    """The orders a PO has units allocated to, in the order they were allocated."""
+    return list(dict.fromkeys(a.order_id for line in po.lines for a in line.allocations))
+
+
+def lines_after_po_cut(order: Order, before: PurchaseOrder, after: PurchaseOrder, reason: NoPoReason = "po_cancelled") -> list[OrderLine]:
+    """The order's lines once a PO was cut: what the cut took of a line's allocation is no
+    longer on order for it, and a line that now needs more than is on order waits with
+    `reason` (`po_cancelled`, `vendor_declined`)."""
+    old, new = allocated_to(before, order.order_id), allocated_to(after, order.order_id)
     lines = []
     for line in order.lines:
-        if line.purchase_order_id != po.po_id or line.pending_qty == 0:
+        lost = old.get(line.line_id, 0) - new.get(line.line_id, 0)
+        if lost <= 0:
             lines.append(line)
             continue
-        covered = min(line.pending_qty, left.get(line.sku, 0))
-        left[line.sku] = left.get(line.sku, 0) - covered
-        lines.append(line if covered == line.pending_qty else line.model_copy(update={"no_po_reason": reason}))
+        line = line.model_copy(update={"on_order_qty": max(0, line.on_order_qty - lost)})
+        lines.append(line.model_copy(update={"no_po_reason": reason}) if line.needs_po else line)
     return lines
 
 
-def shrink_to_handed_over(po: PurchaseOrder, vo: VendorOrder) -> tuple[PurchaseOrder, VendorOrder]:
-    """A PO whose order is cancelled keeps only what the vendor has already handed over."""
-    return shrink_po(po, vo, {line.sku: 0 for line in po.lines})
+def release(po: PurchaseOrder, sku: str, order_id: str, line_id: str, qty: int) -> PurchaseOrder:
+    """The PO with up to `qty` of a line's allocation turned into surplus (the line needs
+    less now: filled from other stock, or cancelled)."""
+    lines = []
+    for line in po.lines:
+        if line.sku == sku:
+            allocations, freed = [], 0
+            for a in line.allocations:
+                take = min(a.qty, qty - freed) if (a.order_id, a.line_id) == (order_id, line_id) else 0
+                freed += take
+                if a.qty > take:
+                    allocations.append(a.model_copy(update={"qty": a.qty - take}))
+            line = line.model_copy(update={"allocations": allocations, "surplus_qty": line.surplus_qty + freed})
+        lines.append(line)
+    return po.model_copy(update={"lines": lines})
+
+
+def allocate(po: PurchaseOrder, sku: str, order_id: str, line_id: str, qty: int) -> PurchaseOrder:
+    """The PO with `qty` of a line's surplus allocated to a waiting line."""
+    lines = []
+    for line in po.lines:
+        if line.sku == sku:
+            if qty > line.surplus_qty:
+                raise ValueError(f"PO {po.po_id} has {line.surplus_qty} x {sku} surplus, not {qty}")
+            allocation = PoAllocation(order_id=order_id, line_id=line_id, qty=qty)
+            line = line.model_copy(update={"allocations": [*line.allocations, allocation], "surplus_qty": line.surplus_qty - qty})
+        lines.append(line)
+    return po.model_copy(update={"lines": lines})
+
+
+def surplus_of(po: PurchaseOrder, sku: str) -> int:
+    return sum(line.surplus_qty for line in po.lines if line.sku == sku)

@@ -376,6 +376,10 @@ def views(schemas: dict) -> None:
         }
     }
     schemas["Order"] = _view(Order, _ORDER_FIELDS, schemas)
+    schemas["OrderLine"]["properties"]["purchase_order_id"] = {  # Order.public() adds it
+        **_STRING_OR_NULL,
+        "description": "The first of purchase_order_ids (the PO raised for it), or null.",
+    }
     schemas["PurchaseOrder"] = _view(PurchaseOrder, _PO_FIELDS, schemas, vendor_order_status)
     schemas["VendorOrder"] = _view(VendorOrder, _VENDOR_ORDER_FIELDS, schemas)
     schemas.update(_SHAPES)

@@ -14,7 +14,18 @@ from backorders.adapters.dynamo import with_retries
 from backorders.adapters.store import Store, now
 from backorders.domain import rules
 from backorders.domain.errors import Conflict, InsufficientStock, InvalidRequest, NotFound, RetryableConflict
-from backorders.domain.models import AvailabilityWarning, Grn, Order, OrderBackordered, OrderIn, Seller, SkuQty
+from backorders.domain.models import (
+    AvailabilityWarning,
+    Grn,
+    Order,
+    OrderBackordered,
+    OrderIn,
+    OrderLine,
+    PurchaseOrder,
+    Seller,
+    SkuQty,
+    WaitingLine,
+)
 from backorders.domain.security import sha256_hex
 from backorders.services.once import create_once
 
@@ -266,38 +277,39 @@ def assign_new_order(
     return order, assigned
 
 
-def assign_goods_received(store: Store, grn: Grn) -> tuple[Order | None, bool]:
-    """Give a GRN's goods to the pending quantity of the order they were bought for.
-    Returns the order, and whether this call gave it the goods.
+def assign_goods_received(store: Store, grn: Grn) -> tuple[list[Order], bool]:
+    """Give a GRN's goods to the order lines they were bought for (its shares, oldest
+    allocation first). Returns those orders, and whether this call gave any goods.
 
     The goods sit `reserved` in their bin from the GRN on; this step moves them to
-    `assigned` (what the order still needs) and `available` (any surplus, which the
-    bin's stream then offers to the orders waiting longest), once per GRN. Goods for
-    more lines than one transaction can carry are given in steps, each recording on the
-    order what it gave (`grn_progress`); the last marks the GRN applied.
+    `assigned` (what each line still needs) and `available` (what a line no longer needs,
+    which the bin's stream then offers to the orders waiting longest), once per GRN and
+    order. Goods for more lines than one transaction can carry are given in steps, each
+    recording on the order what it gave (`grn_progress`, per line); the last marks the
+    GRN applied.
     """
     applied = False
+    orders: list[Order] = []
 
-    def attempt() -> tuple[Order | None, bool]:
-        """One step; (the order, whether the GRN is all given)."""
+    def attempt(order_id: str) -> tuple[Order | None, bool]:
+        """One step for one order; (the order, whether its share of the GRN is all given)."""
         nonlocal applied
-        found = store.order_version(grn.seller_id, grn.source_order_id)
+        found = store.order_version(grn.seller_id, order_id)
         if not found:  # orders that have a PO are never deleted; nothing to give the goods to
             return None, True
         order, version = found
         if grn.grn_id in order.applied_grns:
             return order, True
         given = order.grn_progress.get(grn.grn_id, {})
-        receipt = rules.assign_receipt(
-            order, grn.po_id, grn.grn_id, grn.location, grn.bin, grn.lines, given=given, budget=STEP_WRITES, at=now()
-        )
+        shares = [share for share in grn.shares if share.order_id == order_id]
+        receipt = rules.assign_receipt(order, grn.grn_id, grn.location, grn.bin, shares, given=given, budget=STEP_WRITES, at=now())
         before = order
         progress = dict(order.grn_progress)
         if receipt.complete:
             progress.pop(grn.grn_id, None)
         else:
             settled = receipt.settled
-            progress[grn.grn_id] = {sku: given.get(sku, 0) + settled.get(sku, 0) for sku in set(given) | set(settled)}
+            progress[grn.grn_id] = {line_id: given.get(line_id, 0) + settled.get(line_id, 0) for line_id in set(given) | set(settled)}
         order = order.model_copy(update={"lines": receipt.lines, "grn_progress": progress})
         order.status = order.status_with(receipt.lines)
         writes = [
@@ -322,10 +334,14 @@ def assign_goods_received(store: Store, grn: Grn) -> tuple[Order | None, bool]:
         applied = True
         return order, receipt.complete
 
-    while True:
-        order, done = with_retries(attempt)
-        if done:
-            return order, applied
+    for order_id in grn.share_orders():
+        while True:
+            order, done = with_retries(functools.partial(attempt, order_id))
+            if done:
+                break
+        if order is not None:
+            orders.append(order)
+    return orders, applied
 
 
 def cancel_order(store: Store, seller_id: str, order_id: str) -> Order:
@@ -354,9 +370,29 @@ def cancel_order(store: Store, seller_id: str, order_id: str) -> Order:
         return after, step.complete
 
     def shrink_step(po_id: str) -> None:
-        writes = _shrink_purchase_order(store, seller_id, po_id)
-        if writes:
-            store.commit(writes)
+        """Its allocations on the PO become surplus, which the PO then sheds (down to
+        what was handed over, or to other lines' need rounded to the vendor's terms)."""
+        found = store.order_version(seller_id, order_id)
+        if not found:
+            return
+        order, version = found
+        po_found = store.purchase_order(seller_id, po_id)
+        if not po_found:
+            return
+        po, po_version = po_found
+        mine = rules.allocated_to(po, order_id)
+        if not mine:
+            return
+        released = po
+        for line in order.lines:
+            if mine.get(line.line_id):
+                released = rules.release(released, line.sku, order_id, line.line_id, mine[line.line_id])
+        lines = [
+            line.model_copy(update={"on_order_qty": max(0, line.on_order_qty - mine[line.line_id])}) if mine.get(line.line_id) else line
+            for line in order.lines
+        ]
+        cut, change = _po_to_need(store, po_version, released)
+        store.commit([store.update_order(order.model_copy(update={"lines": lines}), version), *cut, *store.po_summary_writes([(po, change)])])
 
     def final_step() -> Order:
         order, version = store.order_version(seller_id, order_id) or (None, 0)
@@ -378,51 +414,78 @@ def cancel_order(store: Store, seller_id: str, order_id: str) -> Order:
             return order
         if complete:
             break
-    for po_id in sorted({line.purchase_order_id for line in order.lines if line.purchase_order_id}):
+    for po_id in sorted({po_id for line in order.lines for po_id in line.purchase_order_ids}):
         with_retries(functools.partial(shrink_step, po_id))
     return with_retries(final_step)
 
 
-def _po_to_need(store: Store, order: Order, po_id: str) -> list[dynamo.Write]:
-    """The writes that cut a PO (and its vendor order) down to what its lines still wait
-    for, rounded to the vendor's terms, never below what was handed over or received."""
-    found = store.purchase_order(order.seller_id, po_id)
-    if not found:
-        return []
-    po, po_version = found
+def _po_to_need(store: Store, po_version: int, po: PurchaseOrder) -> tuple[list[dynamo.Write], PurchaseOrder]:
+    """A PO (as changed since it was read at `po_version`), with its vendor order, cut
+    down to what was received and is allocated to waiting lines, rounded to the vendor's
+    terms, never below what was handed over. Returns the writes of both (not the SKU
+    summaries: the caller writes those once for every PO it changed) and the PO."""
     vo_found = store.vendor_order(po.vendor_id, po.vendor_order_id)
     if not vo_found:
-        return []
+        return [store.update_purchase_order(po, po_version)], po
     vo, vo_version = vo_found
-    records = store.mapping_records(order.seller_id, {line.sku for line in po.lines})
-    rounding = rules.vendor_terms(records)
-    new_po, new_vo = rules.shrink_po(po, vo, rules.po_needed(po, order, rounding), order)
-    if new_po == po and new_vo == vo:
-        return []
-    return [
-        store.update_purchase_order(new_po, po_version),
-        store.update_vendor_order(new_vo, vo_version),
-        *store.open_po_writes(po, new_po),
-    ]
+    records = store.mapping_records(po.seller_id, {line.sku for line in po.lines})
+    new_po, new_vo = rules.shrink_po(po, vo, rules.po_needed(po, rules.vendor_terms(records)))
+    writes = [store.update_purchase_order(new_po, po_version)]
+    if new_vo != vo:
+        writes.append(store.update_vendor_order(new_vo, vo_version))
+    return writes, new_po
 
 
-def _shrink_purchase_order(store: Store, seller_id: str, po_id: str) -> list[dynamo.Write]:
-    found = store.purchase_order(seller_id, po_id)
-    if not found:
-        return []
-    po, po_version = found
-    vo_found = store.vendor_order(po.vendor_id, po.vendor_order_id)
-    if not vo_found:
-        return []
-    vo, vo_version = vo_found
-    new_po, new_vo = rules.shrink_to_handed_over(po, vo)
-    if new_po == po and new_vo == vo:
-        return []
-    return [
-        store.update_purchase_order(new_po, po_version),
-        store.update_vendor_order(new_vo, vo_version),
-        *store.open_po_writes(po, new_po),
-    ]
+REPEG_READS = 3  # waiting orders a step looks at for a line to hand an allocation on to
+
+
+def _hand_on(store: Store, order: Order, line: OrderLine, waiting: list[WaitingLine]) -> tuple[OrderLine, list[dynamo.Write]]:
+    """A line that now waits for less than is on order for it gives up the difference of
+    its PO allocations (newest PO first). Each unit goes to the line of that SKU waiting
+    longest (in another order) that needs more than is on order for it, else becomes
+    surplus, which the PO sheds down to its vendor's terms. Returns the line and the
+    writes (the POs, their vendor orders and SKU summary, the orders handed to)."""
+    excess = line.on_order_qty - line.pending_qty
+    if excess <= 0 or not line.purchase_order_ids:
+        return line, []
+    changed: list[tuple[PurchaseOrder, int, PurchaseOrder]] = []  # (as read, its version, as changed)
+    released = 0
+    for po_id in reversed(line.purchase_order_ids):
+        found = store.purchase_order(order.seller_id, po_id)
+        mine = rules.allocated_to(found[0], order.order_id).get(line.line_id, 0) if found else 0
+        take = min(mine, excess - released)
+        if found and take > 0:
+            changed.append((found[0], found[1], rules.release(found[0], line.sku, order.order_id, line.line_id, take)))
+            released += take
+    line = line.model_copy(update={"on_order_qty": line.on_order_qty - released})
+    targets: dict[str, tuple[Order, int]] = {}
+    for w in [w for w in waiting if w.order_id != order.order_id][:REPEG_READS]:
+        found_target = targets.get(w.order_id) or store.order_version(order.seller_id, w.order_id)
+        if not found_target or w.line_index >= len(found_target[0].lines):
+            continue
+        target, target_version = found_target
+        other = target.lines[w.line_index]
+        for k, (read, version, po) in enumerate(changed):
+            give = min(other.needs_po, rules.surplus_of(po, line.sku)) if other.sku == line.sku else 0
+            if give <= 0:
+                continue
+            changed[k] = (read, version, rules.allocate(po, line.sku, target.order_id, other.line_id, give))
+            ids = other.purchase_order_ids if po.po_id in other.purchase_order_ids else [*other.purchase_order_ids, po.po_id]
+            other = other.model_copy(update={"on_order_qty": other.on_order_qty + give, "purchase_order_ids": ids})
+            if not other.needs_po:
+                other = other.model_copy(update={"no_po_reason": None})
+            target_lines = list(target.lines)
+            target_lines[w.line_index] = other
+            target = target.model_copy(update={"lines": target_lines})
+        if target is not found_target[0]:
+            targets[w.order_id] = (target, target_version)
+    writes = [store.update_order(target, version) for target, version in targets.values()]
+    summaries: list[tuple[PurchaseOrder | None, PurchaseOrder]] = []
+    for read, version, po in changed:
+        cut, after = _po_to_need(store, version, po)
+        writes += cut
+        summaries.append((read, after))
+    return line, [*writes, *store.po_summary_writes(summaries)]
 
 
 def assign_free_stock(store: Store, seller_id: str, sku: str, max_steps: int = 1000) -> int:
@@ -447,16 +510,17 @@ def assign_free_stock(store: Store, seller_id: str, sku: str, max_steps: int = 1
         plan = rules.plan_assignment([line], {sku: bins}, reason="freed_stock_oldest_first", budget=STEP_WRITES, per_line=1, at=now())
         lines = list(order.lines)
         lines[first.line_index] = plan.lines[0].model_copy(update={"no_po_reason": line.no_po_reason})
+        # the line needs less from its POs now: what they have on order for it beyond that
+        # goes to the line waiting longest without it, else is not bought
+        lines[first.line_index], handed_on = _hand_on(store, order, lines[first.line_index], waiting[1:])
         before, order = order, order.model_copy(update={"lines": lines})
         order.status = order.status_with(lines)
-        # the line needs less from its PO now: buy no more than what still waits
-        reshaped = _po_to_need(store, order, line.purchase_order_id) if line.purchase_order_id else []
         store.commit(
             [
                 store.update_order(order, version),
                 *_take_stock(store, seller_id, plan.takes),
                 *store.waiting_writes(before, order),
-                *reshaped,
+                *handed_on,
             ]
         )
         return sum(plan.takes.values())

@@ -20,6 +20,7 @@ from backorders.domain.models import (
     HandoverSummary,
     NoPoReason,
     Order,
+    OrderLine,
     PoCancelIn,
     PurchaseOrder,
     Quantity,
@@ -30,15 +31,23 @@ from backorders.domain.models import (
 from backorders.services.once import create_once
 from backorders.services.ordering import body_fingerprint
 
+# A PO serves lines of at most this many orders (its own and those that took its
+# surplus), so that a step that touches all of them (a decline, a cancel) fits in one
+# transaction beside the PO, its vendor order and up to MAX_PO_SKUS SKU summaries.
+MAX_PO_ORDERS = 20
+NET_AT_ONCE = 5  # POs with surplus one step takes from
+
 
 def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[list[str], bool]:
-    """For an order's pending lines: an approved PO per vendor plus the vendor's B2B
-    order, or the reason why not, recorded on the line. Returns the POs created now,
-    and whether anything (a PO or a reason) was recorded now.
+    """For what an order's lines wait for beyond what is on order for them: first the
+    surplus already on order for the SKU from the same vendor (oldest PO first), then an
+    approved PO per vendor plus the vendor's B2B order for the rest; or the reason why
+    not, recorded on the line. Returns the POs created now, and whether anything (an
+    allocation, a PO or a reason) was recorded now.
 
-    Each PO is written in one transaction with its vendor order and the order's
-    lines, under an id derived from seller, order and vendor: running this again
-    creates nothing twice.
+    Each step is one transaction: the order's lines, the POs whose surplus they take and
+    the new PO with its vendor order, under an id derived from seller, order and vendor:
+    running this again creates nothing twice.
     """
     seller = store.seller(seller_id)
     found = store.order_version(seller_id, order_id)
@@ -70,20 +79,29 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
         if plan.by_vendor:
             vendor_id, indexes = next(iter(plan.by_vendor.items()))
             chunk = rules.po_chunk(order, indexes)
-            # Too many SKUs for one PO: one PO per chunk, each id derived from its first line.
-            part = None if chunk == indexes else order.lines[chunk[0]].line_id
-            if part is None and any(line.purchase_order_id == ids.purchase_order_id(seller_id, order_id, vendor_id) for line in order.lines):
-                # this vendor already has a PO for the order (lines that got theirs later, once
-                # mapped): the new one is named after its first line, as a split PO is
-                part = order.lines[chunk[0]].line_id
-            indexes = chunk
-            po, vendor_order = _purchase_order_for(order, indexes, vendors[vendor_id].approval_required, vendor_id, part, rounding)
-            vendor_order.seller_name = seller.name
-            po_id = po.po_id
-            for i in indexes:
-                lines[i].purchase_order_id = po_id
-            writes += [store.put_purchase_order(po), store.put_vendor_order(vendor_order)]
-            writes += store.open_po_writes(None, po)
+            taken = _take_surplus(store, order, lines, chunk, vendor_id)
+            writes += [store.update_purchase_order(after, po_version) for _, po_version, after in taken]
+            changed: list[tuple[PurchaseOrder | None, PurchaseOrder]] = [(before, after) for before, _, after in taken]
+            still = [i for i in chunk if lines[i].needs_po]
+            if still:
+                # Too many SKUs for one PO: one PO per chunk, each id derived from its first line.
+                part = None if chunk == indexes else order.lines[chunk[0]].line_id
+                own = ids.purchase_order_id(seller_id, order_id, vendor_id)
+                if part is None and any(own in line.purchase_order_ids for line in order.lines):
+                    # this vendor already has a PO for the order (lines that got theirs later, once
+                    # mapped): the new one is named after its first line, as a split PO is
+                    part = order.lines[chunk[0]].line_id
+                with_lines = order.model_copy(update={"lines": lines})
+                po, vendor_order = _purchase_order_for(with_lines, still, vendors[vendor_id].approval_required, vendor_id, part, rounding)
+                vendor_order.seller_name = seller.name
+                po_id = po.po_id
+                for i in still:
+                    lines[i] = lines[i].model_copy(
+                        update={"on_order_qty": lines[i].pending_qty, "purchase_order_ids": [*lines[i].purchase_order_ids, po_id]}
+                    )
+                writes += [store.put_purchase_order(po), store.put_vendor_order(vendor_order)]
+                changed.append((None, po))
+            writes += store.po_summary_writes(changed)  # one write per SKU, however many POs moved it
         updated = order.model_copy(update={"lines": lines})
         writes.append(store.update_order(updated, version))
         store.commit(writes)
@@ -99,6 +117,43 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
     while with_retries(attempt):
         changed = True
     return created, changed
+
+
+def _take_surplus(
+    store: Store, order: Order, lines: list[OrderLine], indexes: list[int], vendor_id: str
+) -> list[tuple[PurchaseOrder, int, PurchaseOrder]]:
+    """Allocate surplus already on order from `vendor_id` to the lines (at `indexes` of
+    `lines`, changed in place) that need more than is on order for them. Returns the POs
+    it came from: as read, their version, as changed."""
+    skus = {lines[i].sku for i in indexes}
+    offers = [
+        s
+        for summary in store.summaries(order.seller_id, skus).values()
+        for s in summary.surplus
+        if s.vendor_id == vendor_id and s.qty > 0
+    ]
+    taken = []
+    for po_id in list(dict.fromkeys(s.po_id for s in offers))[:NET_AT_ONCE]:
+        found = store.purchase_order(order.seller_id, po_id)
+        if not found:
+            continue
+        before, po_version = found
+        served = rules.orders_served(before)
+        if before.status not in ("approved", "partially_received") or (order.order_id not in served and len(served) >= MAX_PO_ORDERS):
+            continue
+        po = before
+        for i in indexes:
+            take = min(lines[i].needs_po, rules.surplus_of(po, lines[i].sku))
+            if take <= 0:
+                continue
+            po = rules.allocate(po, lines[i].sku, order.order_id, lines[i].line_id, take)
+            ids_ = lines[i].purchase_order_ids
+            lines[i] = lines[i].model_copy(
+                update={"on_order_qty": lines[i].on_order_qty + take, "purchase_order_ids": ids_ if po_id in ids_ else [*ids_, po_id]}
+            )
+        if po != before:
+            taken.append((before, po_version, po))
+    return taken
 
 
 # Reasons a line was left without a PO that go away when their cause is fixed.
@@ -122,7 +177,7 @@ def heal_order(store: Store, seller_id: str, order_id: str, skus: set[str] | Non
         stuck = [
             i
             for i, line in enumerate(order.lines)
-            if line.no_po_reason in HEALABLE and not line.purchase_order_id and line.pending_qty and (skus is None or line.sku in skus)
+            if line.no_po_reason in HEALABLE and line.needs_po and (skus is None or line.sku in skus)
         ]
         if not stuck:
             return False
@@ -241,23 +296,34 @@ def decline(store: Store, vendor_id: str, vendor_order_id: str, body: DeclineIn)
         if not found:
             raise NotFound(f"purchase order {vo.po_id} of vendor order {vendor_order_id} not found")
         po, po_version = found
-        found_order = store.order_version(vo.seller_id, po.source_order_id)
-        order, order_version = found_order if found_order else (None, 0)
-        new_po, shrunk = rules.shrink_po(po, vo, {line.sku: 0 for line in po.lines}, order)
+        new_po, shrunk = rules.shrink_po(po, vo, {line.sku: 0 for line in po.lines})
         declined = shrunk.model_copy(update={"status": "declined", "declined_reason": body.reason})
-        writes = [
-            store.update_vendor_order(declined, vo_version, expect_status=vo.status),
-            store.update_purchase_order(new_po, po_version),
-            *store.open_po_writes(po, new_po),
-        ]
-        if order is not None:
-            lines = rules.lines_after_po_cut(order, new_po, "vendor_declined")
-            if lines != order.lines:
-                writes.append(store.update_order(order.model_copy(update={"lines": lines}), order_version))
-        store.commit(writes)
+        store.commit(
+            [
+                store.update_vendor_order(declined, vo_version, expect_status=vo.status),
+                store.update_purchase_order(new_po, po_version),
+                *store.open_po_writes(po, new_po),
+                *_orders_after_cut(store, po, new_po, "vendor_declined"),
+            ]
+        )
         return declined
 
     return with_retries(attempt)
+
+
+def _orders_after_cut(store: Store, before: PurchaseOrder, after: PurchaseOrder, reason: NoPoReason) -> list[dynamo.Write]:
+    """The writes of the orders whose lines a PO cut took allocations from (at most
+    MAX_PO_ORDERS): less on order for them, and `reason` where they now need more."""
+    writes = []
+    for order_id in rules.orders_served(before):
+        found = store.order_version(before.seller_id, order_id)
+        if found is None:
+            continue
+        order, version = found
+        lines = rules.lines_after_po_cut(order, before, after, reason)
+        if lines != order.lines:
+            writes.append(store.update_order(order.model_copy(update={"lines": lines}), version))
+    return writes
 
 
 def _handover_answer(handover: Handover, status: str) -> dict:
@@ -338,7 +404,7 @@ def goods_receipt(
     if not found:
         raise NotFound(f"purchase order {po_id} not found")
     po, po_version = found
-    po_lines, po_status = rules.receive_goods(po, lines)
+    receipt = rules.receive_goods(po, lines)
     grn = Grn(
         grn_id=grn_id,
         seller_id=seller_id,
@@ -349,13 +415,22 @@ def goods_receipt(
         location=MAIN_LOCATION,
         bin=DEFAULT_BIN,
         created_at=at,
+        shares=receipt.shares,
     )
-    summary = GrnSummary(grn_id=grn.grn_id, lines=grn.lines, location=grn.location, bin=grn.bin, created_at=at)
-    received = po.model_copy(update={"lines": po_lines, "status": po_status, "grns": [*po.grns, summary]})
+    summary = GrnSummary(grn_id=grn.grn_id, lines=grn.lines, location=grn.location, bin=grn.bin, created_at=at, shares=receipt.shares)
+    received = po.model_copy(update={"lines": receipt.lines, "status": receipt.status, "grns": [*po.grns, summary]})
+    for_lines: dict[str, int] = {}
+    for share in receipt.shares:
+        for_lines[share.sku] = for_lines.get(share.sku, 0) + share.qty
     return grn, [
         store.update_purchase_order(received, po_version),
         *store.open_po_writes(po, received),
-        *(store.change_bin(seller_id, line.sku, grn.location, grn.bin, reserved=line.qty) for line in grn.lines),
+        *(
+            store.change_bin(
+                seller_id, line.sku, grn.location, grn.bin, reserved=for_lines.get(line.sku, 0), available=receipt.surplus.get(line.sku, 0)
+            )
+            for line in grn.lines
+        ),
     ]
 
 
@@ -441,21 +516,17 @@ def cancel_purchase_order(store: Store, seller_id: str, po_id: str, body: PoCanc
             wanted = {line.sku: on_po[line.sku].qty + on_po[line.sku].cancelled_qty - line.qty for line in body.lines}
         else:
             wanted = dict.fromkeys(on_po, 0)
-        found_order = store.order_version(seller_id, po.source_order_id)
-        order, order_version = found_order if found_order else (None, 0)
-        new_po, new_vo = rules.shrink_po(po, vo, wanted, order)
+        new_po, new_vo = rules.shrink_po(po, vo, wanted)
         if new_po == po:
             return po_view(new_po, vo)
-        writes = [
-            store.update_purchase_order(new_po, po_version),
-            store.update_vendor_order(new_vo, vo_version),
-            *store.open_po_writes(po, new_po),
-        ]
-        if order is not None:
-            lines = rules.lines_after_po_cut(order, new_po)
-            if lines != order.lines:
-                writes.append(store.update_order(order.model_copy(update={"lines": lines}), order_version))
-        store.commit(writes)
+        store.commit(
+            [
+                store.update_purchase_order(new_po, po_version),
+                store.update_vendor_order(new_vo, vo_version),
+                *store.open_po_writes(po, new_po),
+                *_orders_after_cut(store, po, new_po, "po_cancelled"),
+            ]
+        )
         return po_view(new_po, new_vo)
 
     return with_retries(attempt)

@@ -101,8 +101,8 @@ def _repair_order(store: Store, item: dict) -> Counter:
 
 def _repair_receipt(store: Store, item: dict) -> Counter:
     grn = Grn.model_validate(item)
-    order = store.order(grn.seller_id, grn.source_order_id)
-    if order is None or grn.grn_id in order.applied_grns:
+    orders = [store.order(grn.seller_id, order_id) for order_id in grn.share_orders()]
+    if all(order is None or grn.grn_id in order.applied_grns for order in orders):
         return Counter()
     _, assigned = ordering.assign_goods_received(store, grn)
     return Counter(receipts_assigned=int(assigned))
