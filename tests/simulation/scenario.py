@@ -106,7 +106,13 @@ class Generator:
         return ops
 
     def _map(self, seller_id: str, sku: str, vendor_id: str | None) -> Op:
-        return Op("map_sku", "PUT", f"/v1/sellers/{seller_id}/skus/{quote(sku, safe='')}", {"vendor_id": vendor_id}, "admin")
+        """A SKU's vendor, now and then with a minimum or a pack size (POs with surplus that
+        later shortfalls take, and that freed stock or a cancellation leaves unneeded)."""
+        body: dict[str, Any] = {"vendor_id": vendor_id}
+        if self.rng.random() < 0.4:
+            body["min_order_qty"] = self.rng.randint(1, 4)
+            body["pack_size"] = self.rng.randint(1, 3)
+        return Op("map_sku", "PUT", f"/v1/sellers/{seller_id}/skus/{quote(sku, safe='')}", body, "admin")
 
     def _adjust(self, seller_id: str, sku: str, qty: int, where: dict | None = None) -> Op:
         body = {"adjustment_id": self._id("adj"), "sku": sku, "qty": qty, **(where or {})}
@@ -130,6 +136,8 @@ class Generator:
             "handover": 60 if can_hand_over else 2,
             "approve": 40 if can_approve else 1,
             "cancel": 8,
+            "cancel_po": 10 if can_hand_over or can_approve else 1,
+            "decline": 6 if can_hand_over or can_approve else 1,
             "manual_grn": 30 if self._grn_candidates(store) else 1,
             "remap": 3,
             "seller_flags": 2,
@@ -258,6 +266,30 @@ class Generator:
         seller_id, order_id, _ = self.rng.choice(self.orders)
         path = f"/v1/sellers/{seller_id}/orders/{order_id}/cancel"
         return Op("cancel", "POST", path, {"order_id": order_id}, "signed", seller_id)
+
+    def _op_cancel_po(self, store: Store) -> Op | None:
+        """The seller cancels a PO: all of it that is not handed over, or some units of a
+        line (now and then more than it has: never below what was handed over)."""
+        seller_id = self._seller()
+        pos = [po for po in _whole_partition(store, PurchaseOrder, f"SELLER#{seller_id}", "PO#") if po.status != "cancelled"]
+        if not pos:
+            return None
+        po = self.rng.choice(pos)
+        lines = []
+        if self.rng.random() < 0.6:
+            line = self.rng.choice(po.lines)
+            lines = [{"sku": line.sku, "qty": self.rng.randint(1, line.qty + line.cancelled_qty + 1)}]
+        path = f"/v1/sellers/{seller_id}/purchase-orders/{po.po_id}/cancel"
+        return Op("cancel_po", "POST", path, {"lines": lines}, "seller", seller_id)
+
+    def _op_decline(self, store: Store) -> Op | None:
+        """A vendor declines an order (refused once anything was handed over)."""
+        candidates = self._vendor_orders(store, ("unapproved", "approved", "partially_handed_over"))
+        if not candidates:
+            return None
+        vo = self.rng.choice(candidates)
+        path = f"/v1/vendors/{vo.vendor_id}/orders/{vo.vendor_order_id}/decline"
+        return Op("decline", "POST", path, {"reason": "out of stock"}, "vendor", vo.vendor_id)
 
     def _op_manual_grn(self, store: Store) -> Op | None:
         rng = self.rng
