@@ -300,15 +300,17 @@ def check_settled(ignore: frozenset | set = frozenset(), items: dict[str, list[d
 def _check_nothing_bought_for_nobody(by_entity: dict[str, list[dict]]) -> None:
     """Once settled, what a PO still has coming (beyond what was handed over or received)
     is never more than what was received plus what is allocated to waiting lines, rounded
-    to the vendor's terms (its SKU mapping's min_order_qty and pack_size)."""
-    terms = {(m["seller_id"], m["sku"]): (int(m.get("min_order_qty", 1)), int(m.get("pack_size", 1))) for m in by_entity["SKU_MAPPING"]}
+    to the vendor's terms it was raised under (min_order_qty, pack_size). A PO the seller
+    raised by hand keeps what the seller bought."""
     handed = {(vo["vendor_id"], vo["vendor_order_id"], line["sku"]): int(line["handed_over_qty"]) for vo in by_entity["VENDOR_ORDER"] for line in vo["lines"]}
     for po in by_entity["PO"]:
+        if po.get("po_ref"):  # raised by hand: what the seller chose to buy
+            continue
         for line in po["lines"]:
             received = int(line["received_qty"])
             floor = max(received, handed.get((po["vendor_id"], po["vendor_order_id"], line["sku"]), 0))
             allocated = sum(int(a["qty"]) for a in line.get("allocations", []))
-            minimum, pack = terms.get((po["seller_id"], line["sku"]), (1, 1))
+            minimum, pack = int(line.get("min_order_qty", 1)), int(line.get("pack_size", 1))
             need = received + allocated
             needed = 0 if need == 0 else max(minimum, -(-need // pack) * pack)
             assert int(line["qty"]) <= max(floor, needed), (

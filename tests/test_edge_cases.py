@@ -96,7 +96,7 @@ def test_the_po_is_only_for_the_missing_quantity_and_the_vendor_order_is_in_the_
     ready.drain()
     [po] = ready.purchase_orders("s1")
     assert po["lines"] == [
-        {"sku": "A", "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0,
+        {"sku": "A", "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0, "min_order_qty": 1, "pack_size": 1,
          "allocations": [{"order_id": "o1", "line_id": "L1", "qty": 2}]}
     ]
     assert [vo["po_id"] for vo in ready.vendor_orders("v1")] == [po["po_id"]]
@@ -113,7 +113,7 @@ def test_one_po_per_order_and_vendor(ready):
     assert sorted(pos) == ["v1", "v2"]
     assert sorted((l["sku"], l["qty"]) for l in pos["v1"]["lines"]) == [("A", 2), ("B", 2)]
     assert pos["v2"]["lines"] == [
-        {"sku": "C", "qty": 3, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0,
+        {"sku": "C", "qty": 3, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0, "min_order_qty": 1, "pack_size": 1,
          "allocations": [{"order_id": "o1", "line_id": "L3", "qty": 3}]}
     ]
     order = ready.get_order("s1", "o1")

@@ -46,7 +46,8 @@ def test_freed_stock_that_fills_a_waiting_line_cuts_its_po_so_nothing_is_bought_
     assert shop.get_order("s1", "o-2")["status"] == "ready"
     po = po_of(shop, "o-2")
     assert po["status"] == "cancelled" and po["lines"][0] | {"sku": None} == {
-        "sku": None, "qty": 0, "received_qty": 0, "cancelled_qty": 2, "surplus_qty": 0, "handed_over_qty": 0, "allocations": [],
+        "sku": None, "qty": 0, "received_qty": 0, "cancelled_qty": 2, "surplus_qty": 0, "handed_over_qty": 0,
+        "min_order_qty": 1, "pack_size": 1, "allocations": [],
     }
     assert vendor_order(shop, po)["status"] == "cancelled", "the vendor is no longer asked to deliver"
     view = stock_view(shop)
@@ -203,3 +204,70 @@ def test_what_a_cancelled_order_leaves_on_order_is_taken_by_the_next_shortfall_b
     settled(shop)
     line = shop.get_order("s1", "o-2")["lines"][0]
     assert (line["assigned_qty"], line["pending_qty"], line["on_order_qty"]) == (2, 1, 1)
+
+
+def test_a_manual_po_serves_the_lines_waiting_without_one_oldest_first_and_keeps_the_rest(shop):
+    shop.seller("s1", auto_po_vendor_level=False)
+    shop.order("s1", "o-1", ("MUG", 2))
+    shop.order("s1", "o-2", ("MUG", 3))
+    shop.drain()
+    assert stock_view(shop)["quantity_to_purchase"] == 5
+    body = {"po_ref": "PO-77", "vendor_id": "v1", "lines": [{"sku": "MUG", "qty": 4}]}
+    answer = shop.as_seller("s1", "POST", "/v1/sellers/s1/purchase-orders", body)
+    assert answer.status == 201, answer
+    po = answer.body
+    assert (po["po_ref"], po["source_order_id"], po["status"], po["vendor_order_status"]) == ("PO-77", None, "approved", "approved")
+    assert [(a["order_id"], a["qty"]) for a in po["lines"][0]["allocations"]] == [("o-1", 2), ("o-2", 2)]
+    assert po["lines"][0]["surplus_qty"] == 0
+    first, second = (shop.get_order("s1", o)["lines"][0] for o in ("o-1", "o-2"))
+    assert (first["on_order_qty"], first["no_po_reason"]) == (2, None)
+    assert (second["on_order_qty"], second["no_po_reason"]) == (2, "auto_po_disabled"), "1 still waits with no PO"
+    assert stock_view(shop)["quantity_to_purchase"] == 1
+    again = shop.as_seller("s1", "POST", "/v1/sellers/s1/purchase-orders", body)
+    assert (again.status, again.body["po_id"]) == (200, po["po_id"]), "the same reference again: nothing new"
+    other = shop.as_seller("s1", "POST", "/v1/sellers/s1/purchase-orders", {**body, "lines": [{"sku": "MUG", "qty": 9}]})
+    assert (other.status, other.error["code"]) == (409, "po_ref_conflict")
+    assert len(shop.purchase_orders("s1")) == 1 and len(shop.vendor_orders("v1")) == 1
+    shop.hand_over("v1", po["vendor_order_id"], "h1", ("MUG", 4))
+    settled(shop)
+    assert shop.get_order("s1", "o-1")["status"] == "ready"
+    assert [l["assigned_qty"] for l in shop.get_order("s1", "o-2")["lines"]] == [2]
+
+
+def test_a_manual_po_beyond_what_waits_keeps_its_surplus_for_later_shortfalls(shop):
+    body = {"po_ref": "stock-up", "vendor_id": "v1", "lines": [{"sku": "MUG", "qty": 6}]}
+    assert shop.as_seller("s1", "POST", "/v1/sellers/s1/purchase-orders", body).status == 201
+    assert stock_view(shop)["surplus_on_order"] == 6
+    shop.order("s1", "o-1", ("MUG", 2))
+    settled(shop)
+    [po] = shop.purchase_orders("s1")
+    assert ([(a["order_id"], a["qty"]) for a in po["lines"][0]["allocations"]], po["lines"][0]["surplus_qty"]) == ([("o-1", 2)], 4)
+    shop.as_seller("s1", "POST", "/v1/sellers/s1/orders/o-1/cancel", {"order_id": "o-1"})
+    settled(shop)
+    [po] = shop.purchase_orders("s1")
+    assert (po["lines"][0]["qty"], po["lines"][0]["surplus_qty"]) == (6, 6), "bought by hand: never cut for the seller"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"po_ref": "x", "vendor_id": "nobody", "lines": [{"sku": "MUG", "qty": 1}]}, 404, "not_found"),
+        ({"po_ref": "x", "vendor_id": "v1", "lines": []}, 400, None),
+        ({"po_ref": "x", "vendor_id": "v1", "lines": [{"sku": "MUG", "qty": 1}, {"sku": "MUG", "qty": 2}]}, 400, None),
+        ({"po_ref": "x.y", "vendor_id": "v1", "lines": [{"sku": "MUG", "qty": 1}]}, 400, None),
+    ],
+)
+def test_a_manual_po_that_cannot_be_raised_names_why_and_writes_nothing(shop, body, status, code):
+    answer = shop.as_seller("s1", "POST", "/v1/sellers/s1/purchase-orders", body)
+    assert answer.status == status, answer
+    if code:
+        assert answer.error["code"] == code
+    assert shop.purchase_orders("s1") == []
+
+
+def test_a_manual_po_to_a_vendor_that_cannot_get_pos_is_refused(shop):
+    shop.vendor("v2", is_b2b_new=False)
+    body = {"po_ref": "x", "vendor_id": "v2", "lines": [{"sku": "MUG", "qty": 1}]}
+    answer = shop.as_seller("s1", "POST", "/v1/sellers/s1/purchase-orders", body)
+    assert (answer.status, answer.error["code"]) == (422, "vendor_not_eligible")
+    assert shop.purchase_orders("s1") == []

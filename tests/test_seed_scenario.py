@@ -36,7 +36,7 @@ def test_stock_3_order_5_handover_1_then_1_ends_ready(chain):
     assert po["status"] == "approved"
     assert po["source_order_id"] == "o1"
     assert po["lines"] == [
-        {"sku": "SKU-1", "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0,
+        {"sku": "SKU-1", "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0, "min_order_qty": 1, "pack_size": 1,
          "allocations": [{"order_id": "o1", "line_id": line["line_id"], "qty": 2}]}
     ]
     assert line["purchase_order_id"] == po["po_id"]

@@ -26,6 +26,7 @@ from backorders.domain.models import (
     DeclineIn,
     GrnIn,
     Id,
+    ManualPoIn,
     OrderIn,
     OrderListStatus,
     PoCancelIn,
@@ -291,6 +292,14 @@ def list_purchase_orders(
     cursor: Cursor = None,
 ):
     return json_response(200, lists.purchase_orders(store, seller_id, status, limit, cursor))
+
+
+@app.post("/v1/sellers/<seller_id>/purchase-orders")
+def raise_purchase_order(seller_id: Id, body: Annotated[ManualPoIn, Body()]):
+    seller = principal().seller or accounts.existing_seller(store, seller_id)
+    status, answer = purchasing.manual_purchase_order(store, seller, body)
+    logger.info("purchase order raised by hand", extra={"seller_id": seller_id, "po_id": answer["po_id"], "http": status})
+    return json_response(status, answer)
 
 
 @app.get("/v1/sellers/<seller_id>/purchase-orders/<po_id>")

@@ -250,6 +250,7 @@ API_ROUTES: tuple[Route, ...] = (
     Route("GET", f"{V}/sellers/{{seller_id}}/orders", "seller", body="OrderPage"),
     Route("GET", f"{V}/sellers/{{seller_id}}/orders/{{order_id}}", "seller", body="Order"),
     Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders", "seller", body="PurchaseOrderPage"),
+    Route("POST", f"{V}/sellers/{{seller_id}}/purchase-orders", "seller", body="PurchaseOrder"),
     Route("GET", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}", "seller", body="PurchaseOrder"),
     Route("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns", "seller", body="Grn"),
     Route("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/cancel", "seller", body="PurchaseOrder"),
@@ -320,8 +321,9 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="on_stock_changed",
         description="Offers stock that became available to the orders waiting longest for it",
-        # purchasing and accounts: a line filled from free stock cuts its PO to what still waits
-        tables={ACCOUNTS.name: "read", INVENTORY.name: "read_write", ORDERS.name: "read_write", PURCHASING.name: "read_write"},
+        # purchasing: a line filled from free stock hands its PO allocation on (or the PO is
+        # cut, to the vendor's terms it keeps on its lines)
+        tables={INVENTORY.name: "read_write", ORDERS.name: "read_write", PURCHASING.name: "read_write"},
         stream=StreamTrigger(
             table=INVENTORY,
             filters=(

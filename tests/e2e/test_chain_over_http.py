@@ -30,7 +30,7 @@ def test_seed_scenario_stock_3_order_5_handover_1_then_1_ends_ready(api: Api):
     [po] = api.purchase_orders(seller)
     assert (po["status"], po["source_order_id"], po["vendor_id"]) == ("approved", "o1", vendor)
     assert po["lines"] == [
-        {"sku": sku, "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0,
+        {"sku": sku, "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0, "min_order_qty": 1, "pack_size": 1,
          "allocations": [{"order_id": "o1", "line_id": "L1", "qty": 2}]}
     ]
     assert line["purchase_order_id"] == po["po_id"]
@@ -112,7 +112,9 @@ def test_partial_handover_inwards_and_assigns_only_what_was_handed_over(api: Api
     po = api.purchase_order(seller, vo["po_id"])
     assert po["status"] == "partially_received"
     assert [line.pop("allocations") for line in po["lines"]] == [[{"order_id": "o1", "line_id": "L1", "qty": 1}]]
-    assert po["lines"] == [{"sku": sku, "qty": 4, "received_qty": 3, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 3}]
+    assert po["lines"] == [
+        {"sku": sku, "qty": 4, "received_qty": 3, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 3, "min_order_qty": 1, "pack_size": 1}
+    ]
     assert api.vendor_order(vendor, vo["vendor_order_id"])["status"] == "partially_handed_over"
 
     # more than is still open is refused, and changes nothing
@@ -191,7 +193,7 @@ def test_20_concurrent_orders_for_5_in_stock_assign_exactly_5(api: Api):
     assert sorted(po["source_order_id"] for po in pos) == sorted(backordered)
     assert all(
         po["lines"] == [
-            {"sku": sku, "qty": 1, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0,
+            {"sku": sku, "qty": 1, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0, "min_order_qty": 1, "pack_size": 1,
              "allocations": [{"order_id": po["source_order_id"], "line_id": "L1", "qty": 1}]}
         ]
         for po in pos
@@ -237,7 +239,7 @@ def test_a_marketplace_sku_with_spaces_slash_hash_and_unicode_goes_through_over_
     assert (order["status"], order["lines"][0]["sku"], order["lines"][0]["pending_qty"]) == ("backordered", sku, 2)
     [po] = api.purchase_orders(seller)
     assert po["lines"] == [
-        {"sku": sku, "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0,
+        {"sku": sku, "qty": 2, "received_qty": 0, "cancelled_qty": 0, "surplus_qty": 0, "handed_over_qty": 0, "min_order_qty": 1, "pack_size": 1,
          "allocations": [{"order_id": "o1", "line_id": order["lines"][0]["line_id"], "qty": 2}]}
     ]
     stock = api.call("GET", f"/v1/sellers/{seller}/skus/{encoded}/stock", headers={"X-Api-Key": api.sellers[seller]["api_key"]})

@@ -61,6 +61,7 @@ class Generator:
         self.returns: dict[tuple[str, str], dict] = {}  # (seller, return id) -> body (last status)
         self.handovers: list[Op] = []
         self.grns: list[Op] = []
+        self.manual_pos: list[Op] = []
         self.burst_left = 0
 
     def _id(self, prefix: str) -> str:
@@ -138,6 +139,7 @@ class Generator:
             "cancel": 8,
             "cancel_po": 10 if can_hand_over or can_approve else 1,
             "decline": 6 if can_hand_over or can_approve else 1,
+            "manual_po": 3,
             "manual_grn": 30 if self._grn_candidates(store) else 1,
             "remap": 3,
             "seller_flags": 2,
@@ -281,6 +283,22 @@ class Generator:
             lines = [{"sku": line.sku, "qty": self.rng.randint(1, line.qty + line.cancelled_qty + 1)}]
         path = f"/v1/sellers/{seller_id}/purchase-orders/{po.po_id}/cancel"
         return Op("cancel_po", "POST", path, {"lines": lines}, "seller", seller_id)
+
+    def _op_manual_po(self, store: Store) -> Op | None:
+        """The seller raises a PO by hand (now and then the same reference again)."""
+        if self.manual_pos and self.rng.random() < 0.15:
+            op = self.rng.choice(self.manual_pos)
+            return Op("manual_po", op.method, op.path, op.body, op.auth, op.account)
+        seller_id = self._seller()
+        skus = self.rng.sample(self.world.skus[seller_id], self.rng.randint(1, 2))
+        body = {
+            "po_ref": self._id("PO-"),
+            "vendor_id": self.rng.choice(sorted(self.world.vendors)),
+            "lines": [{"sku": sku, "qty": self.rng.randint(1, 5)} for sku in skus],
+        }
+        op = Op("manual_po", "POST", f"/v1/sellers/{seller_id}/purchase-orders", body, "seller", seller_id)
+        self.manual_pos.append(op)
+        return op
 
     def _op_decline(self, store: Store) -> Op | None:
         """A vendor declines an order (refused once anything was handed over)."""

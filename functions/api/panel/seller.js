@@ -113,7 +113,7 @@ async function loadOrder(orderId) {
   box.setAttribute("aria-busy", "true");
   try {
     const order = await call(path("sellers", session.accountId, "orders", orderId));
-    const poIds = [...new Set(order.lines.map((l) => l.purchase_order_id).filter(Boolean))];
+    const poIds = [...new Set(order.lines.flatMap((l) => l.purchase_order_ids || [l.purchase_order_id].filter(Boolean)))];
     const pos = await Promise.all(poIds.map((po) => call(path("sellers", session.accountId, "purchase-orders", po))));
     if (request !== orderRequest) return; // a newer lookup answers instead
     shown = { order, pos };
@@ -241,9 +241,11 @@ function drawInto(container, steps, orderId) {
 }
 
 function lineDetails(line) {
-  const po = line.purchase_order_id;
-  const source = po
-    ? ["On purchase order ", h("button", { type: "button", class: "link", onclick: () => revealPo(po) }, code(po))]
+  const poIds = line.purchase_order_ids || [line.purchase_order_id].filter(Boolean);
+  const links = poIds.flatMap((po, i) => [i ? ", " : "", h("button", { type: "button", class: "link", onclick: () => revealPo(po) }, code(po))]);
+  const onOrder = line.on_order_qty ? `${line.on_order_qty} on order, on purchase order${poIds.length > 1 ? "s" : ""} ` : "On purchase order ";
+  const source = poIds.length
+    ? [onOrder, ...links, line.no_po_reason && line.pending_qty > (line.on_order_qty || 0) ? ` (the rest: ${NO_PO_WORDS[line.no_po_reason] || line.no_po_reason})` : ""]
     : line.no_po_reason
       ? [line.no_po_reason === "stock_available" ? "No PO needed: stock was available." : `No PO: ${NO_PO_WORDS[line.no_po_reason] || line.no_po_reason}.`]
       : [];
@@ -401,8 +403,8 @@ $("orders-csv").addEventListener("click", async () => {
   const status = $("orders-status").value;
   try {
     const n = await download($("orders-csv"), `orders-${session.accountId}${status ? `-${status}` : ""}.csv`,
-      ["order_id", "status", "created_at", "updated_at", "line_id", "sku", "qty", "assigned_qty", "pending_qty", "cancelled_qty", "purchase_order_id", "no_po_reason"],
-      (o) => o.lines.map((l) => [o.order_id, o.status, o.created_at, o.updated_at, l.line_id, l.sku, l.qty, l.assigned_qty, l.pending_qty, l.cancelled_qty, l.purchase_order_id, l.no_po_reason]),
+      ["order_id", "status", "created_at", "updated_at", "line_id", "sku", "qty", "assigned_qty", "pending_qty", "cancelled_qty", "on_order_qty", "purchase_order_ids", "no_po_reason"],
+      (o) => o.lines.map((l) => [o.order_id, o.status, o.created_at, o.updated_at, l.line_id, l.sku, l.qty, l.assigned_qty, l.pending_qty, l.cancelled_qty, l.on_order_qty, (l.purchase_order_ids || []).join(" "), l.no_po_reason]),
       path("sellers", session.accountId, "orders"), status);
     say($("orders-message"), `${plural(n, "order")} exported.`, "info");
   } catch (e) {

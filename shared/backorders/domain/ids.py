@@ -15,6 +15,11 @@ def purchase_order_id(seller_id: str, order_id: str, vendor_id: str, part: str |
     return _derive("po", seller_id, order_id, vendor_id, *([part] if part else []))
 
 
+def purchase_order_id_for_reference(seller_id: str, po_ref: str) -> str:
+    """A PO the seller raises by hand, named by its own reference."""
+    return _derive("po", seller_id, "manual", po_ref)
+
+
 def vendor_order_id(seller_id: str, po_id: str, vendor_id: str) -> str:
     return _derive("vo", seller_id, po_id, vendor_id)
 

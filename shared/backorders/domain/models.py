@@ -204,6 +204,17 @@ class PoCancelIn(Input):
     _unique = field_validator("lines")(_unique_skus)
 
 
+class ManualPoIn(Input):
+    """A PO the seller raises by hand (for lines waiting without one, or for stock): it
+    serves the lines waiting for its SKUs oldest first; the rest is surplus."""
+
+    po_ref: Annotated[Id, Field(description="The seller's own reference: the same one again creates nothing new.")]
+    vendor_id: Id
+    lines: Annotated[list[SkuQty], Field(min_length=1, max_length=48)]
+
+    _unique = field_validator("lines")(_unique_skus)
+
+
 class GrnIn(Input):
     """A manual GRN against a purchase order (sellers with auto GRN off)."""
 
@@ -453,6 +464,9 @@ class PoLine(Stored):
     allocations: Annotated[
         list[PoAllocation], Field(description="Which waiting lines its units still to come are for, oldest first.")
     ] = []
+    # the vendor's terms it was raised under (its SKU mapping's then): a cut keeps to them
+    min_order_qty: int = 1
+    pack_size: int = 1
 
     @property
     def allocated(self) -> int:
@@ -487,18 +501,25 @@ class PurchaseOrder(Stored):
     seller_id: str
     vendor_id: str
     status: PoStatus
-    source_order_id: str
+    source_order_id: Annotated[str | None, Field(description="The order it was raised for; null for one the seller raised by hand.")]
     vendor_order_id: str
     lines: list[PoLine]
     grns: list[GrnSummary] = []
     created_at: str
     updated_at: str | None = None
+    po_ref: Annotated[str | None, Field(description="The seller's reference of a PO raised by hand.")] = None
+    body_sha256: str | None = None  # of the request that raised it by hand
+
+    @property
+    def manual(self) -> bool:
+        """Raised by the seller: its surplus is what the seller chose to buy, never cut for them."""
+        return self.po_ref is not None
 
     def public(self) -> dict:
         return self.model_dump(
             include={
                 "po_id", "seller_id", "vendor_id", "status", "source_order_id", "vendor_order_id", "lines", "grns",
-                "created_at", "updated_at",
+                "created_at", "updated_at", "po_ref",
             }
         )
 
@@ -564,7 +585,7 @@ class Grn(Stored):
     seller_id: str
     po_id: str
     vendor_id: str
-    source_order_id: str
+    source_order_id: str | None = None
     handover_id: str | None = None
     grn_ref: str | None = None  # a manual GRN's reference
     body_sha256: str | None = None

@@ -237,18 +237,19 @@ def po_lines(order: Order, line_indexes: list[int], rounding: Rounding | None = 
     by_sku: dict[str, PoLine] = {}
     for i in line_indexes:
         line = order.lines[i]
-        po_line = by_sku.setdefault(line.sku, PoLine(sku=line.sku, qty=0))
+        minimum, pack = (rounding or {}).get(line.sku, (1, 1))
+        po_line = by_sku.setdefault(line.sku, PoLine(sku=line.sku, qty=0, min_order_qty=minimum, pack_size=pack))
         po_line.allocations.append(PoAllocation(order_id=order.order_id, line_id=line.line_id, qty=line.needs_po))
     for po_line in by_sku.values():
-        po_line.qty = rounded_purchase(po_line.allocated, *(rounding or {}).get(po_line.sku, (1, 1)))
+        po_line.qty = rounded_purchase(po_line.allocated, po_line.min_order_qty, po_line.pack_size)
         po_line.surplus_qty = po_line.qty - po_line.allocated
     return list(by_sku.values())
 
 
-def po_needed(po: PurchaseOrder, rounding: Rounding | None = None) -> dict[str, int]:
+def po_needed(po: PurchaseOrder) -> dict[str, int]:
     """sku -> what a PO line should have on order: what was received plus what is
-    allocated to waiting lines, rounded to the vendor's terms as the line is."""
-    return {line.sku: rounded_purchase(line.received_qty + line.allocated, *(rounding or {}).get(line.sku, (1, 1))) for line in po.lines}
+    allocated to waiting lines, rounded to the vendor's terms the line was raised under."""
+    return {line.sku: rounded_purchase(line.received_qty + line.allocated, line.min_order_qty, line.pack_size) for line in po.lines}
 
 
 def _cut_allocations(allocations: list[PoAllocation], cut: int) -> list[PoAllocation]:

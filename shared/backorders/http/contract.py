@@ -132,6 +132,10 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
     ("GET", f"{V}/sellers/{{seller_id}}/purchase-orders"): {
         200: "The seller's purchase orders, newest first, each with its vendor_order_status: {items, next_cursor}."
     },
+    ("POST", f"{V}/sellers/{{seller_id}}/purchase-orders"): {
+        201: "Raised, with the vendor's order; its units allocated to the lines waiting for its SKUs, oldest first.",
+        200: "This po_ref was raised before with this body: the same purchase order, nothing new.",
+    },
     ("GET", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}"): {200: "The purchase order."},
     ("POST", f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/grns"): {
         201: "Recorded; the goods go to the waiting order.",
@@ -154,6 +158,7 @@ SUCCESS: dict[tuple[str, str], dict[int, str]] = {
 # Paths whose ids can come again with a different body (409), and whose valid requests
 # a business rule can refuse (422).
 CONFLICTS = {
+    f"POST {V}/sellers/{{seller_id}}/purchase-orders",  # (the list of them, on the same path, is a GET)
     f"{V}/sellers/{{seller_id}}/inventory/adjustments",
     f"{V}/sellers/{{seller_id}}/orders",
     f"{V}/sellers/{{seller_id}}/returns",
@@ -161,6 +166,7 @@ CONFLICTS = {
     f"{V}/vendors/{{vendor_id}}/orders/{{vendor_order_id}}/handovers",
 }
 RULES = {
+    f"POST {V}/sellers/{{seller_id}}/purchase-orders",
     f"{V}/sellers/{{seller_id}}/webhook-endpoints/{{endpoint_id}}",
     f"{V}/vendors/{{vendor_id}}/webhook-endpoints/{{endpoint_id}}",
     f"{V}/sellers/{{seller_id}}/purchase-orders/{{po_id}}/cancel",
@@ -200,11 +206,11 @@ def refusals(route: topology.Route) -> list[int]:
         codes.append(403)
     if "{" in route.path:
         codes.append(404)
-    if route.path in CONFLICTS:
+    if route.path in CONFLICTS or f"{route.method} {route.path}" in CONFLICTS:
         codes.append(409)
     if route.method in ("PUT", "POST"):
         codes.append(413)
-    if route.path in RULES:
+    if route.path in RULES or f"{route.method} {route.path}" in RULES:
         codes.append(422)
     return codes
 
@@ -214,6 +220,7 @@ def refusals(route: topology.Route) -> list[int]:
 _ORDER_FIELDS = ("order_id", "status", "lines", "created_at", "updated_at")
 _PO_FIELDS = (
     "po_id", "seller_id", "vendor_id", "status", "source_order_id", "vendor_order_id", "lines", "grns", "created_at", "updated_at",
+    "po_ref",
 )
 _VENDOR_ORDER_FIELDS = (
     "vendor_order_id", "vendor_id", "po_id", "seller_id", "seller_name", "status", "lines", "declined_reason",

@@ -425,11 +425,10 @@ def _po_to_need(store: Store, po_version: int, po: PurchaseOrder) -> tuple[list[
     terms, never below what was handed over. Returns the writes of both (not the SKU
     summaries: the caller writes those once for every PO it changed) and the PO."""
     vo_found = store.vendor_order(po.vendor_id, po.vendor_order_id)
-    if not vo_found:
+    if not vo_found or po.manual:  # what the seller bought by hand stays bought
         return [store.update_purchase_order(po, po_version)], po
     vo, vo_version = vo_found
-    records = store.mapping_records(po.seller_id, {line.sku for line in po.lines})
-    new_po, new_vo = rules.shrink_po(po, vo, rules.po_needed(po, rules.vendor_terms(records)))
+    new_po, new_vo = rules.shrink_po(po, vo, rules.po_needed(po))
     writes = [store.update_purchase_order(new_po, po_version)]
     if new_vo != vo:
         writes.append(store.update_vendor_order(new_vo, vo_version))

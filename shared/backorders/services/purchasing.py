@@ -18,10 +18,12 @@ from backorders.domain.models import (
     Handover,
     HandoverIn,
     HandoverSummary,
+    ManualPoIn,
     NoPoReason,
     Order,
     OrderLine,
     PoCancelIn,
+    PoLine,
     PurchaseOrder,
     Quantity,
     Seller,
@@ -159,6 +161,100 @@ def _take_surplus(
 # Reasons a line was left without a PO that go away when their cause is fixed.
 HEALABLE: tuple[NoPoReason, ...] = ("sku_not_mapped", "vendor_not_eligible", "auto_po_disabled")
 HEAL_AT_ONCE = 50  # orders healed in the request that fixed the cause; the reconciler heals the rest
+
+
+def manual_purchase_order(store: Store, seller: Seller, body: ManualPoIn) -> tuple[int, dict]:
+    """A PO the seller raises by hand, approved, with its vendor order, once per `po_ref`.
+    Its units go to the lines waiting for its SKUs that need more than is on order for
+    them, oldest first (at most MAX_PO_ORDERS orders); the rest is surplus, which later
+    shortfalls of the SKU take and which is never cut for the seller."""
+    seller_id = seller.seller_id
+    po_id = ids.purchase_order_id_for_reference(seller_id, body.po_ref)
+    fingerprint = body_fingerprint(body.model_dump())
+
+    def stored() -> PurchaseOrder | None:
+        found = store.purchase_order(seller_id, po_id)
+        return found[0] if found else None
+
+    def answer(po: PurchaseOrder) -> dict:
+        vo = store.vendor_order(po.vendor_id, po.vendor_order_id)
+        return po_view(po, vo[0] if vo else None)
+
+    def create() -> tuple[int, dict]:
+        vendor = store.vendors({body.vendor_id}).get(body.vendor_id)
+        if vendor is None:
+            raise NotFound(f"vendor {body.vendor_id} not found")
+        if not rules.vendor_is_eligible(vendor):
+            raise BusinessRuleViolation(
+                f"vendor {body.vendor_id} cannot get purchase orders: it must be a B2B vendor "
+                "(is_b2b_new true, vendor_panel_type 2, is_warehouse_location false)",
+                code="vendor_not_eligible",
+            )
+        created_at = now()
+        po = PurchaseOrder(
+            po_id=po_id,
+            seller_id=seller_id,
+            vendor_id=vendor.vendor_id,
+            status="approved",
+            source_order_id=None,
+            vendor_order_id=ids.vendor_order_id(seller_id, po_id, vendor.vendor_id),
+            lines=[PoLine(sku=line.sku, qty=line.qty, surplus_qty=line.qty) for line in body.lines],
+            created_at=created_at,
+            po_ref=body.po_ref,
+            body_sha256=fingerprint,
+        )
+        served: dict[str, tuple[Order, int]] = {}
+        for line in body.lines:
+            _, waiting, _ = store.stock_partition(seller_id, line.sku)
+            for w in waiting:
+                left = rules.surplus_of(po, line.sku)
+                if not left or (w.order_id not in served and len(served) >= MAX_PO_ORDERS):
+                    continue
+                found = served.get(w.order_id) or store.order_version(seller_id, w.order_id)
+                if found is None or w.line_index >= len(found[0].lines):
+                    continue
+                order, version = found
+                waiting_line = order.lines[w.line_index]
+                give = min(left, waiting_line.needs_po) if waiting_line.sku == line.sku else 0
+                if give <= 0:
+                    continue
+                po = rules.allocate(po, line.sku, order.order_id, waiting_line.line_id, give)
+                waiting_line = waiting_line.model_copy(
+                    update={"on_order_qty": waiting_line.on_order_qty + give, "purchase_order_ids": [*waiting_line.purchase_order_ids, po_id]}
+                )
+                if not waiting_line.needs_po:
+                    waiting_line = waiting_line.model_copy(update={"no_po_reason": None})
+                lines = list(order.lines)
+                lines[w.line_index] = waiting_line
+                served[order.order_id] = (order.model_copy(update={"lines": lines}), version)
+        vo = VendorOrder(
+            vendor_order_id=po.vendor_order_id,
+            vendor_id=vendor.vendor_id,
+            po_id=po_id,
+            seller_id=seller_id,
+            seller_name=seller.name,
+            status="unapproved" if vendor.approval_required else "approved",
+            lines=[VendorOrderLine(sku=line.sku, qty=line.qty) for line in po.lines],
+            created_at=created_at,
+            approved_at=None if vendor.approval_required else created_at,
+        )
+        store.commit(
+            [
+                store.put_purchase_order(po),  # first: refused when the reference was used meanwhile
+                store.put_vendor_order(vo),
+                *store.po_summary_writes([(None, po)]),
+                *(store.update_order(order, version) for order, version in served.values()),
+            ]
+        )
+        return 201, po_view(po, vo)
+
+    return create_once(
+        read=stored,
+        same=lambda po: po.body_sha256 == fingerprint,
+        conflict=lambda po: Conflict(f"purchase order {body.po_ref} was already raised with different content", code="po_ref_conflict"),
+        create=create,
+        replay=lambda po: (200, answer(po)),
+    )
 
 
 def heal_order(store: Store, seller_id: str, order_id: str, skus: set[str] | None = None) -> list[str]:
