@@ -271,3 +271,44 @@ def test_a_manual_po_to_a_vendor_that_cannot_get_pos_is_refused(shop):
     answer = shop.as_seller("s1", "POST", "/v1/sellers/s1/purchase-orders", body)
     assert (answer.status, answer.error["code"]) == (422, "vendor_not_eligible")
     assert shop.purchase_orders("s1") == []
+
+
+def shared_po(shop) -> dict:
+    """o-1 needs 5 and its PO asks for 10 (packs of 10); o-2 then takes 3 of the surplus."""
+    shop.admin("PUT", "/v1/sellers/s1/skus/MUG", {"vendor_id": "v1", "pack_size": 10})
+    shop.order("s1", "o-1", ("MUG", 5))
+    shop.drain()
+    shop.order("s1", "o-2", ("MUG", 3))
+    settled(shop)
+    [po] = shop.purchase_orders("s1")
+    assert ([(a["order_id"], a["qty"]) for a in po["lines"][0]["allocations"]], po["lines"][0]["surplus_qty"]) == (
+        [("o-1", 5), ("o-2", 3)], 2
+    )
+    return po
+
+
+def test_a_po_cancelled_in_part_gives_up_its_surplus_first_then_the_newest_allocation(shop):
+    po = shared_po(shop)
+    cut = {"lines": [{"sku": "MUG", "qty": 4}]}
+    answer = shop.as_seller("s1", "POST", f"/v1/sellers/s1/purchase-orders/{po['po_id']}/cancel", cut)
+    assert answer.status == 200, answer
+    line = answer.body["lines"][0]
+    assert (line["qty"], line["cancelled_qty"], line["surplus_qty"]) == (6, 4, 0)
+    assert [(a["order_id"], a["qty"]) for a in line["allocations"]] == [("o-1", 5), ("o-2", 1)]
+    settled(shop)
+    first, second = (shop.get_order("s1", o)["lines"][0] for o in ("o-1", "o-2"))
+    assert (first["on_order_qty"], first["no_po_reason"]) == (5, None)
+    assert (second["on_order_qty"], second["pending_qty"], second["no_po_reason"]) == (1, 3, "po_cancelled")
+    assert vendor_order(shop, po)["lines"][0]["cancelled_qty"] == 4
+    assert shop.as_seller("s1", "POST", f"/v1/sellers/s1/purchase-orders/{po['po_id']}/cancel", cut).body["lines"][0]["qty"] == 6
+
+
+def test_a_vendor_declining_a_shared_po_leaves_every_order_it_served_waiting_with_the_reason(shop):
+    po = shared_po(shop)
+    answer = shop.as_vendor("v1", "POST", f"/v1/vendors/v1/orders/{po['vendor_order_id']}/decline", {"reason": "discontinued"})
+    assert answer.status == 200, answer
+    settled(shop)
+    for order_id in ("o-1", "o-2"):
+        line = shop.get_order("s1", order_id)["lines"][0]
+        assert (line["on_order_qty"], line["no_po_reason"]) == (0, "vendor_declined"), order_id
+    assert stock_view(shop)["quantity_to_purchase"] == 8
