@@ -617,5 +617,13 @@ def allocate(po: PurchaseOrder, sku: str, order_id: str, line_id: str, qty: int)
     return po.model_copy(update={"lines": lines})
 
 
+def cover(line: OrderLine, po_id: str, qty: int) -> OrderLine:
+    """The line with `qty` more on order for it, on `po_id` (allocated there in the same
+    step); its reason for waiting without a PO goes once it needs no more."""
+    ids = line.purchase_order_ids if po_id in line.purchase_order_ids else [*line.purchase_order_ids, po_id]
+    line = line.model_copy(update={"on_order_qty": line.on_order_qty + qty, "purchase_order_ids": ids})
+    return line.model_copy(update={"no_po_reason": None}) if not line.needs_po else line
+
+
 def surplus_of(po: PurchaseOrder, sku: str) -> int:
     return sum(line.surplus_qty for line in po.lines if line.sku == sku)

@@ -469,10 +469,7 @@ def _hand_on(store: Store, order: Order, line: OrderLine, waiting: list[WaitingL
             if give <= 0:
                 continue
             changed[k] = (read, version, rules.allocate(po, line.sku, target.order_id, other.line_id, give))
-            ids = other.purchase_order_ids if po.po_id in other.purchase_order_ids else [*other.purchase_order_ids, po.po_id]
-            other = other.model_copy(update={"on_order_qty": other.on_order_qty + give, "purchase_order_ids": ids})
-            if not other.needs_po:
-                other = other.model_copy(update={"no_po_reason": None})
+            other = rules.cover(other, po.po_id, give)
             target_lines = list(target.lines)
             target_lines[w.line_index] = other
             target = target.model_copy(update={"lines": target_lines})

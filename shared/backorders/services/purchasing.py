@@ -98,9 +98,7 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
                 vendor_order.seller_name = seller.name
                 po_id = po.po_id
                 for i in still:
-                    lines[i] = lines[i].model_copy(
-                        update={"on_order_qty": lines[i].pending_qty, "purchase_order_ids": [*lines[i].purchase_order_ids, po_id]}
-                    )
+                    lines[i] = rules.cover(lines[i], po_id, lines[i].needs_po)
                 writes += [store.put_purchase_order(po), store.put_vendor_order(vendor_order)]
                 changed.append((None, po))
             writes += store.po_summary_writes(changed)  # one write per SKU, however many POs moved it
@@ -149,10 +147,7 @@ def _take_surplus(
             if take <= 0:
                 continue
             po = rules.allocate(po, lines[i].sku, order.order_id, lines[i].line_id, take)
-            ids_ = lines[i].purchase_order_ids
-            lines[i] = lines[i].model_copy(
-                update={"on_order_qty": lines[i].on_order_qty + take, "purchase_order_ids": ids_ if po_id in ids_ else [*ids_, po_id]}
-            )
+            lines[i] = rules.cover(lines[i], po_id, take)
         if po != before:
             taken.append((before, po_version, po))
     return taken
@@ -219,25 +214,11 @@ def manual_purchase_order(store: Store, seller: Seller, body: ManualPoIn) -> tup
                 if give <= 0:
                     continue
                 po = rules.allocate(po, line.sku, order.order_id, waiting_line.line_id, give)
-                waiting_line = waiting_line.model_copy(
-                    update={"on_order_qty": waiting_line.on_order_qty + give, "purchase_order_ids": [*waiting_line.purchase_order_ids, po_id]}
-                )
-                if not waiting_line.needs_po:
-                    waiting_line = waiting_line.model_copy(update={"no_po_reason": None})
                 lines = list(order.lines)
-                lines[w.line_index] = waiting_line
+                lines[w.line_index] = rules.cover(waiting_line, po_id, give)
                 served[order.order_id] = (order.model_copy(update={"lines": lines}), version)
-        vo = VendorOrder(
-            vendor_order_id=po.vendor_order_id,
-            vendor_id=vendor.vendor_id,
-            po_id=po_id,
-            seller_id=seller_id,
-            seller_name=seller.name,
-            status="unapproved" if vendor.approval_required else "approved",
-            lines=[VendorOrderLine(sku=line.sku, qty=line.qty) for line in po.lines],
-            created_at=created_at,
-            approved_at=None if vendor.approval_required else created_at,
-        )
+        vo = _vendor_order_for(po, vendor.approval_required)
+        vo.seller_name = seller.name
         store.commit(
             [
                 store.put_purchase_order(po),  # first: refused when the reference was used meanwhile
@@ -325,18 +306,23 @@ def _purchase_order_for(
         lines=lines,
         created_at=created_at,
     )
-    vendor_order = VendorOrder(
-        vendor_order_id=vendor_order_id,
-        vendor_id=vendor_id,
-        po_id=po_id,
-        seller_id=order.seller_id,
+    return po, _vendor_order_for(po, approval_required)
+
+
+def _vendor_order_for(po: PurchaseOrder, approval_required: bool) -> VendorOrder:
+    """The B2B order in the vendor's account for a PO: what it asks for, to approve first
+    when the vendor requires it."""
+    return VendorOrder(
+        vendor_order_id=po.vendor_order_id,
+        vendor_id=po.vendor_id,
+        po_id=po.po_id,
+        seller_id=po.seller_id,
         status="unapproved" if approval_required else "approved",
-        lines=[VendorOrderLine(sku=line.sku, qty=line.qty) for line in lines],
-        created_at=created_at,
-        approved_at=None if approval_required else created_at,
-        source_order_id=order.order_id,
+        lines=[VendorOrderLine(sku=line.sku, qty=line.qty) for line in po.lines],
+        created_at=po.created_at,
+        approved_at=None if approval_required else po.created_at,
+        source_order_id=po.source_order_id,
     )
-    return po, vendor_order
 
 
 # --- vendor actions ----------------------------------------------------------------
