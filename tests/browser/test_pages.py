@@ -457,3 +457,25 @@ def test_a_refresh_shows_new_orders_and_keeps_what_the_vendor_typed(browser, loc
     field = visible(driver, f"#vo-{vo['vendor_order_id']} input.qty")
     assert field.get_attribute("value") == "1", "what was typed is kept"
     assert driver.execute_script("return document.activeElement.id") == "refresh"
+
+
+def test_a_po_raised_by_hand_shows_its_reference_and_the_order_it_serves_shows_it(browser, local_site):
+    api, driver = local_site, browser
+    seller, vendor, sku = unique("s"), unique("v"), unique("SKU")
+    api.seller(seller, auto_po_vendor_level=False)
+    api.vendor(vendor)
+    api.map_sku(seller, sku, vendor)
+    assert api.order(seller, "wait-1", (sku, 2)).status == 201
+    api.settled_order(seller, "wait-1")
+    body = {"po_ref": "PO-77", "vendor_id": vendor, "lines": [{"sku": sku, "qty": 5}]}
+    raised = api.call("POST", f"/v1/sellers/{seller}/purchase-orders", body, headers={"X-Api-Key": api.sellers[seller]["api_key"]})
+    assert raised.status == 201, raised
+    po = raised.body
+    sign_in(driver, api.url, "seller.html", api.sellers[seller]["api_key"])
+    wait_text(driver, f"#po-{po['po_id']}", "Raised by hand (PO-77)")
+    visible(driver, f"#po-{po['po_id']} summary").click()
+    wait_text(driver, f"#po-{po['po_id']}", "Reference", "PO-77")
+    assert "null" not in find(driver, f"#po-{po['po_id']}").text
+    find(driver, "#order-id").send_keys("wait-1")
+    find(driver, "#order-id").submit()
+    wait_text(driver, "#order", "2 on order, on purchase order", po["po_id"])

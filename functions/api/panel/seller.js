@@ -416,8 +416,8 @@ $("orders-csv").addEventListener("click", async () => {
 $("po-csv").addEventListener("click", async () => {
   try {
     const n = await download($("po-csv"), `purchase-orders-${session.accountId}.csv`,
-      ["po_id", "status", "vendor_id", "vendor_order_id", "vendor_order_status", "source_order_id", "created_at", "sku", "qty", "received_qty", "cancelled_qty", "surplus_qty"],
-      (po) => po.lines.map((l) => [po.po_id, po.status, po.vendor_id, po.vendor_order_id, po.vendor_order_status, po.source_order_id, po.created_at, l.sku, l.qty, l.received_qty, l.cancelled_qty, l.surplus_qty]),
+      ["po_id", "status", "vendor_id", "vendor_order_id", "vendor_order_status", "source_order_id", "po_ref", "created_at", "sku", "qty", "received_qty", "cancelled_qty", "surplus_qty"],
+      (po) => po.lines.map((l) => [po.po_id, po.status, po.vendor_id, po.vendor_order_id, po.vendor_order_status, po.source_order_id, po.po_ref, po.created_at, l.sku, l.qty, l.received_qty, l.cancelled_qty, l.surplus_qty]),
       path("sellers", session.accountId, "purchase-orders"));
     say($("po-message"), `${plural(n, "purchase order")} exported.`, "info");
   } catch (e) {
@@ -464,13 +464,15 @@ function poCard(po) {
       h("span", { class: "po-sum" },
         h("span", { class: "po-id" }, code(po.po_id)),
         badge(po.status, "po"),
-        h("span", { class: "po-facts" }, `Order ${po.source_order_id} · vendor ${po.vendor_id} · ${received} of ${qty} received · ${plural((po.grns || []).length, "GRN")}`),
+        h("span", { class: "po-facts" }, `${po.source_order_id ? `Order ${po.source_order_id}` : `Raised by hand (${po.po_ref})`} · vendor ${po.vendor_id} · ${received} of ${qty} received · ${plural((po.grns || []).length, "GRN")}`),
       ),
       h("span", { class: "view" }, "View details"),
     ),
     h("div", { class: "po-body" },
       h("dl", { class: "meta" },
-        h("div", {}, h("dt", {}, "Order"), h("dd", {}, h("button", { type: "button", class: "link", onclick: () => openOrder(po.source_order_id) }, `Open order ${po.source_order_id}`))),
+        po.source_order_id
+          ? h("div", {}, h("dt", {}, "Order"), h("dd", {}, h("button", { type: "button", class: "link", onclick: () => openOrder(po.source_order_id) }, `Open order ${po.source_order_id}`)))
+          : h("div", {}, h("dt", {}, "Reference"), h("dd", {}, code(po.po_ref))),
         h("div", {}, h("dt", {}, "Vendor"), h("dd", {}, po.vendor_id)),
         h("div", {}, h("dt", {}, "Vendor's B2B order"), h("dd", {}, code(po.vendor_order_id))),
       ),
