@@ -38,6 +38,9 @@ from backorders.services.ordering import body_fingerprint
 # transaction beside the PO, its vendor order and up to MAX_PO_SKUS SKU summaries.
 MAX_PO_ORDERS = 20
 NET_AT_ONCE = 5  # POs with surplus one step takes from
+# Waiting orders a PO raised by hand reads, oldest first, for lines it can serve (most
+# waiting lines have a PO of their own); what it finds no line for is surplus.
+MANUAL_PO_READS = 100
 
 
 def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[list[str], bool]:
@@ -199,12 +202,17 @@ def manual_purchase_order(store: Store, seller: Seller, body: ManualPoIn) -> tup
             body_sha256=fingerprint,
         )
         served: dict[str, tuple[Order, int]] = {}
+        reads = 0
         for line in body.lines:
             _, waiting, _ = store.stock_partition(seller_id, line.sku)
             for w in waiting:
                 left = rules.surplus_of(po, line.sku)
-                if not left or (w.order_id not in served and len(served) >= MAX_PO_ORDERS):
+                if not left or reads >= MANUAL_PO_READS:
+                    break
+                if w.order_id not in served and len(served) >= MAX_PO_ORDERS:
                     continue
+                if w.order_id not in served:
+                    reads += 1
                 found = served.get(w.order_id) or store.order_version(seller_id, w.order_id)
                 if found is None or w.line_index >= len(found[0].lines):
                     continue
