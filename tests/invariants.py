@@ -206,6 +206,8 @@ def _check_ledger(by_entity: dict[str, list[dict]], grns: dict, pos: dict, order
         for line in po["lines"]:
             allocations = line.get("allocations", [])
             assert all(int(a["qty"]) > 0 for a in allocations), f"PO {po_id}: empty allocation {allocations}"
+            owners = [(a["order_id"], a["line_id"]) for a in allocations]
+            assert len(owners) == len(set(owners)), f"PO {po_id}: a line allocated twice {owners}"
             assert int(line.get("surplus_qty", 0)) >= 0, f"PO {po_id}: {line}"
             outstanding = int(line["qty"]) - int(line["received_qty"])
             assert outstanding == sum(int(a["qty"]) for a in allocations) + int(line.get("surplus_qty", 0)), (

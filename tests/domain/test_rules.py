@@ -211,3 +211,22 @@ class TestGoodsReceipt:
         assert [(l.assigned_qty, l.pending_qty, l.on_order_qty) for l in out.lines] == [(3, 0, 0), (0, 1, 1)]
         assert out.lines[0].allocations[-1].grn_id == "grn1"
         assert (out.used, out.surplus, out.settled) == ({"A": 1}, {"A": 1}, {"L1": 2})
+
+
+def test_two_shares_of_one_line_are_given_as_one():
+    order = order_with([OrderLine(line_id="L1", sku="A", qty=5, pending_qty=5, on_order_qty=5, purchase_order_ids=["po1"])])
+    shares = [GrnShare(order_id="o1", line_id="L1", sku="A", qty=2), GrnShare(order_id="o1", line_id="L1", sku="A", qty=3)]
+    out = rules.assign_receipt(order, "grn1", "main", "default", shares)
+    assert [(l.assigned_qty, l.pending_qty, l.on_order_qty) for l in out.lines] == [(5, 0, 0)]
+    assert (out.used, out.surplus, out.settled) == ({"A": 5}, {"A": 0}, {"L1": 5})
+
+
+def test_a_line_given_more_surplus_keeps_one_allocation_in_its_place():
+    po = PurchaseOrder(
+        po_id="po1", seller_id="s1", vendor_id="v1", status="approved", source_order_id="o1", vendor_order_id="vo1", created_at="t",
+        lines=[PoLine(sku="A", qty=6, surplus_qty=3, allocations=[PoAllocation(order_id="o1", line_id="L1", qty=2),
+                                                                 PoAllocation(order_id="o2", line_id="L1", qty=1)])],
+    )
+    po = rules.allocate(po, "A", "o1", "L1", 2)
+    assert [(a.order_id, a.qty) for a in po.lines[0].allocations] == [("o1", 4), ("o2", 1)]
+    assert po.lines[0].surplus_qty == 1

@@ -456,13 +456,17 @@ def assign_receipt(
     it would go over it and is not `complete`.
     """
     by_line = {line.line_id: i for i, line in enumerate(order.lines)}
+    per_line: dict[str, GrnShare] = {}  # one per line, however many allocations it came from
+    for share in shares:
+        first = per_line.get(share.line_id)
+        per_line[share.line_id] = first.model_copy(update={"qty": first.qty + share.qty}) if first else share
     used: dict[str, int] = defaultdict(int)
     surplus: dict[str, int] = defaultdict(int)
     settled: dict[str, int] = {}
     new_lines = list(order.lines)
     spent = 0
-    for share in shares:
-        left = share.qty - (given or {}).get(share.line_id, 0) - settled.get(share.line_id, 0)
+    for share in per_line.values():
+        left = share.qty - (given or {}).get(share.line_id, 0)
         i = by_line.get(share.line_id)
         if left <= 0:
             continue
@@ -611,8 +615,13 @@ def allocate(po: PurchaseOrder, sku: str, order_id: str, line_id: str, qty: int)
         if line.sku == sku:
             if qty > line.surplus_qty:
                 raise ValueError(f"PO {po.po_id} has {line.surplus_qty} x {sku} surplus, not {qty}")
-            allocation = PoAllocation(order_id=order_id, line_id=line_id, qty=qty)
-            line = line.model_copy(update={"allocations": [*line.allocations, allocation], "surplus_qty": line.surplus_qty - qty})
+            # one allocation per waiting line: a line given more keeps its place
+            mine = [a for a in line.allocations if (a.order_id, a.line_id) == (order_id, line_id)]
+            if mine:
+                allocations = [a.model_copy(update={"qty": a.qty + qty}) if a is mine[0] else a for a in line.allocations]
+            else:
+                allocations = [*line.allocations, PoAllocation(order_id=order_id, line_id=line_id, qty=qty)]
+            line = line.model_copy(update={"allocations": allocations, "surplus_qty": line.surplus_qty - qty})
         lines.append(line)
     return po.model_copy(update={"lines": lines})
 
