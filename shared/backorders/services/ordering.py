@@ -457,6 +457,8 @@ def _hand_on(store: Store, order: Order, line: OrderLine, waiting: list[WaitingL
             changed.append((found[0], found[1], rules.release(found[0], line.sku, order.order_id, line.line_id, take)))
             released += take
     line = line.model_copy(update={"on_order_qty": line.on_order_qty - released})
+    if not changed:  # what is on order for it beyond its need is goods already received
+        return line, []
     targets: dict[str, tuple[Order, int]] = {}
     for w in [w for w in waiting if w.order_id != order.order_id][:REPEG_READS]:
         found_target = targets.get(w.order_id) or store.order_version(order.seller_id, w.order_id)
