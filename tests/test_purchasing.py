@@ -218,7 +218,7 @@ def test_a_manual_po_serves_the_lines_waiting_without_one_oldest_first_and_keeps
     po = answer.body
     assert (po["po_ref"], po["source_order_id"], po["status"], po["vendor_order_status"]) == ("PO-77", None, "approved", "approved")
     assert [(a["order_id"], a["qty"]) for a in po["lines"][0]["allocations"]] == [("o-1", 2), ("o-2", 2)]
-    assert po["lines"][0]["surplus_qty"] == 0
+    assert (po["lines"][0]["surplus_qty"], po["order_ids"]) == (0, ["o-1", "o-2"])
     first, second = (shop.get_order("s1", o)["lines"][0] for o in ("o-1", "o-2"))
     assert (first["on_order_qty"], first["no_po_reason"]) == (2, None)
     assert (second["on_order_qty"], second["no_po_reason"]) == (2, "auto_po_disabled"), "1 still waits with no PO"
@@ -284,6 +284,7 @@ def shared_po(shop) -> dict:
     assert ([(a["order_id"], a["qty"]) for a in po["lines"][0]["allocations"]], po["lines"][0]["surplus_qty"]) == (
         [("o-1", 5), ("o-2", 3)], 2
     )
+    assert po["order_ids"] == ["o-1", "o-2"], "raised for o-1, serves o-2 too"
     return po
 
 

@@ -515,13 +515,22 @@ class PurchaseOrder(Stored):
         """Raised by the seller: its surplus is what the seller chose to buy, never cut for them."""
         return self.po_ref is not None
 
+    def order_ids(self) -> list[str]:
+        """The orders it was raised for, serves or has served, first come first."""
+        found = [self.source_order_id] if self.source_order_id else []
+        found += [a.order_id for line in self.lines for a in line.allocations]
+        found += [share.order_id for grn in self.grns for share in grn.shares]
+        return list(dict.fromkeys(found))
+
     def public(self) -> dict:
-        return self.model_dump(
+        data = self.model_dump(
             include={
                 "po_id", "seller_id", "vendor_id", "status", "source_order_id", "vendor_order_id", "lines", "grns",
                 "created_at", "updated_at", "po_ref",
             }
         )
+        data["order_ids"] = self.order_ids()
+        return data
 
 
 class VendorOrderLine(Stored):

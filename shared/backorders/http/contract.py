@@ -387,7 +387,14 @@ def views(schemas: dict) -> None:
         **_STRING_OR_NULL,
         "description": "The first of purchase_order_ids (the PO raised for it), or null.",
     }
-    schemas["PurchaseOrder"] = _view(PurchaseOrder, _PO_FIELDS, schemas, vendor_order_status)
+    order_ids = {
+        "order_ids": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "The orders it was raised for, serves (its lines' allocations) or has served (its GRNs' shares).",
+        }
+    }
+    schemas["PurchaseOrder"] = _view(PurchaseOrder, _PO_FIELDS, schemas, vendor_order_status | order_ids)
     schemas["VendorOrder"] = _view(VendorOrder, _VENDOR_ORDER_FIELDS, schemas)
     schemas.update(_SHAPES)
     for name in ("Order", "PurchaseOrder", "VendorOrder", "ChannelDelivery", "WebhookAttempt"):
