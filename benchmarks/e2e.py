@@ -173,7 +173,7 @@ class _Watcher:
             if event is None:
                 continue
             line = item["lines"]["L"][0]["M"]
-            has_po = "S" in line.get("purchase_order_id", {})
+            has_po = bool(line.get("purchase_order_ids", {}).get("L"))
             if (not short and status == "ready") or (short and status == "backordered" and has_po):
                 with self.lock:
                     self.waiting.pop(order_id, None)
