@@ -419,10 +419,7 @@ def test_the_seller_downloads_its_orders_and_purchase_orders_as_csv(browser, loc
 
 def test_the_seller_inwards_by_hand_what_the_vendor_handed_over_with_auto_grn_off(browser, local_site):
     api, driver = local_site, browser
-    seller, vendor, sku = unique("s"), unique("v"), unique("SKU")
-    api.seller(seller, auto_grn_through_backorder=False)
-    api.vendor(vendor)
-    api.map_sku(seller, sku, vendor)
+    seller, vendor, sku = api.setup(stock=0, seller_flags={"auto_grn_through_backorder": False})
     assert api.order(seller, "by-hand", (sku, 3)).status == 201
     api.settled_order(seller, "by-hand")
     [po] = api.purchase_orders(seller)
@@ -461,10 +458,7 @@ def test_a_refresh_shows_new_orders_and_keeps_what_the_vendor_typed(browser, loc
 
 def test_a_po_raised_by_hand_shows_its_reference_and_the_order_it_serves_shows_it(browser, local_site):
     api, driver = local_site, browser
-    seller, vendor, sku = unique("s"), unique("v"), unique("SKU")
-    api.seller(seller, auto_po_vendor_level=False)
-    api.vendor(vendor)
-    api.map_sku(seller, sku, vendor)
+    seller, vendor, sku = api.setup(stock=0, seller_flags={"auto_po_vendor_level": False})
     assert api.order(seller, "wait-1", (sku, 2)).status == 201
     api.settled_order(seller, "wait-1")
     body = {"po_ref": "PO-77", "vendor_id": vendor, "lines": [{"sku": sku, "qty": 5}]}

@@ -123,10 +123,10 @@ class Api:
         body = {"adjustment_id": unique("adj"), "sku": sku, "qty": qty}
         assert self.admin("POST", f"/v1/sellers/{seller_id}/inventory/adjustments", body).status == 201
 
-    def setup(self, stock: int, sku: str | None = None, **vendor_flags) -> tuple[str, str, str]:
-        """A fresh seller, vendor and SKU (mapped, with `stock` in the Default Bin)."""
+    def setup(self, stock: int, sku: str | None = None, seller_flags: dict | None = None, **vendor_flags) -> tuple[str, str, str]:
+        """A fresh seller (with `seller_flags`), vendor and SKU (mapped, with `stock` in the Default Bin)."""
         seller_id, vendor_id, sku = unique("s"), unique("v"), sku or unique("SKU")
-        self.seller(seller_id)
+        self.seller(seller_id, **(seller_flags or {}))
         self.vendor(vendor_id, **vendor_flags)
         self.map_sku(seller_id, sku, vendor_id)
         if stock:
