@@ -230,3 +230,13 @@ def test_a_line_given_more_surplus_keeps_one_allocation_in_its_place():
     po = rules.allocate(po, "A", "o1", "L1", 2)
     assert [(a.order_id, a.qty) for a in po.lines[0].allocations] == [("o1", 4), ("o2", 1)]
     assert po.lines[0].surplus_qty == 1
+
+
+def test_a_po_serving_the_most_orders_takes_no_new_one_but_still_serves_its_own():
+    full = [PoAllocation(order_id=f"o{i}", line_id="L1", qty=1) for i in range(rules.MAX_PO_ORDERS)]
+    po = PurchaseOrder(
+        po_id="po1", seller_id="s1", vendor_id="v1", status="approved", source_order_id="o0", vendor_order_id="vo1", created_at="t",
+        lines=[PoLine(sku="A", qty=rules.MAX_PO_ORDERS + 1, surplus_qty=1, allocations=full)],
+    )
+    assert rules.may_serve(po, "o3") and not rules.may_serve(po, "new")
+    assert rules.may_serve(po.model_copy(update={"lines": [po.lines[0].model_copy(update={"allocations": full[:-1]})]}), "new")

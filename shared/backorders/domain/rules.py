@@ -575,6 +575,19 @@ def orders_served(po: PurchaseOrder) -> list[str]:
     return list(dict.fromkeys(a.order_id for line in po.lines for a in line.allocations))
 
 
+# A PO serves lines of at most this many orders (its own and those that took its
+# surplus), so that a step that touches all of them (a decline, a cancel) fits in one
+# transaction beside the PO, its vendor order and up to MAX_PO_SKUS SKU summaries.
+MAX_PO_ORDERS = 20
+
+
+def may_serve(po: PurchaseOrder, order_id: str) -> bool:
+    """Whether the PO may allocate to a line of this order (it serves it already, or
+    serves fewer than MAX_PO_ORDERS orders)."""
+    served = orders_served(po)
+    return order_id in served or len(served) < MAX_PO_ORDERS
+
+
 def lines_after_po_cut(order: Order, before: PurchaseOrder, after: PurchaseOrder, reason: NoPoReason = "po_cancelled") -> list[OrderLine]:
     """The order's lines once a PO was cut: what the cut took of a line's allocation is no
     longer on order for it, and a line that now needs more than is on order waits with

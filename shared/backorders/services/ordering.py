@@ -467,7 +467,8 @@ def _hand_on(store: Store, order: Order, line: OrderLine, waiting: list[WaitingL
         target, target_version = found_target
         other = target.lines[w.line_index]
         for k, (read, version, po) in enumerate(changed):
-            give = min(other.needs_po, rules.surplus_of(po, line.sku)) if other.sku == line.sku else 0
+            fits = other.sku == line.sku and rules.may_serve(po, target.order_id)
+            give = min(other.needs_po, rules.surplus_of(po, line.sku)) if fits else 0
             if give <= 0:
                 continue
             changed[k] = (read, version, rules.allocate(po, line.sku, target.order_id, other.line_id, give))

@@ -33,10 +33,6 @@ from backorders.domain.models import (
 from backorders.services.once import create_once
 from backorders.services.ordering import body_fingerprint
 
-# A PO serves lines of at most this many orders (its own and those that took its
-# surplus), so that a step that touches all of them (a decline, a cancel) fits in one
-# transaction beside the PO, its vendor order and up to MAX_PO_SKUS SKU summaries.
-MAX_PO_ORDERS = 20
 NET_AT_ONCE = 5  # POs with surplus one step takes from
 # Waiting orders a PO raised by hand reads, oldest first, for lines it can serve (most
 # waiting lines have a PO of their own); what it finds no line for is surplus.
@@ -141,8 +137,7 @@ def _take_surplus(
         if not found:
             continue
         before, po_version = found
-        served = rules.orders_served(before)
-        if before.status not in ("approved", "partially_received") or (order.order_id not in served and len(served) >= MAX_PO_ORDERS):
+        if before.status not in ("approved", "partially_received") or not rules.may_serve(before, order.order_id):
             continue
         po = before
         for i in indexes:
@@ -164,7 +159,7 @@ HEAL_AT_ONCE = 50  # orders healed in the request that fixed the cause; the reco
 def manual_purchase_order(store: Store, seller: Seller, body: ManualPoIn) -> tuple[int, dict]:
     """A PO the seller raises by hand, approved, with its vendor order, once per `po_ref`.
     Its units go to the lines waiting for its SKUs that need more than is on order for
-    them, oldest first (at most MAX_PO_ORDERS orders); the rest is surplus, which later
+    them, oldest first (at most rules.MAX_PO_ORDERS orders); the rest is surplus, which later
     shortfalls of the SKU take and which is never cut for the seller."""
     seller_id = seller.seller_id
     po_id = ids.purchase_order_id_for_reference(seller_id, body.po_ref)
@@ -209,7 +204,7 @@ def manual_purchase_order(store: Store, seller: Seller, body: ManualPoIn) -> tup
                 left = rules.surplus_of(po, line.sku)
                 if not left or reads >= MANUAL_PO_READS:
                     break
-                if w.order_id not in served and len(served) >= MAX_PO_ORDERS:
+                if not rules.may_serve(po, w.order_id):
                     continue
                 if w.order_id not in served:
                     reads += 1
@@ -403,7 +398,7 @@ def decline(store: Store, vendor_id: str, vendor_order_id: str, body: DeclineIn)
 
 def _orders_after_cut(store: Store, before: PurchaseOrder, after: PurchaseOrder, reason: NoPoReason) -> list[dynamo.Write]:
     """The writes of the orders whose lines a PO cut took allocations from (at most
-    MAX_PO_ORDERS): less on order for them, and `reason` where they now need more."""
+    rules.MAX_PO_ORDERS): less on order for them, and `reason` where they now need more."""
     writes = []
     for order_id in rules.orders_served(before):
         found = store.order_version(before.seller_id, order_id)
