@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KB = 1024
-LINE_STAGES = ("webhook", "on_order_created", "create_po", "handover", "on_goods_received", "on_stock_changed")
+LINE_STAGES = ("webhook", "on_order_created", "create_po", "close_po_windows", "handover", "on_goods_received", "on_stock_changed")
 HTTP_STAGES = ("webhook", "handover")  # the stages API Gateway bills a request for
 
 # --- item size (DynamoDB's published rules) ---------------------------------------------
@@ -433,7 +433,7 @@ class Bench:
             meter.attach(dynamo.client(), events.client(), boto3.client("dynamodb"), keys)
             for name, handler in list(chain.handlers.items()):
                 chain.handlers[name] = meter.wrap(name, handler)
-            for pump in chain.pumps:
+            for pump in [*chain.pumps, *chain.queue_pumps]:
                 pump.handler = meter.wrap(pump.function.name, pump.handler)
             yield cls(chain, meter)
 
@@ -488,6 +488,38 @@ def backordered_lines(bench: Bench, n: int, qty: int = 2) -> Totals:
             bench.drain()
         status = _order_status(bench, seller, order_id)["status"]
         assert status == "ready", f"backordered line did not end ready: {status}"
+    return summarise(meter, n)
+
+
+def window_lines(bench: Bench, n: int, per_window: int = 5, qty: int = 2) -> Totals:
+    """As backordered_lines, for a seller with a consolidation window: `per_window` orders
+    join one open PO, the window closes (its PO approved, its vendor order created), one
+    handover brings everything, and every order ends ready."""
+    seller, vendor, sku = "s-win", "v-win", "SKU-WIN"
+    _setup(bench, seller, vendor, {sku: 0})
+    c = bench.chain
+    c.seller(seller, po_consolidation_minutes=30)
+    meter = bench.meter
+    meter.reset()
+    for w in range(0, n, per_window):
+        orders = [f"o-win-{i}" for i in range(w, min(n, w + per_window))]
+        for order_id in orders:
+            with meter.counting():
+                assert c.order(seller, order_id, (sku, qty)).status == 201
+                bench.drain()
+        with _paused(meter):
+            c.windows_due_now()  # time passes (the test's own writes, not counted)
+        with meter.counting():
+            c.pump_po_windows()
+            bench.drain()
+        with _paused(meter):
+            [vo] = [v for v in c.vendor_orders(vendor) if v["status"] == "approved"]
+        with meter.counting():
+            assert c.hand_over(vendor, vo["vendor_order_id"], f"h-win-{w}", (sku, qty * len(orders))).status == 202
+            bench.drain()
+        for order_id in orders:
+            status = _order_status(bench, seller, order_id)["status"]
+            assert status == "ready", f"backordered line in a window did not end ready: {status}"
     return summarise(meter, n)
 
 

@@ -32,6 +32,7 @@ ENV = {
     "ADMIN_TOKEN_SHA256": hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest(),
     # what the stack sets (tests/chain.py checks moto gives the queue this URL)
     "WEBHOOK_DELIVERIES_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/webhook-deliveries",
+    "PO_WINDOWS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/po-windows",
 }
 
 

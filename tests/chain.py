@@ -7,6 +7,7 @@ import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -191,4 +192,39 @@ class Chain:
     def send_webhooks(self) -> int:
         """Deliver what the webhook queue holds now (and the retries that become due at
         once), until nothing is left to send."""
-        return pumps.drain(self.queue_pumps)
+        return pumps.drain([p for p in self.queue_pumps if p.function.queue == topology.WEBHOOK_DELIVERIES])
+
+    def close_po_windows(self, drain: bool = True) -> int:
+        """Every open PO's consolidation window closes, as if its time had come (see
+        `windows_due_now`); the closing function takes their messages, as deployed.
+        Returns how many POs are no longer open."""
+        from backorders.adapters.store import Store
+
+        due = self.windows_due_now()
+        self.pump_po_windows()
+        if drain:
+            self.drain()
+        store = Store()
+        return sum(1 for item in due if (found := store.purchase_order(item["seller_id"], item["po_id"])) and found[0].status != "open")
+
+    def windows_due_now(self) -> list[dict]:
+        """Time passes: each open PO's closing time moves to now, and its message (the one
+        the stream sent is minutes away) is put on the windows queue, due now."""
+        from backorders.adapters import dynamo
+        from backorders.adapters.store import Store, po_key
+
+        due = list(Store().windows_due("9999"))
+        sqs, url = _Clients.client("sqs"), self.resources.queue_urls[topology.PO_WINDOWS.name]
+        for item in due:
+            past = (datetime.now(UTC) - timedelta(milliseconds=1)).isoformat(timespec="milliseconds")
+            dynamo.client().update_item(
+                TableName=topology.PURCHASING.name,
+                Key=dynamo.to_item(po_key(item["seller_id"], item["po_id"])),
+                UpdateExpression="SET closes_at = :past",
+                ExpressionAttributeValues={":past": {"S": past}},
+            )
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"seller_id": item["seller_id"], "po_id": item["po_id"]}))
+        return due
+
+    def pump_po_windows(self) -> int:
+        return pumps.drain([p for p in self.queue_pumps if p.function.queue == topology.PO_WINDOWS])

@@ -20,6 +20,7 @@ os.environ.update(
         "BACKORDERS_WEBHOOK_RETRY_SCHEDULE": "0,0,0,0,0,0,0",
         # what the stack sets (tests/chain.py checks moto gives the queue this URL)
         "WEBHOOK_DELIVERIES_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/webhook-deliveries",
+        "PO_WINDOWS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/po-windows",
     }
 )
 

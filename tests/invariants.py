@@ -165,7 +165,22 @@ def _check_purchasing(by_entity: dict[str, list[dict]]) -> None:
         assert po is not None, f"vendor order {vo['vendor_order_id']} of unknown PO {vo['po_id']}"
         # the vendor order keeps what was first ordered; what is still on order is the PO's
         on_order_by_sku = {line["sku"]: int(line["qty"]) - int(line.get("cancelled_qty", 0)) for line in vo["lines"]}
-        assert on_order_by_sku == _qty(po["lines"]), f"vendor order {vo['vendor_order_id']} {vo['lines']} vs PO {po['lines']}"
+        # (a PO line cut to nothing in its consolidation window never reached the vendor)
+        on_po = {sku: qty for sku, qty in _qty(po["lines"]).items() if qty or sku in on_order_by_sku}
+        assert on_order_by_sku == on_po, f"vendor order {vo['vendor_order_id']} {vo['lines']} vs PO {po['lines']}"
+        assert po["status"] != "open", f"PO {po['po_id']} is open (in its consolidation window) but has vendor order {vo['vendor_order_id']}"
+
+    # an open PO is what its lines wait for, unrounded, until its window closes; a window
+    # points at a PO of its own seller and vendor
+    for po in by_entity["PO"]:
+        if po["status"] == "open":
+            assert po.get("closes_at"), f"open PO {po['po_id']} has no closing time"
+            for line in po["lines"]:
+                assert int(line.get("surplus_qty", 0)) == 0 and int(line["received_qty"]) == 0, f"open PO {po['po_id']}: {line}"
+    for window in by_entity["PO_WINDOW"]:
+        seller_id, vendor_id = window["pk"].split("#", 1)[1], window["sk"].split("#", 1)[1]
+        po = pos.get((seller_id, window["po_id"]))
+        assert po is not None and po["vendor_id"] == vendor_id, f"window {window} points at {po}"
 
     received = defaultdict(int)  # (seller, po, sku) -> received by GRNs
     grn_ids_by_po = defaultdict(set)

@@ -23,6 +23,7 @@ FIELDS = (
     "wru_per_backordered_line",
     "rru_per_backordered_line",
     "aws_calls_per_backordered_line",
+    "wru_per_backordered_line_window_5",
     "wru_per_instock_line",
     "usd_per_million_backordered_lines",
     "cold_start_ratio_max",

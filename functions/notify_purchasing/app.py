@@ -1,7 +1,10 @@
 """Purchasing stream -> `purchase_order.created`, `goods.received` (seller),
-`vendor_order.created`, `vendor_order.updated` (vendor), for their endpoints."""
+`vendor_order.created`, `vendor_order.updated` (vendor), for their endpoints; and for a PO
+opened for a consolidation window, the message that closes it on time."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -16,7 +19,7 @@ from backorders import topology
 from backorders.adapters.queues import MessageQueue
 from backorders.adapters.store import Store
 from backorders.adapters.streams import new_image, old_image
-from backorders.domain import webhooks
+from backorders.domain import rules, webhooks
 from backorders.domain.models import Grn, PurchaseOrder, VendorOrder
 from backorders.services import notifications
 
@@ -25,6 +28,7 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 store = Store()
 queue = MessageQueue(topology.WEBHOOK_DELIVERIES)
+windows = MessageQueue(topology.PO_WINDOWS)
 
 
 def public(new: dict) -> dict:
@@ -39,7 +43,13 @@ def public(new: dict) -> dict:
 
 def notify(record: DynamoDBRecord) -> None:
     new = new_image(record)
-    events = webhooks.purchasing_events(old_image(record), new, public(new))
+    old = old_image(record)
+    if old is None and new.get("entity") == "PO" and new.get("status") == "open":
+        # sent from the stream, so a crash after the PO was written still closes it on time
+        due = rules.window_due(PurchaseOrder.model_validate(new), datetime.now(UTC))
+        if due:
+            windows.send(due[0].model_dump(), delay_s=due[1])
+    events = webhooks.purchasing_events(old, new, public(new))
     if events and (queued := notifications.announce(store, queue, events)):
         metrics.add_metric(name="WebhooksQueued", unit=MetricUnit.Count, value=queued)
         logger.info("webhook events queued", extra={"types": [e.type for e in events], "messages": queued})

@@ -155,7 +155,10 @@ class QueueTrigger:
 
 
 WEBHOOK_DELIVERIES = QueueTrigger(name="webhook-deliveries", batch_size=1, max_concurrency=10, visibility_timeout_s=60)
-QUEUES = (WEBHOOK_DELIVERIES,)
+# An open PO's consolidation window closing: a message delayed until it closes (SQS
+# delays at most 15 minutes, so a longer window's message comes back until it is due).
+PO_WINDOWS = QueueTrigger(name="po-windows", batch_size=10, max_concurrency=2, visibility_timeout_s=60)
+QUEUES = (WEBHOOK_DELIVERIES, PO_WINDOWS)
 
 
 @dataclass(frozen=True)
@@ -362,9 +365,10 @@ FUNCTIONS = (
     ),
     Function(
         name="notify_purchasing",
-        description="New POs, vendor orders and GRNs, vendor order changes -> webhook events",
+        description="New POs, vendor orders and GRNs, vendor order changes -> webhook events; "
+        "a PO opened for a consolidation window -> the message that closes it on time",
         tables={ACCOUNTS.name: "read_write"},
-        sends_to=(WEBHOOK_DELIVERIES,),
+        sends_to=(WEBHOOK_DELIVERIES, PO_WINDOWS),
         stream=StreamTrigger(
             table=PURCHASING,
             filters=(
@@ -385,10 +389,23 @@ FUNCTIONS = (
     ),
 )
 
+FUNCTIONS = (
+    *FUNCTIONS,
+    Function(
+        name="close_po_windows",
+        description="Closes a PO's consolidation window when due: rounded, approved, its vendor order created",
+        # accounts: the vendor (its approval, whether it may still get POs) and the seller's
+        # name; inventory: the SKU summaries; orders: lines left waiting if the vendor may not
+        tables={ACCOUNTS.name: "read", INVENTORY.name: "write", ORDERS.name: "read_write", PURCHASING.name: "read_write"},
+        queue=PO_WINDOWS,
+        sends_to=(PO_WINDOWS,),
+    ),
+)
+
 RECONCILE = Function(
     name="reconcile",
     description="Finds stuck work (unassigned orders, shortfalls without PO or reason, unassigned "
-    "receipts, free stock while orders wait, dead-lettered events) and completes it",
+    "receipts, free stock while orders wait, overdue PO windows, dead-lettered events) and completes it",
     timeout_s=300,
     tables={
         ACCOUNTS.name: "read",

@@ -34,6 +34,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 import tests.simulation.test_simulation as simulation
+import tests.test_consolidation as consolidation
 import tests.test_edge_cases as edge_cases
 import tests.test_lists as lists_test
 import tests.test_purchasing as purchasing
@@ -142,6 +143,20 @@ WORKLOAD: tuple[Workload, ...] = (
     Workload("freed stock cuts a PO", lambda c: purchasing.test_freed_stock_that_fills_a_waiting_line_cuts_its_po_so_nothing_is_bought_for_nobody(mug_shop(c))),
     Workload("re-peg", lambda c: purchasing.test_a_line_filled_from_freed_stock_hands_its_allocation_to_the_oldest_line_waiting_without_one(mug_shop(c))),
     Workload("netting", lambda c: purchasing.test_what_a_cancelled_order_leaves_on_order_is_taken_by_the_next_shortfall_before_a_new_po(mug_shop(c))),
+    Workload(
+        "a consolidation window",
+        lambda c: consolidation.test_five_orders_in_one_window_become_one_po_and_one_vendor_order_rounded_to_the_vendor_terms(consolidation.window_shop(c)),
+    ),
+    Workload(
+        "a window closing for a vendor that may no longer get POs",
+        lambda c: consolidation.test_a_vendor_that_can_no_longer_get_pos_when_the_window_closes_gets_none_and_the_lines_wait_until_it_is_fixed(
+            consolidation.window_shop(c)
+        ),
+    ),
+    Workload(
+        "a window message early",
+        lambda c: consolidation.test_a_window_message_that_comes_early_comes_back_and_the_one_on_time_closes_it(consolidation.window_shop(c)),
+    ),
     Workload("manual GRN", lambda c: stock_returns.TestManualGrn().test_a_manual_grn_inwards_and_assigns_like_an_automatic_one(manual_grn_shop(c))),
     Workload("cancel before the PO", stock_returns.TestCancellation().test_before_the_po_assigned_stock_goes_to_the_next_waiting_order),
     Workload("cancel after the PO", lambda c: stock_returns.TestCancellation().test_after_the_po_the_po_and_vendor_order_are_cancelled(shop(c))),

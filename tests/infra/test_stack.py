@@ -264,15 +264,20 @@ def test_only_declared_stream_and_queue_triggers_exist(synth):
     assert len(synth.of_type("AWS::Lambda::EventSourceMapping")) == len(STREAM_FUNCTIONS) + len(queue_functions)
 
 
-def test_the_webhook_queue_runs_its_sender_bounded_and_parks_what_keeps_failing(synth):
-    [mapping] = [m for m in synth.of_type("AWS::Lambda::EventSourceMapping").values() if "ScalingConfig" in m["Properties"]]
-    props = mapping["Properties"]
-    trigger = topology.WEBHOOK_DELIVERIES
+QUEUE_FUNCTIONS = [fn for fn in topology.FUNCTIONS if fn.queue is not None]
+
+
+@pytest.mark.parametrize("fn", QUEUE_FUNCTIONS, ids=ids(QUEUE_FUNCTIONS))
+def test_a_queue_runs_its_function_bounded_and_parks_what_keeps_failing(synth, fn):
+    trigger = fn.queue
+    fn_ref = {"Ref": synth.logical_id(synth.stack.stages[fn.name].function)}
+    [props] = [m["Properties"] for m in synth.of_type("AWS::Lambda::EventSourceMapping").values() if m["Properties"]["FunctionName"] == fn_ref]
     assert props["ScalingConfig"] == {"MaximumConcurrency": trigger.max_concurrency}
     assert props["BatchSize"] == trigger.batch_size and props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    [queue] = [q for q in synth.of_type("AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]]
+    assert canonical(props["EventSourceArn"]) == synth.ref(synth.stack.queues[trigger.name].queue_arn)
+    queue = synth.resources[synth.logical_id(synth.stack.queues[trigger.name])]
     assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == trigger.max_receive_count
-    assert queue["Properties"]["VisibilityTimeout"] > topology.function("send_webhooks").timeout_s
+    assert queue["Properties"]["VisibilityTimeout"] > fn.timeout_s
 
 
 # --- EventBridge ------------------------------------------------------------------

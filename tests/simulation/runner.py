@@ -230,6 +230,9 @@ class Sim:
             dynamo.client().put_item(TableName=op.path, Item=dynamo.to_item(op.body))  # counted
             self.ignore.add((op.path, op.body["pk"], op.body["sk"]))
             answer = Answer(None, None)
+        elif op.kind == "close_windows":
+            self._close_windows()
+            answer = Answer(None, None)
         else:
             answer = self._send(op)
             if op.setup and answer.status == 201:
@@ -257,6 +260,25 @@ class Sim:
                 continue
             return Answer(out.status, out.body, retried)
         raise AssertionError(f"{op.describe()} never answered")
+
+    def _close_windows(self) -> None:
+        """The windows close; a crash in the closing function leaves its message on the
+        queue, which comes back (here: at once) until it is done."""
+        for attempt in range(4):
+            k = self.faults.http_crash("close_windows") if attempt < 2 else None
+            if k:  # after one of its writes: a closing time moved, or a window closed
+                k = self.faults.rng.randint(1, 4)
+            try:
+                if k:
+                    self.faults.log.append("crash: closing the PO windows")
+                    with self.faults.armed(k, Crash, "close_po_windows"):
+                        self.chain.close_po_windows(drain=False)
+                else:
+                    self.chain.close_po_windows(drain=False)
+                return
+            except Crash:
+                continue
+        raise AssertionError("the PO windows never closed")
 
     def _call(self, op: Op):
         c = self.chain

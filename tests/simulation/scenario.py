@@ -92,6 +92,8 @@ class Generator:
                 "allow_backorders": rng.random() < 0.85,
                 "auto_po_vendor_level": rng.random() < 0.85,
                 "auto_grn_through_backorder": rng.random() < 0.6,
+                # shortfalls for a vendor join one open PO until its window closes (an operation)
+                "po_consolidation_minutes": rng.choice([0, 0, 30, 1440]),
             }
             self.world.sellers[seller_id] = flags
             ops.append(Op("seller", "PUT", f"/v1/sellers/{seller_id}", flags, "admin", setup=True))
@@ -141,6 +143,7 @@ class Generator:
             "decline": 6 if can_hand_over or can_approve else 1,
             "manual_po": 3,
             "manual_grn": 30 if self._grn_candidates(store) else 1,
+            "close_windows": 25 if self._open_pos(store) else 0,
             "remap": 3,
             "seller_flags": 2,
             "vendor_flags": 2,
@@ -325,11 +328,29 @@ class Generator:
         return op
 
     def _op_seller_flags(self, store: Store) -> Op:
-        """Automatic POs or GRNs switched on or off (whether backorders are allowed stays)."""
+        """Automatic POs or GRNs switched on or off, or the consolidation window opened or
+        shut (whether backorders are allowed stays)."""
         seller_id = self._seller()
-        flag = self.rng.choice(["auto_po_vendor_level", "auto_grn_through_backorder"])
-        flags = self.world.sellers[seller_id] = {**self.world.sellers[seller_id], flag: not self.world.sellers[seller_id][flag]}
+        flags = self.world.sellers[seller_id]
+        flag = self.rng.choice(["auto_po_vendor_level", "auto_grn_through_backorder", "po_consolidation_minutes"])
+        value = (0 if flags[flag] else 30) if flag == "po_consolidation_minutes" else not flags[flag]
+        flags = self.world.sellers[seller_id] = {**flags, flag: value}
         return Op("seller_flags", "PUT", f"/v1/sellers/{seller_id}", flags, "admin")
+
+    def _open_pos(self, store: Store) -> list[PurchaseOrder]:
+        return [
+            po
+            for seller_id in sorted(self.world.sellers)
+            for po in _whole_partition(store, PurchaseOrder, f"SELLER#{seller_id}", "PO#")
+            if po.status == "open"
+        ]
+
+    def _op_close_windows(self, store: Store) -> Op | None:
+        """Time passes: every open PO's consolidation window closes (through the windows
+        queue and its function, as deployed)."""
+        if not self._open_pos(store):
+            return None
+        return Op("close_windows", "-", "po-windows", None, "none")
 
     def _op_vendor_flags(self, store: Store) -> Op:
         """A vendor starts or stops needing approval, or becomes (in)eligible for automatic POs."""

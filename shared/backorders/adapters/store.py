@@ -15,6 +15,7 @@ Every key starts with its account (`SELLER#<id>` or `VENDOR#<id>`):
 | orders     | SELLER#s#ORDER#<id>             | ORDER                       | order with its lines     |
 | purchasing | SELLER#s                        | PO#<po_id>                  | purchase order           |
 | purchasing | SELLER#s                        | GRN#<grn_id>                | goods receipt note       |
+| purchasing | SELLER#s                        | WINDOW#<vendor_id>          | vendor's latest open PO  |
 | purchasing | VENDOR#v                        | VORDER#<vendor_order_id>    | vendor (B2B) order       |
 | purchasing | VENDOR#v                        | HANDOVER#<handover_id>      | handover                 |
 
@@ -108,6 +109,11 @@ def order_key(seller_id: str, order_id: str) -> dict:
 
 def po_key(seller_id: str, po_id: str) -> dict:
     return {"pk": f"SELLER#{seller_id}", "sk": f"PO#{po_id}"}
+
+
+def window_key(seller_id: str, vendor_id: str) -> dict:
+    """Points at the vendor's latest PO opened for a consolidation window (joined while open)."""
+    return {"pk": f"SELLER#{seller_id}", "sk": f"WINDOW#{vendor_id}"}
 
 
 def grn_key(seller_id: str, grn_id: str) -> dict:
@@ -315,6 +321,11 @@ class Store:
         item = self.tables.get(self.purchasing, po_key(seller_id, po_id))
         return (PurchaseOrder.model_validate(item), int(item["version"])) if item else None
 
+    def po_window(self, seller_id: str, vendor_id: str) -> str | None:
+        """The id of the vendor's latest PO opened for a consolidation window, if any."""
+        item = self.tables.get(self.purchasing, window_key(seller_id, vendor_id))
+        return str(item["po_id"]) if item else None
+
     # --- the lists: a page of items, newest first, and the list key it ended at ------
 
     def _list_page(
@@ -411,6 +422,11 @@ class Store:
     def grns(self, created_before: str) -> Iterator[dict]:
         condition = "#entity = :grn AND #created_at < :before"
         return self.tables.scan(self.purchasing, condition, {":grn": "GRN", ":before": created_before})
+
+    def windows_due(self, closing_before: str) -> Iterator[dict]:
+        """Open POs whose consolidation window should have closed by then."""
+        condition = "#entity = :po AND #status = :open AND #closes_at < :before"
+        return self.tables.scan(self.purchasing, condition, {":po": "PO", ":open": "open", ":before": closing_before})
 
     def skus_with_waiting_lines(self) -> set[tuple[str, str]]:
         found = set()
@@ -748,8 +764,19 @@ class Store:
             "lines": [line.model_dump() for line in po.lines],
             "grns": [g.model_dump() for g in po.grns],
         }
+        if po.approved_at is not None:
+            fields["approved_at"] = po.approved_at
         po.updated_at = fields["updated_at"] = now()
         return _versioned_update(self.purchasing, po_key(po.seller_id, po.po_id), fields, version)
+
+    def open_window(self, po: PurchaseOrder, replacing: str | None) -> Write:
+        """Point the seller's shortfalls for the PO's vendor at it (an open PO), where none
+        was pointed at, or in place of `replacing` (closed since, or full). Shortfalls join
+        the PO pointed at only while it is open."""
+        item = {**window_key(po.seller_id, po.vendor_id), "entity": "PO_WINDOW", "po_id": po.po_id, "closes_at": po.closes_at}
+        if replacing is None:
+            return put(self.purchasing, item, NOT_EXISTS, guard=True)
+        return put(self.purchasing, item, "#po_id = :replacing", values={":replacing": replacing}, guard=True)
 
     def put_handover(self, handover: Handover) -> Write:
         key = handover_key(handover.vendor_id, handover.handover_id)

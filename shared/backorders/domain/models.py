@@ -43,6 +43,8 @@ MAX_QTY = 1_000_000_000
 Qty = Annotated[StrictInt, Field(ge=1, le=MAX_QTY)]
 MAX_LINES = 500
 
+MAX_CONSOLIDATION_MINUTES = 24 * 60
+
 MAIN_LOCATION = "main"
 DEFAULT_BIN = "default"
 
@@ -53,7 +55,9 @@ OrderListStatus = Literal["received", "backordered", "ready", "cancelled"]  # as
 NoPoReason = Literal[
     "stock_available", "sku_not_mapped", "auto_po_disabled", "vendor_not_eligible", "po_cancelled", "vendor_declined"
 ]
-PoStatus = Literal["approved", "partially_received", "received", "cancelled"]
+# "open": collecting shortfalls for its vendor until its consolidation window closes (no
+# vendor order yet).
+PoStatus = Literal["open", "approved", "partially_received", "received", "cancelled"]
 VendorOrderStatus = Literal["unapproved", "approved", "partially_handed_over", "handed_over", "cancelled", "declined"]
 # Why an allocation went where it did.
 AllocationReason = Literal["in_stock", "received_for_order", "freed_stock_oldest_first"]
@@ -82,6 +86,15 @@ class SellerIn(Input):
     auto_grn_through_backorder: Annotated[
         StrictBool, Field(description="Inward a vendor's handover at once (GRN into the Default Bin); false: a manual GRN does it.")
     ]
+    po_consolidation_minutes: Annotated[
+        StrictInt,
+        Field(
+            ge=0,
+            le=MAX_CONSOLIDATION_MINUTES,
+            description="Whole minutes. 0: a PO per order and vendor. Above 0: shortfalls for one vendor join one open PO "
+            "until the window the first one opened closes; then it is approved, rounded and sent to the vendor.",
+        ),
+    ] = 0
 
 
 class VendorIn(Input):
@@ -240,6 +253,7 @@ class Seller(Stored):
     allow_backorders: bool
     auto_po_vendor_level: bool
     auto_grn_through_backorder: bool
+    po_consolidation_minutes: int = 0
     webhook_secret: str
     api_key_sha256: str
     # After a rotation with a grace period, the old secret still verifies until then.
@@ -509,6 +523,10 @@ class PurchaseOrder(Stored):
     updated_at: str | None = None
     po_ref: Annotated[str | None, Field(description="The seller's reference of a PO raised by hand.")] = None
     body_sha256: str | None = None  # of the request that raised it by hand
+    closes_at: Annotated[
+        str | None, Field(description="An open PO's consolidation window ends then; null for a PO approved when raised.")
+    ] = None
+    approved_at: str | None = None
 
     @property
     def manual(self) -> bool:
@@ -526,7 +544,7 @@ class PurchaseOrder(Stored):
         data = self.model_dump(
             include={
                 "po_id", "seller_id", "vendor_id", "status", "source_order_id", "vendor_order_id", "lines", "grns",
-                "created_at", "updated_at", "po_ref",
+                "created_at", "updated_at", "po_ref", "closes_at", "approved_at",
             }
         )
         data["order_ids"] = self.order_ids()
@@ -611,6 +629,14 @@ class Grn(Stored):
 
 
 # --- events ---------------------------------------------------------------------
+
+
+class WindowDue(BaseModel):
+    """A message on the PO windows queue: this open PO's window closes about now."""
+
+    seller_id: str
+    po_id: str
+
 
 
 class OrderBackordered(BaseModel):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from backorders.domain.errors import BusinessRuleViolation, InvalidRequest
 from backorders.domain.models import (
@@ -28,6 +30,7 @@ from backorders.domain.models import (
     VendorOrder,
     VendorOrderLine,
     VendorOrderStatus,
+    WindowDue,
 )
 
 ADVANCED_VENDOR_PANEL = 2
@@ -248,7 +251,10 @@ def po_lines(order: Order, line_indexes: list[int], rounding: Rounding | None = 
 
 def po_needed(po: PurchaseOrder) -> dict[str, int]:
     """sku -> what a PO line should have on order: what was received plus what is
-    allocated to waiting lines, rounded to the vendor's terms the line was raised under."""
+    allocated to waiting lines, rounded to the vendor's terms the line was raised under
+    (an open PO is rounded only when its window closes)."""
+    if po.status == "open":
+        return {line.sku: line.received_qty + line.allocated for line in po.lines}
     return {line.sku: rounded_purchase(line.received_qty + line.allocated, line.min_order_qty, line.pack_size) for line in po.lines}
 
 
@@ -265,11 +271,12 @@ def _cut_allocations(allocations: list[PoAllocation], cut: int) -> list[PoAlloca
     return kept
 
 
-def shrink_po(po: PurchaseOrder, vo: VendorOrder, wanted: Mapping[str, int]) -> tuple[PurchaseOrder, VendorOrder]:
-    """A PO (and its vendor order) cut down to `wanted` per SKU: never grown, never below
-    what was received or handed over. What is cut is the line's `cancelled_qty`; it comes
-    out of the surplus first, then out of the newest allocations."""
-    handed = {line.sku: line.handed_over_qty for line in vo.lines}
+def cut_po(po: PurchaseOrder, wanted: Mapping[str, int], handed: Mapping[str, int] | None = None) -> PurchaseOrder:
+    """A PO cut down to `wanted` per SKU: never grown, never below what was received or
+    (`handed`) handed over. What is cut is the line's `cancelled_qty`; it comes out of
+    the surplus first, then out of the newest allocations. Cut to nothing, it is
+    cancelled; an open PO otherwise stays open."""
+    handed = handed or {}
     po_lines = []
     for line in po.lines:
         floor = max(line.received_qty, handed.get(line.sku, 0))
@@ -280,28 +287,90 @@ def shrink_po(po: PurchaseOrder, vo: VendorOrder, wanted: Mapping[str, int]) -> 
         po_lines.append(
             line.model_copy(update={"qty": qty, "cancelled_qty": line.cancelled_qty + cut, "surplus_qty": surplus, "allocations": allocations})
         )
-    qty_by_sku = {line.sku: line.qty for line in po_lines}
+    if all(line.qty == 0 for line in po_lines):
+        status: PoStatus = "cancelled"
+    elif po.status == "open":
+        status = "open"
+    elif all(l.received_qty >= l.qty for l in po_lines):
+        status = "received"
+    else:
+        status = "partially_received" if any(l.received_qty for l in po_lines) else "approved"
+    return po.model_copy(update={"lines": po_lines, "status": status})
+
+
+def shrink_po(po: PurchaseOrder, vo: VendorOrder, wanted: Mapping[str, int]) -> tuple[PurchaseOrder, VendorOrder]:
+    """A PO and its vendor order cut down to `wanted` per SKU (see cut_po), never below
+    what the vendor handed over."""
+    new_po = cut_po(po, wanted, {line.sku: line.handed_over_qty for line in vo.lines})
+    qty_by_sku = {line.sku: line.qty for line in new_po.lines}
     # the vendor order keeps what was first ordered beside what was cancelled of it
     vo_lines = [line.model_copy(update={"cancelled_qty": line.qty - qty_by_sku.get(line.sku, line.on_order)}) for line in vo.lines]
-    if all(line.qty == 0 for line in po_lines):
-        po_status: PoStatus = "cancelled"
+    if new_po.status == "cancelled":
         vo_status: VendorOrderStatus = "cancelled"
+    elif all(l.handed_over_qty >= l.on_order for l in vo_lines):
+        vo_status = "handed_over"
+    elif any(l.handed_over_qty for l in vo_lines):
+        vo_status = "partially_handed_over"
     else:
-        po_status = (
-            "received"
-            if all(l.received_qty >= l.qty for l in po_lines)
-            else "partially_received" if any(l.received_qty for l in po_lines) else "approved"
-        )
-        if all(l.handed_over_qty >= l.on_order for l in vo_lines):
-            vo_status = "handed_over"
-        elif any(l.handed_over_qty for l in vo_lines):
-            vo_status = "partially_handed_over"
-        else:
-            vo_status = vo.status
-    return (
-        po.model_copy(update={"lines": po_lines, "status": po_status}),
-        vo.model_copy(update={"lines": vo_lines, "status": vo_status}),
-    )
+        vo_status = vo.status
+    return new_po, vo.model_copy(update={"lines": vo_lines, "status": vo_status})
+
+
+# --- consolidation windows: an open PO per seller and vendor ---------------------------
+
+
+def join_window(po: PurchaseOrder, order: Order, line_indexes: list[int], rounding: Rounding | None = None) -> PurchaseOrder:
+    """An open PO with what the order's lines (at `line_indexes`) need beyond what is on
+    order for them added, allocated to them; a SKU new to it gets a line with the vendor's
+    terms of now, which it keeps. Nothing is rounded before the window closes."""
+    by_sku = {line.sku: line for line in po.lines}
+    for i in line_indexes:
+        line = order.lines[i]
+        if line.needs_po <= 0:
+            continue
+        minimum, pack = (rounding or {}).get(line.sku, (1, 1))
+        po_line = by_sku.get(line.sku) or PoLine(sku=line.sku, qty=0, min_order_qty=minimum, pack_size=pack)
+        by_sku[line.sku] = po_line.model_copy(update={"qty": po_line.qty + line.needs_po, "surplus_qty": po_line.surplus_qty + line.needs_po})
+    joined = po.model_copy(update={"lines": list(by_sku.values())})
+    for i in line_indexes:
+        line = order.lines[i]
+        if line.needs_po > 0:
+            joined = allocate(joined, line.sku, order.order_id, line.line_id, line.needs_po)
+    return joined
+
+
+def window_has_room(po: PurchaseOrder, order: Order, line_indexes: list[int]) -> bool:
+    """Whether an open PO may take these lines: it stays within MAX_PO_SKUS SKUs and
+    MAX_PO_ORDERS orders (so every later step on it fits one transaction)."""
+    skus = {line.sku for line in po.lines} | {order.lines[i].sku for i in line_indexes}
+    return po.status == "open" and len(skus) <= MAX_PO_SKUS and may_serve(po, order.order_id)
+
+
+def window_delay_s(left_s: float) -> int:
+    """The delay of a window's message: until it closes (a queue delays at most 15
+    minutes: the message then comes back and is sent again), never 0 while not due."""
+    return max(1, math.ceil(left_s))
+
+
+def window_due(po: PurchaseOrder, at: datetime) -> tuple[WindowDue, int] | None:
+    """The message that closes a PO opened for a consolidation window, and its delay from `at`."""
+    if po.status != "open" or po.closes_at is None:
+        return None
+    left = (datetime.fromisoformat(po.closes_at) - at).total_seconds()
+    return WindowDue(seller_id=po.seller_id, po_id=po.po_id), window_delay_s(left) if left > 0 else 0
+
+
+def close_window(po: PurchaseOrder, at: str) -> PurchaseOrder:
+    """An open PO whose window closed: approved, each line rounded to the vendor's terms
+    it keeps (what rounding adds is surplus, which later shortfalls take first); with
+    nothing left on it, cancelled."""
+    lines = []
+    for line in po.lines:
+        qty = rounded_purchase(line.received_qty + line.allocated, line.min_order_qty, line.pack_size)
+        lines.append(line.model_copy(update={"qty": qty, "surplus_qty": qty - line.received_qty - line.allocated}))
+    if all(line.qty == 0 for line in lines):
+        return po.model_copy(update={"lines": lines, "status": "cancelled"})
+    return po.model_copy(update={"lines": lines, "status": "approved", "approved_at": at})
 
 
 def initial_vendor_order_status(vendor: Vendor) -> VendorOrderStatus:

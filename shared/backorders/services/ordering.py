@@ -424,6 +424,9 @@ def _po_to_need(store: Store, po_version: int, po: PurchaseOrder) -> tuple[list[
     down to what was received and is allocated to waiting lines, rounded to the vendor's
     terms, never below what was handed over. Returns the writes of both (not the SKU
     summaries: the caller writes those once for every PO it changed) and the PO."""
+    if po.status == "open":  # in its consolidation window: no vendor order yet, nothing rounded
+        cut = rules.cut_po(po, rules.po_needed(po))
+        return [store.update_purchase_order(cut, po_version)], cut
     vo_found = store.vendor_order(po.vendor_id, po.vendor_order_id)
     if not vo_found or po.manual:  # what the seller bought by hand stays bought
         return [store.update_purchase_order(po, po_version)], po

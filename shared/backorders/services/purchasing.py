@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from backorders.adapters import dynamo
 from backorders.adapters.dynamo import with_retries
 from backorders.adapters.store import Store, now
@@ -85,21 +87,26 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
             changed: list[tuple[PurchaseOrder | None, PurchaseOrder]] = [(before, after) for before, _, after in taken]
             still = [i for i in chunk if lines[i].needs_po]
             if still:
-                # Too many SKUs for one PO: one PO per chunk, each id derived from its first line.
-                part = None if chunk == indexes else order.lines[chunk[0]].line_id
-                own = ids.purchase_order_id(seller_id, order_id, vendor_id)
-                if part is None and any(own in line.purchase_order_ids for line in order.lines):
-                    # this vendor already has a PO for the order (lines that got theirs later, once
-                    # mapped): the new one is named after its first line, as a split PO is
-                    part = order.lines[chunk[0]].line_id
                 with_lines = order.model_copy(update={"lines": lines})
-                po, vendor_order = _purchase_order_for(with_lines, still, vendors[vendor_id].approval_required, vendor_id, part, rounding)
-                vendor_order.seller_name = seller.name
-                po_id = po.po_id
+                if seller.po_consolidation_minutes:
+                    before, po, po_writes = _join_window(store, seller, with_lines, still, vendor_id, rounding)
+                    writes += po_writes
+                else:
+                    # Too many SKUs for one PO: one PO per chunk, each id derived from its first line.
+                    part = None if chunk == indexes else order.lines[chunk[0]].line_id
+                    if part is None and _has_own_po(order, vendor_id):
+                        part = order.lines[chunk[0]].line_id
+                    po, vendor_order = _purchase_order_for(
+                        with_lines, still, vendors[vendor_id].approval_required, vendor_id, part, rounding
+                    )
+                    vendor_order.seller_name = seller.name
+                    before = None
+                    writes += [store.put_purchase_order(po), store.put_vendor_order(vendor_order)]
                 for i in still:
-                    lines[i] = rules.cover(lines[i], po_id, lines[i].needs_po)
-                writes += [store.put_purchase_order(po), store.put_vendor_order(vendor_order)]
-                changed.append((None, po))
+                    lines[i] = rules.cover(lines[i], po.po_id, lines[i].needs_po)
+                changed.append((before, po))
+                if before is None:
+                    po_id = po.po_id
             writes += store.po_summary_writes(changed)  # one write per SKU, however many POs moved it
         updated = order.model_copy(update={"lines": lines})
         writes.append(store.update_order(updated, version))
@@ -116,6 +123,49 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
     while with_retries(attempt):
         changed = True
     return created, changed
+
+
+def _has_own_po(order: Order, vendor_id: str) -> bool:
+    """Whether this vendor already has a PO named after the order (lines that got theirs
+    later, once mapped): a new one is then named after its first line, as a split PO is."""
+    own = ids.purchase_order_id(order.seller_id, order.order_id, vendor_id)
+    return any(own in line.purchase_order_ids for line in order.lines)
+
+
+def _join_window(
+    store: Store, seller: Seller, order: Order, indexes: list[int], vendor_id: str, rounding: rules.Rounding
+) -> tuple[PurchaseOrder | None, PurchaseOrder, list[dynamo.Write]]:
+    """The lines' need added to the vendor's open PO, or to a new one whose window opens
+    now (when none is open, or the open one has no room for them). Returns the PO as read
+    (None when new), as changed, and its writes: a join is a versioned update of the PO,
+    an opening puts it and points the vendor's window at it, so two shortfalls that open
+    one at once cannot both succeed (the second reads again and joins)."""
+    pointed = store.po_window(seller.seller_id, vendor_id)
+    found = store.purchase_order(seller.seller_id, pointed) if pointed else None
+    if found and rules.window_has_room(found[0], order, indexes):
+        current, version = found
+        joined = rules.join_window(current, order, indexes, rounding)
+        return current, joined, [store.update_purchase_order(joined, version)]
+    part = order.lines[indexes[0]].line_id if _has_own_po(order, vendor_id) else None
+    po_id = ids.purchase_order_id(order.seller_id, order.order_id, vendor_id, part)
+    opened_at = datetime.now(UTC)
+    empty = PurchaseOrder(
+        po_id=po_id,
+        seller_id=seller.seller_id,
+        vendor_id=vendor_id,
+        status="open",
+        source_order_id=order.order_id,
+        vendor_order_id=ids.vendor_order_id(seller.seller_id, po_id, vendor_id),
+        lines=[],
+        created_at=_stamp(opened_at),
+        closes_at=_stamp(opened_at + timedelta(minutes=seller.po_consolidation_minutes)),
+    )
+    po = rules.join_window(empty, order, indexes, rounding)
+    return None, po, [store.put_purchase_order(po), store.open_window(po, replacing=pointed)]
+
+
+def _stamp(at: datetime) -> str:
+    return at.isoformat(timespec="milliseconds")
 
 
 def _take_surplus(
@@ -193,6 +243,7 @@ def manual_purchase_order(store: Store, seller: Seller, body: ManualPoIn) -> tup
             vendor_order_id=ids.vendor_order_id(seller_id, po_id, vendor.vendor_id),
             lines=[PoLine(sku=line.sku, qty=line.qty, surplus_qty=line.qty) for line in body.lines],
             created_at=created_at,
+            approved_at=created_at,
             po_ref=body.po_ref,
             body_sha256=fingerprint,
         )
@@ -308,6 +359,7 @@ def _purchase_order_for(
         vendor_order_id=vendor_order_id,
         lines=lines,
         created_at=created_at,
+        approved_at=created_at,
     )
     return po, _vendor_order_for(po, approval_required)
 
@@ -321,11 +373,49 @@ def _vendor_order_for(po: PurchaseOrder, approval_required: bool) -> VendorOrder
         po_id=po.po_id,
         seller_id=po.seller_id,
         status="unapproved" if approval_required else "approved",
-        lines=[VendorOrderLine(sku=line.sku, qty=line.qty) for line in po.lines],
-        created_at=po.created_at,
-        approved_at=None if approval_required else po.created_at,
+        lines=[VendorOrderLine(sku=line.sku, qty=line.qty) for line in po.lines if line.qty],
+        created_at=po.approved_at or po.created_at,
+        approved_at=None if approval_required else po.approved_at or po.created_at,
         source_order_id=po.source_order_id,
     )
+
+
+def close_window(store: Store, seller_id: str, po_id: str, at: datetime | None = None) -> float | None:
+    """Close an open PO's consolidation window once it is due (at `at`, default now): in
+    one step the PO is rounded to the vendor's terms and approved, and its vendor order
+    created. A vendor that can no longer
+    get POs gets none: the PO is cancelled and its lines wait with `vendor_not_eligible`
+    (they get a PO once the vendor is fixed). Returns the seconds left when it is not
+    due yet; None once it is closed (now or before) or gone. Closing again changes nothing."""
+    at = at or datetime.now(UTC)
+
+    def attempt() -> float | None:
+        found = store.purchase_order(seller_id, po_id)
+        if not found:
+            return None
+        po, version = found
+        if po.status != "open":  # closed before, or cut to nothing during its window
+            return None
+        closes = datetime.fromisoformat(po.closes_at or po.created_at)
+        if at < closes:
+            return (closes - at).total_seconds()
+        vendor = store.vendor(po.vendor_id)
+        writes: list[dynamo.Write] = []
+        if vendor is None or not rules.vendor_is_eligible(vendor):
+            closed = rules.cut_po(po, {line.sku: 0 for line in po.lines})
+            writes += _orders_after_cut(store, po, closed, "vendor_not_eligible")
+        else:
+            closed = rules.close_window(po, now())
+            if closed.status == "approved":
+                vo = _vendor_order_for(closed, vendor.approval_required)
+                seller = store.seller(seller_id)
+                vo.seller_name = seller.name if seller else None
+                writes.append(store.put_vendor_order(vo))
+        # (the vendor's window still points at it: the next shortfall finds it closed and opens another)
+        store.commit([store.update_purchase_order(closed, version), *store.open_po_writes(po, closed), *writes])
+        return None
+
+    return with_retries(attempt)
 
 
 # --- vendor actions ----------------------------------------------------------------
@@ -489,6 +579,11 @@ def goods_receipt(
     if not found:
         raise NotFound(f"purchase order {po_id} not found")
     po, po_version = found
+    if po.status == "open":
+        raise Conflict(
+            f"purchase order {po_id} is open (its closes_at says until when): the vendor gets it when its consolidation window closes",
+            code="po_open",
+        )
     receipt = rules.receive_goods(po, lines)
     grn = Grn(
         grn_id=grn_id,
@@ -589,7 +684,6 @@ def cancel_purchase_order(store: Store, seller_id: str, po_id: str, body: PoCanc
         if not found:
             raise NotFound(f"purchase order {po_id} not found")
         po, po_version = found
-        vo, vo_version = vendor_order(store, po.vendor_id, po.vendor_order_id)
         on_po = {line.sku: line for line in po.lines}
         unknown = [line.sku for line in body.lines if line.sku not in on_po]
         if unknown:
@@ -601,13 +695,24 @@ def cancel_purchase_order(store: Store, seller_id: str, po_id: str, body: PoCanc
             wanted = {line.sku: on_po[line.sku].qty + on_po[line.sku].cancelled_qty - line.qty for line in body.lines}
         else:
             wanted = dict.fromkeys(on_po, 0)
-        new_po, new_vo = rules.shrink_po(po, vo, wanted)
+        writes: list[dynamo.Write] = []
+        # an open PO (in its consolidation window) has no vendor order yet, nor one cut to nothing then
+        vo_found = None if po.status == "open" else store.vendor_order(po.vendor_id, po.vendor_order_id)
+        if vo_found is None:
+            if po.status not in ("open", "cancelled"):
+                raise NotFound(f"vendor order {po.vendor_order_id} of purchase order {po_id} not found")
+            new_po, new_vo = rules.cut_po(po, wanted), None
+        else:
+            vo, vo_version = vo_found
+            new_po, new_vo = rules.shrink_po(po, vo, wanted)
+            if new_vo != vo:
+                writes.append(store.update_vendor_order(new_vo, vo_version))
         if new_po == po:
-            return po_view(new_po, vo)
+            return po_view(new_po, new_vo)
         store.commit(
             [
                 store.update_purchase_order(new_po, po_version),
-                store.update_vendor_order(new_vo, vo_version),
+                *writes,
                 *store.open_po_writes(po, new_po),
                 *_orders_after_cut(store, po, new_po, "po_cancelled"),
             ]

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from backorders.adapters.store import Store
-from backorders.domain.models import Grn, Order
+from backorders.domain.models import Grn, Order, PurchaseOrder
 from backorders.services import ordering, purchasing
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,10 @@ def reconcile(
     for seller_id, sku in sorted(store.skus_with_waiting_lines()):
         isolated(f"free stock of {seller_id}/{sku}", functools.partial(_repair_free_stock, store, seller_id, sku))
 
+    # Consolidation windows that should have closed by now (their message was lost).
+    for item in store.windows_due(cutoff):
+        isolated(f"PO window {_name(item)}", functools.partial(_close_window, store, item, now))
+
     # Events that exhausted their retries: announce them again.
     for queue in dead_letters:
         isolated(f"dead letters of {queue.queue_url}", functools.partial(queue.replay, publisher, logger))
@@ -110,6 +114,12 @@ def _repair_receipt(store: Store, item: dict) -> Counter:
 
 def _repair_free_stock(store: Store, seller_id: str, sku: str) -> Counter:
     return Counter(free_stock_assigned=ordering.assign_free_stock(store, seller_id, sku))
+
+
+def _close_window(store: Store, item: dict, at: datetime | None) -> Counter:
+    po = PurchaseOrder.model_validate(item)
+    closed = purchasing.close_window(store, po.seller_id, po.po_id, at) is None
+    return Counter(po_windows_closed=int(closed))
 
 
 class DeadLetters:
