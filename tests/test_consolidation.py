@@ -250,3 +250,30 @@ def test_the_window_pointer_is_kept_apart_from_the_pos(shop):
     settled(shop)
     item = dynamo.get("purchasing", window_key("s1", "v1"))
     assert item is not None and item["po_id"] == the_po(shop)["po_id"]
+
+
+def test_a_shortfall_after_the_window_closed_opens_a_new_one_even_before_the_closing_has_run(shop):
+    shop.order("s1", "o-1", ("CUP", 2))
+    settled(shop)
+    shop.windows_due_now()  # its time has come; the closing function has not run yet
+    shop.order("s1", "o-2", ("CUP", 1))
+    settled(shop)
+    pos = sorted(shop.purchase_orders("s1"), key=lambda p: p["created_at"])
+    assert [(p["status"], p["order_ids"]) for p in pos] == [("open", ["o-1"]), ("open", ["o-2"])]
+    assert shop.close_po_windows() == 2
+    assert sorted(sum(line["qty"] for line in vo["lines"]) for vo in shop.vendor_orders("v1")) == [1, 2]
+
+
+def test_an_order_whose_window_was_cancelled_twice_for_its_vendor_gets_a_third_when_the_vendor_is_fixed(shop):
+    shop.order("s1", "o-1", ("CUP", 2))
+    settled(shop)
+    for _ in range(2):
+        shop.vendor("v1", is_b2b_new=False)
+        shop.close_po_windows()
+        shop.vendor("v1", is_b2b_new=True)
+        later = datetime.now(UTC) + timedelta(minutes=10)
+        reconcile.reconcile(Store(), None, older_than=timedelta(minutes=5), now=later)  # type: ignore[arg-type]
+        settled(shop)
+    statuses = sorted(p["status"] for p in shop.purchase_orders("s1"))
+    assert statuses == ["cancelled", "cancelled", "open"]
+    assert shop.get_order("s1", "o-1")["lines"][0]["on_order_qty"] == 2

@@ -167,3 +167,43 @@ def test_cancelling_in_steps_gives_back_every_unit_and_cancels_every_line(spec, 
         raise AssertionError("the cancellation never completed")
     assert dict(back) == held
     assert all(l.cancelled_qty == l.qty for l in order.lines)
+
+
+def _order(order_id: str, spec) -> Order:
+    lines = [OrderLine(line_id=f"L{i}", sku=sku, qty=qty, pending_qty=qty) for i, (sku, qty) in enumerate(spec)]
+    return Order(seller_id="s1", order_id=order_id, status="backordered", lines=lines, body_sha256="x", created_at="t")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(lines_strategy, min_size=1, max_size=6),
+    st.dictionaries(st.sampled_from(SKUS), st.tuples(st.integers(1, 12), st.integers(1, 6)), max_size=3),
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 11), st.integers(0, 9)), max_size=6),
+)
+def test_a_window_holds_what_its_orders_wait_for_and_closes_rounded_with_the_rest_as_surplus(orders_spec, terms, cuts):
+    """Orders join an open PO; some of their allocations are released and the PO cut to
+    need, as a cancellation in the window does; at close every line asks for its need
+    rounded to the terms it joined under, and qty = allocated + surplus throughout."""
+    po = PurchaseOrder(
+        po_id="po1", seller_id="s1", vendor_id="v1", status="open", source_order_id="o0", vendor_order_id="vo1",
+        lines=[], created_at="t", closes_at="2026-01-01T00:00:00+00:00",
+    )
+    orders = [_order(f"o{i}", spec) for i, spec in enumerate(orders_spec)]
+    for order in orders:
+        po = rules.join_window(po, order, list(range(len(order.lines))), terms)
+        ledger_holds(po)
+        assert all(line.surplus_qty == 0 for line in po.lines)
+    for o, line_index, qty in cuts:  # a line needs less now: its units are released and not bought
+        order = orders[o % len(orders)]
+        line = order.lines[line_index % len(order.lines)]
+        released = rules.release(po, line.sku, order.order_id, line.line_id, qty)
+        po = rules.cut_po(released, rules.po_needed(released))
+        ledger_holds(po)
+        assert po.status in ("open", "cancelled") and all(line.surplus_qty == 0 for line in po.lines)
+    closed = rules.close_window(po, "2026-01-01T00:00:00+00:00")
+    ledger_holds(closed)
+    for line in closed.lines:
+        minimum, pack = terms.get(line.sku, (1, 1))
+        assert (line.min_order_qty, line.pack_size) == (minimum, pack)
+        assert line.qty == rules.rounded_purchase(line.allocated, minimum, pack)
+    assert closed.status == ("approved" if any(line.qty for line in closed.lines) else "cancelled")

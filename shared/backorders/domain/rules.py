@@ -339,11 +339,14 @@ def join_window(po: PurchaseOrder, order: Order, line_indexes: list[int], roundi
     return joined
 
 
-def window_has_room(po: PurchaseOrder, order: Order, line_indexes: list[int]) -> bool:
-    """Whether an open PO may take these lines: it stays within MAX_PO_SKUS SKUs and
+def window_has_room(po: PurchaseOrder, order: Order, line_indexes: list[int], at: str) -> bool:
+    """Whether an open PO may take these lines at `at`: its window has not closed yet (on
+    time, whenever its closing runs), and it stays within MAX_PO_SKUS SKUs and
     MAX_PO_ORDERS orders (so every later step on it fits one transaction)."""
+    if po.status != "open" or po.closes_at is None or datetime.fromisoformat(po.closes_at) <= datetime.fromisoformat(at):
+        return False
     skus = {line.sku for line in po.lines} | {order.lines[i].sku for i in line_indexes}
-    return po.status == "open" and len(skus) <= MAX_PO_SKUS and may_serve(po, order.order_id)
+    return len(skus) <= MAX_PO_SKUS and may_serve(po, order.order_id)
 
 
 def window_delay_s(left_s: float) -> int:

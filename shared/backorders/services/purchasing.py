@@ -142,13 +142,15 @@ def _join_window(
     one at once cannot both succeed (the second reads again and joins)."""
     pointed = store.po_window(seller.seller_id, vendor_id)
     found = store.purchase_order(seller.seller_id, pointed) if pointed else None
-    if found and rules.window_has_room(found[0], order, indexes):
+    opened_at = datetime.now(UTC)
+    if found and rules.window_has_room(found[0], order, indexes, _stamp(opened_at)):
         current, version = found
         joined = rules.join_window(current, order, indexes, rounding)
         return current, joined, [store.update_purchase_order(joined, version)]
-    part = order.lines[indexes[0]].line_id if _has_own_po(order, vendor_id) else None
+    # Named after the order and the window it follows: a window is followed once (the
+    # pointer's condition), so an order that opens a window again gets a new name.
+    part = pointed or (order.lines[indexes[0]].line_id if _has_own_po(order, vendor_id) else None)
     po_id = ids.purchase_order_id(order.seller_id, order.order_id, vendor_id, part)
-    opened_at = datetime.now(UTC)
     empty = PurchaseOrder(
         po_id=po_id,
         seller_id=seller.seller_id,
