@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from backorders.adapters.events import EventBridgePublisher
-from backorders.adapters.store import Store
+from backorders.adapters.store import BinsSeen, Store
 from backorders.adapters.streams import new_image
 from backorders.domain.models import Order
 from backorders.services import ordering
@@ -25,12 +25,16 @@ store = Store()
 publisher = EventBridgePublisher()
 
 
+# The bins read for one batch's records: a batch of orders for the same SKUs queries them once.
+bins = BinsSeen(store)
+
+
 def assign(record: DynamoDBRecord) -> None:
     image = new_image(record)
     order = Order.model_validate(image)
     logger.set_correlation_id(order.order_id)
     result, _ = ordering.assign_new_order(
-        store, order.seller_id, order.order_id, publisher.order_backordered, first_read=(order, int(image["version"]))
+        store, order.seller_id, order.order_id, publisher.order_backordered, first_read=(order, int(image["version"])), bins=bins
     )
     if result is not None:
         metrics.add_metric(name="OrdersAssigned", unit=MetricUnit.Count, value=1)
@@ -42,4 +46,5 @@ def assign(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
+    bins.clear()  # what an earlier invocation read is not this batch's
     return process_partial_response(event=event, record_handler=assign, processor=processor, context=context)

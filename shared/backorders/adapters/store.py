@@ -193,11 +193,12 @@ SAME_VERSION = "#version = :version"
 
 class BinsWhenAsked(Mapping[str, list[StockBin]]):
     """A SKU -> bins mapping that reads a SKU's bins on first use: a step that plans lines
-    until its budget runs out reads the bins of those lines only."""
+    until its budget runs out reads the bins of those lines only. `read`: bins already
+    read (BinsSeen's, shared by the records of one batch)."""
 
-    def __init__(self, store: Store, seller_id: str):
+    def __init__(self, store: Store, seller_id: str, read: dict[str, list[StockBin]] | None = None):
         self._store, self._seller_id = store, seller_id
-        self._read: dict[str, list[StockBin]] = {}
+        self._read: dict[str, list[StockBin]] = {} if read is None else read
 
     def __getitem__(self, sku: str) -> list[StockBin]:
         if sku not in self._read:
@@ -209,6 +210,30 @@ class BinsWhenAsked(Mapping[str, list[StockBin]]):
 
     def __len__(self) -> int:
         return len(self._read)
+
+
+class BinsSeen:
+    """The bins read while one batch of stream records is handled, per seller and SKU, so
+    that records of the same SKUs query them once. Planning on bins read a moment ago is
+    as safe as on bins just read: a take is conditional on the stock still being there (a
+    refused step reads afresh), and stock that arrived since is offered to the lines when
+    they join the queue. The SKUs a step took stock of are read again."""
+
+    def __init__(self, store: Store):
+        self._store = store
+        self._read: dict[str, dict[str, list[StockBin]]] = {}
+
+    def of(self, seller_id: str) -> BinsWhenAsked:
+        return BinsWhenAsked(self._store, seller_id, self._read.setdefault(seller_id, {}))
+
+    def clear(self) -> None:
+        self._read.clear()
+
+    def forget(self, seller_id: str, skus: Iterable[str] | None = None) -> None:
+        """Read these SKUs' bins (all of the seller's: None) afresh next time."""
+        read = self._read.get(seller_id, {})
+        for sku in list(read) if skus is None else skus:
+            read.pop(sku, None)
 
 
 class Store:
@@ -316,6 +341,11 @@ class Store:
     def order_version(self, seller_id: str, order_id: str) -> tuple[Order, int] | None:
         item = self.tables.get(self.orders, order_key(seller_id, order_id))
         return (Order.model_validate(item), int(item["version"])) if item else None
+
+    def order_versions(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[Order, int]]:
+        """(seller_id, order_id) -> the order and its version, in one batch read."""
+        items = self.tables.batch_get(self.orders, [order_key(s, o) for s, o in dict.fromkeys(keys)])
+        return {(i["seller_id"], i["order_id"]): (Order.model_validate(i), int(i["version"])) for i in items}
 
     def purchase_order(self, seller_id: str, po_id: str) -> tuple[PurchaseOrder, int] | None:
         item = self.tables.get(self.purchasing, po_key(seller_id, po_id))

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from backorders.adapters import dynamo
 from backorders.adapters.dynamo import with_retries
-from backorders.adapters.store import Store, now
+from backorders.adapters.store import BinsSeen, Store, now
 from backorders.domain import rules
 from backorders.domain.errors import Conflict, InsufficientStock, InvalidRequest, NotFound, RetryableConflict
 from backorders.domain.models import (
@@ -220,21 +220,28 @@ def assign_new_order(
     order_id: str,
     announce: Callable[[OrderBackordered], None],
     first_read: tuple[Order, int] | None = None,
+    bins: BinsSeen | None = None,
 ) -> tuple[Order | None, bool]:
     """Assign available stock to a new order; announce what is still pending.
     Returns the order, and whether this call assigned it.
 
     Safe to run again: an order already assigned is left as it is, and its
     shortfall is announced again (the next step is idempotent), so a crash between
-    the write and the announcement loses nothing.
+    the write and the announcement loses nothing. `bins`: the bins the other records
+    of the same batch read (see BinsSeen).
     """
     reads = [first_read] if first_read else []
     assigned = False
+    seen = bins or BinsSeen(store)
+    attempts = 0
 
     def attempt() -> Order | None:
         """One step: the next lines, as many as one transaction can carry (each line may
         join the queue of waiting lines, each bin it takes from is written)."""
-        nonlocal assigned
+        nonlocal assigned, attempts
+        attempts += 1
+        if attempts > 1:  # refused, perhaps for stock that was gone: read it afresh
+            seen.forget(seller_id)
         found = reads.pop() if reads else store.order_version(seller_id, order_id)
         if not found:
             return None
@@ -243,7 +250,7 @@ def assign_new_order(
             return order
         start = order.lines_assigned
         upcoming = order.lines[start : start + STEP_WRITES]
-        plan = rules.plan_assignment(upcoming, store.bins_when_asked(seller_id), budget=STEP_WRITES, per_line=1, at=now())
+        plan = rules.plan_assignment(upcoming, seen.of(seller_id), budget=STEP_WRITES, per_line=1, at=now())
         lines = [*order.lines[:start], *plan.lines, *order.lines[start + len(upcoming) :]]
         before = order
         order = order.model_copy(update={"lines": lines, "lines_assigned": start + plan.done})
@@ -251,6 +258,7 @@ def assign_new_order(
         store.commit(
             [store.update_order(order, version, expect_status="received"), *_take_stock(store, seller_id, plan.takes), *store.waiting_writes(before, order)]
         )
+        seen.forget(seller_id, {sku for sku, _, _ in plan.takes})
         assigned = True
         return order
 
@@ -277,7 +285,7 @@ def assign_new_order(
     return order, assigned
 
 
-def assign_goods_received(store: Store, grn: Grn) -> tuple[list[Order], bool]:
+def assign_goods_received(store: Store, grn: Grn, read: dict[tuple[str, str], tuple[Order, int]] | None = None) -> tuple[list[Order], bool]:
     """Give a GRN's goods to the order lines they were bought for (its shares, oldest
     allocation first). Returns those orders, and whether this call gave any goods.
 
@@ -286,15 +294,17 @@ def assign_goods_received(store: Store, grn: Grn) -> tuple[list[Order], bool]:
     which the bin's stream then offers to the orders waiting longest), once per GRN and
     order. Goods for more lines than one transaction can carry are given in steps, each
     recording on the order what it gave (`grn_progress`, per line); the last marks the
-    GRN applied.
+    GRN applied. `read`: orders the caller read in one batch for several GRNs; each is
+    used once, for the first step on it.
     """
     applied = False
     orders: list[Order] = []
+    read = {} if read is None else read
 
     def attempt(order_id: str) -> tuple[Order | None, bool]:
         """One step for one order; (the order, whether its share of the GRN is all given)."""
         nonlocal applied
-        found = store.order_version(grn.seller_id, order_id)
+        found = read.pop((grn.seller_id, order_id), None) or store.order_version(grn.seller_id, order_id)
         if not found:  # orders that have a PO are never deleted; nothing to give the goods to
             return None, True
         order, version = found
