@@ -473,3 +473,19 @@ def test_a_po_raised_by_hand_shows_its_reference_and_the_order_it_serves_shows_i
     find(driver, "#order-id").send_keys("wait-1")
     find(driver, "#order-id").submit()
     wait_text(driver, "#order", "2 on order, on purchase order", po["po_id"])
+
+
+def test_an_open_po_shows_when_its_window_closes_and_the_order_waits_at_it(browser, local_site):
+    api, driver = local_site, browser
+    seller, _vendor, sku = api.setup(stock=0, seller_flags={"po_consolidation_minutes": 30})
+    assert api.order(seller, "win-1", (sku, 2)).status == 201
+    api.settled_order(seller, "win-1")
+    [po] = api.call("GET", f"/v1/sellers/{seller}/purchase-orders", headers={"X-Api-Key": api.sellers[seller]["api_key"]}).body["items"]
+    assert po["status"] == "open"
+    sign_in(driver, api.url, "seller.html", api.sellers[seller]["api_key"])
+    wait_text(driver, f"#po-{po['po_id']}", "Open")
+    visible(driver, f"#po-{po['po_id']} summary").click()
+    wait_text(driver, f"#po-{po['po_id']}", "Window closes", "sent as one B2B order")
+    find(driver, "#order-id").send_keys("win-1")
+    find(driver, "#order-id").submit()
+    wait_text(driver, "#order", "PO open")

@@ -170,6 +170,7 @@ export const STATUS_WORDS = {
   backordered: "Backordered",
   ready: "Ready",
   // purchase orders
+  open: "Open",
   partially_received: "Partially received",
   // webhook endpoints and their deliveries
   enabled: "Enabled",

@@ -442,7 +442,7 @@ $("po-refresh").addEventListener("click", async () => {
   }
 });
 
-const PO_ORDER = { approved: 0, partially_received: 1, received: 2, cancelled: 3 };
+const PO_ORDER = { open: 0, approved: 1, partially_received: 2, received: 3, cancelled: 4 };
 
 function showPos(items) {
   $("po-updated").textContent = `Updated ${timeNow()}`;
@@ -474,7 +474,9 @@ function poCard(po) {
           ? h("div", {}, h("dt", {}, "Order"), h("dd", {}, h("button", { type: "button", class: "link", onclick: () => openOrder(po.source_order_id) }, `Open order ${po.source_order_id}`)))
           : h("div", {}, h("dt", {}, "Reference"), h("dd", {}, code(po.po_ref))),
         h("div", {}, h("dt", {}, "Vendor"), h("dd", {}, po.vendor_id)),
-        h("div", {}, h("dt", {}, "Vendor's B2B order"), h("dd", {}, code(po.vendor_order_id))),
+        po.status === "open"
+          ? h("div", {}, h("dt", {}, "Window closes"), h("dd", {}, timeTag(po.closes_at), " — then it is rounded to the vendor's terms and sent as one B2B order"))
+          : h("div", {}, h("dt", {}, "Vendor's B2B order"), h("dd", {}, code(po.vendor_order_id))),
       ),
       h("div", { class: "table-wrap" }, h("table", { class: "lines po-lines" },
         h("caption", { class: "visually-hidden" }, `Lines of purchase order ${po.po_id}`),

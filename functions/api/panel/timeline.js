@@ -16,6 +16,10 @@ const sum = (items, f) => items.reduce((n, x) => n + f(x), 0);
 /** Ids are long hashes: the picture shows their start, its description the whole id. */
 const short = (id) => (String(id).length > 13 ? `${String(id).slice(0, 12)}…` : String(id));
 const units = (n) => `${n} unit${n === 1 ? "" : "s"}`;
+const clock = (iso) => {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? String(iso || "") : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+};
 
 /**
  * The steps, in order. Each: {state, title, detail: [text or {id}], lane}, state one of
@@ -48,6 +52,11 @@ export function timelineSteps(order, purchaseOrders) {
     const first = steps.length;
     const qty = sum(po.lines, (l) => l.qty);
     const received = sum(po.lines, (l) => l.received_qty || 0);
+    if (po.status === "open") { // in its consolidation window: the vendor gets it when the window closes
+      steps.push({ state: "current", title: "PO open", detail: [{ id: po.po_id }, `${units(qty)} from ${po.vendor_id}`, `joins other orders until ${clock(po.closes_at)}`], lane: po.po_id });
+      steps.push({ state: "todo", title: "Vendor order", detail: ["when the window closes"], lane: po.po_id });
+      continue;
+    }
     steps.push({ state: po.status === "cancelled" ? "cancelled" : "done", title: po.status === "cancelled" ? "PO cancelled" : "PO approved", detail: [{ id: po.po_id }, `${units(qty)} from ${po.vendor_id}`] });
     // the vendor's own answer: a PO approved on our side may still wait for the vendor to accept it
     const vendorSays = po.vendor_order_status;
