@@ -59,6 +59,7 @@ def measure(orders: int = 200, workers: int = 8) -> dict:
         )
         watcher = _Watcher(ddb, seller)
         watcher.start()
+        memory = _Rss(process.proc.pid)
 
         def one(i: int) -> tuple[float, bool, int]:
             short = i % 2 == 0
@@ -71,6 +72,7 @@ def measure(orders: int = 200, workers: int = 8) -> dict:
                 return time.perf_counter() - t0, short, answer.status
             if not waiter.wait(SETTLE_S):
                 return time.perf_counter() - t0, short, 0  # not settled in time
+            memory.settled(len(watcher.settled_at))
             return watcher.settled_at[order_id] - t0, short, 201
 
         t_start = time.perf_counter()
@@ -80,6 +82,7 @@ def measure(orders: int = 200, workers: int = 8) -> dict:
         finally:
             watcher.stop()
         wall = max(watcher.settled_at.values(), default=time.perf_counter()) - t_start
+        rss_end = memory.now()
     finally:
         stopping = time.perf_counter()
         try:
@@ -117,7 +120,30 @@ def measure(orders: int = 200, workers: int = 8) -> dict:
         "e2e_polls": watcher.polls,
         "e2e_exit_status": code,
         "e2e_stop_s": round(stop_s, 2),
+        # the process's resident memory once 100 orders had settled, and at the end
+        "e2e_rss_mb_after_100": memory.after_100,
+        "e2e_rss_mb_end": rss_end,
     }
+
+
+class _Rss:
+    """The resident memory of `backorders local` (Linux /proc), read once 100 orders settled."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.after_100: float | None = None
+
+    def now(self) -> float | None:
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration, ValueError):
+            return None
+        return round(kib / 1024, 1)
+
+    def settled(self, count: int) -> None:
+        if self.after_100 is None and count >= 100:
+            self.after_100 = self.now()
 
 
 class _Watcher:

@@ -248,7 +248,7 @@ def table(r: dict) -> str:
         "stream_batch_reads_per_record_ratio",
         "cold_start_ratio_max", "cold_start_init_ratio_max", "cold_start_ratio_max_source",
         "our_cpu_share", "our_cpu_share_in_handlers", "our_cpu_share_in_handlers_without_mock",
-        "e2e_orders_per_s", "e2e_p50_ms", "e2e_p95_ms",
+        "e2e_orders_per_s", "e2e_p50_ms", "e2e_p95_ms", "e2e_rss_mb_after_100", "e2e_rss_mb_end", "e2e_stop_s",
     ]
     for name in headline:
         if name not in r:

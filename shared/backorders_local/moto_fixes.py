@@ -49,6 +49,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import bytesize
+from moto.dynamodbstreams.models import ShardIterator
 
 _OPS = {"ConditionCheck", "Put", "Delete", "Update"}
 
@@ -215,8 +216,22 @@ def _query_one_partition(self: Table, *args, **kwargs):
         del self.all_items
 
 
+_shard_iterator_get = ShardIterator.get
+
+
+def _get_once(self: ShardIterator, limit: int = 1000) -> dict[str, Any]:
+    """Read from a shard iterator, and forget it: moto keeps every iterator it ever handed
+    out (each with 630 random characters), so a process whose pumps poll its streams
+    swells by the hour, idle or not. Our readers always go on with the next iterator."""
+    out = _shard_iterator_get(self, limit)
+    self.streams_backend.shard_iterators.pop(self.arn, None)
+    return out
+
+
 def apply() -> None:
     """Install the fixes (once; later calls change nothing)."""
+    if ShardIterator.get is not _get_once:
+        ShardIterator.get = _get_once  # type: ignore[method-assign]
     if DynamoType.size is not _size:
         DynamoType.size = _size  # type: ignore[method-assign]
     if DynamoType.to_regular_json is not _regular_json:

@@ -385,10 +385,10 @@ def _vendor_order_for(po: PurchaseOrder, approval_required: bool) -> VendorOrder
 def close_window(store: Store, seller_id: str, po_id: str, at: datetime | None = None) -> float | None:
     """Close an open PO's consolidation window once it is due (at `at`, default now): in
     one step the PO is rounded to the vendor's terms and approved, and its vendor order
-    created. A vendor that can no longer
-    get POs gets none: the PO is cancelled and its lines wait with `vendor_not_eligible`
-    (they get a PO once the vendor is fixed). Returns the seconds left when it is not
-    due yet; None once it is closed (now or before) or gone. Closing again changes nothing."""
+    created. A vendor that can no longer get POs gets none: the PO is cancelled and its
+    lines wait with `vendor_not_eligible` (they get a PO once the vendor is fixed).
+    Returns the seconds left when it is not due yet; None once it is closed (now or
+    before) or gone. Closing again changes nothing."""
     at = at or datetime.now(UTC)
 
     def attempt() -> float | None:
