@@ -68,8 +68,43 @@ _IGNORE = shutil.ignore_patterns(
 )
 
 
-def stage_function_code(project_root: Path, fn: topology.Function, staging_root: Path) -> Path:
-    """Copy `functions/<name>/` and the domain package into `staging_root/<name>/`."""
+# Lambda's /var/task and /opt are read-only: without bytecode shipped for its Python, every
+# cold start compiles pydantic, powertools and our code from source. Bytecode is made by an
+# interpreter of the runtime's own version found on the deploying machine (this variable,
+# else `python3.12` on PATH); without one the bundles ship as source, with a warning.
+BYTECODE_PYTHON_ENV = "BACKORDERS_BYTECODE_PYTHON"
+
+
+def find_python(version: str) -> str | None:
+    """An interpreter of this Python version ("3.12") that runs here, if any."""
+    for candidate in (os.environ.get(BYTECODE_PYTHON_ENV), shutil.which(f"python{version}")):
+        if not candidate:
+            continue
+        try:
+            done = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True, text=True, timeout=30, check=False,
+            )
+        except OSError:
+            continue
+        if done.returncode == 0 and done.stdout.strip() == version:
+            return candidate
+    return None
+
+
+def compile_bytecode(folder: Path, python: str) -> None:
+    """Bytecode beside every module of `folder`, for `python`'s version, never checked
+    against its source (unchecked-hash): a bundle's files never change, and a timestamp
+    check would need the mtimes, which a zip keeps only to 2 seconds."""
+    command = [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(folder)]
+    done = subprocess.run(command, stdout=sys.stderr, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"compiling bytecode failed (exit {done.returncode}): " + " ".join(command))
+
+
+def stage_function_code(project_root: Path, fn: topology.Function, staging_root: Path, bytecode_python: str | None = None) -> Path:
+    """Copy `functions/<name>/` and the domain package into `staging_root/<name>/`, with
+    bytecode made by `bytecode_python` when given."""
     source = project_root / fn.directory
     module = source / (fn.handler.rsplit(".", 1)[0].replace(".", "/") + ".py")
     if not module.is_file():
@@ -84,6 +119,8 @@ def stage_function_code(project_root: Path, fn: topology.Function, staging_root:
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(source, target, ignore=_IGNORE)
     shutil.copytree(domain, target / domain.name, ignore=_IGNORE)
+    if bytecode_python:
+        compile_bytecode(target, bytecode_python)
     return target
 
 
@@ -121,9 +158,10 @@ def find_uv(project_root: Path) -> str:
 class LayerBundler:
     """Installs the locked runtime dependencies into `<output>/python`, on this machine."""
 
-    def __init__(self, project_root: Path, target: LayerTarget) -> None:
+    def __init__(self, project_root: Path, target: LayerTarget, bytecode_python: str | None = None) -> None:
         self.project_root = project_root
         self.target = target
+        self.bytecode_python = bytecode_python
 
     def export_command(self, uv: str, requirements: Path) -> list[str]:
         return [uv, *_EXPORT_ARGS, "--output-file", str(requirements)]
@@ -152,6 +190,7 @@ class LayerBundler:
             "dependencies": project.get("dependencies", []),
             "requires-python": project.get("requires-python"),
             "target": [self.target.python_version, self.target.platform],
+            "bytecode": self.bytecode_python is not None,
             "export": _EXPORT_ARGS,
             "install": _INSTALL_ARGS,
         }
@@ -176,11 +215,19 @@ class LayerBundler:
                         f"building the dependency layer failed (exit {done.returncode}): "
                         + " ".join(command)
                     )
-        # No bytecode (it would be this machine's Python's) and no console scripts (their
-        # shebangs point here): neither is usable in Lambda.
+        # No bytecode of this machine's Python and no console scripts (their shebangs point
+        # here): neither is usable in Lambda. Bytecode for the runtime's Python, if it is here.
         for cache in sorted(site_packages.rglob("__pycache__"), reverse=True):
             shutil.rmtree(cache, ignore_errors=True)
         shutil.rmtree(site_packages / "bin", ignore_errors=True)
+        if self.bytecode_python:
+            compile_bytecode(site_packages, self.bytecode_python)
+        else:
+            print(
+                f"dependency layer: no python{self.target.python_version} here (set {BYTECODE_PYTHON_ENV}): "
+                "shipped without bytecode, so each cold start compiles it",
+                file=sys.stderr,
+            )
         print(
             f"dependency layer: {_size_mb(site_packages):.0f} MB for python "
             f"{self.target.python_version} {self.target.platform}",
@@ -204,6 +251,7 @@ def layer_code(
     runtime: lambda_.Runtime,
     architecture: lambda_.Architecture,
     bundle: bool,
+    bytecode_python: str | None = None,
 ) -> lambda_.Code:
     """The dependency layer: bundled by `LayerBundler`, or a placeholder if `bundle` is false.
 
@@ -212,7 +260,7 @@ def layer_code(
     placeholder's own, never the lock's: an uploaded placeholder cannot be taken for the
     real layer of the same lock.
     """
-    bundler = LayerBundler(project_root, LayerTarget.of(runtime, architecture))
+    bundler = LayerBundler(project_root, LayerTarget.of(runtime, architecture), bytecode_python)
     source = staging_root / "layer-source"
     shutil.rmtree(source, ignore_errors=True)
     (source / "python").mkdir(parents=True)

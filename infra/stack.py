@@ -559,7 +559,10 @@ class BackordersStack(Stack):
         self.event_bus = events.EventBus(self, "Bus", event_bus_name=topology.EVENT_BUS)
         self.admin_secret = self._admin_secret()
         self.alarm_topic = self._alarm_topic(settings.alarm_email)
-        self.layer = self._layer(project_root, staging)
+        # Bytecode for the runtime's Python, made only for a deployment (the bundling stacks)
+        # and only where such an interpreter is found (assets.find_python).
+        python = assets.find_python(LAMBDA_RUNTIME.name.removeprefix("python")) if self.bundling_required else None
+        self.layer = self._layer(project_root, staging, python)
 
         self.queues = {q.name: self._work_queue(q) for q in topology.QUEUES}
         shared = Shared(
@@ -576,7 +579,7 @@ class BackordersStack(Stack):
             if spec.stream is not None and not spec.stream.table.stream:
                 raise ValueError(f"{spec.name} listens to {spec.stream.table.name}, which has no stream")
             code = lambda_.Code.from_asset(
-                str(assets.stage_function_code(project_root, spec, staging))
+                str(assets.stage_function_code(project_root, spec, staging, python))
             )
             self.stages[spec.name] = FunctionStage(
                 self, pascal(spec.name), spec=spec, code=code, shared=shared
@@ -701,7 +704,7 @@ class BackordersStack(Stack):
             topic.add_subscription(subscriptions.EmailSubscription(email))
         return topic
 
-    def _layer(self, project_root: Path, staging: Path) -> lambda_.LayerVersion:
+    def _layer(self, project_root: Path, staging: Path, bytecode_python: str | None = None) -> lambda_.LayerVersion:
         # CDK bundles only the stacks in aws:cdk:bundling-stacks: `cdk synth`, `diff` and
         # `deploy` bundle; `cdk ls`, `cdk destroy` and the tests skip it.
         bundled = self.bundling_required
@@ -715,6 +718,7 @@ class BackordersStack(Stack):
                 runtime=LAMBDA_RUNTIME,
                 architecture=LAMBDA_ARCHITECTURE,
                 bundle=bundled,
+                bytecode_python=bytecode_python,
             ),
             compatible_runtimes=[LAMBDA_RUNTIME],
             compatible_architectures=[LAMBDA_ARCHITECTURE],

@@ -56,11 +56,11 @@ class LayerSynth:
     messages: list[tuple[str, str]]  # (kind, text) of the layer's annotations
 
 
-def synth_layer(project: Path, outdir: Path, **context) -> LayerSynth:
+def synth_layer(project: Path, outdir: Path, bytecode_python: str | None = None, **context) -> LayerSynth:
     AssetStaging.clear_asset_hash_cache()  # as in a new `cdk` process: only cdk.out is kept
     app = App(outdir=str(outdir), context=context)
     stack = LayerOnly(app, "Backorders")
-    stack._layer(project, outdir / assets.STAGING_DIR)
+    stack._layer(project, outdir / assets.STAGING_DIR, bytecode_python)
     app.synth()
     template = json.loads((outdir / "Backorders.template.json").read_text())
     [layer] = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::LayerVersion"]
@@ -206,6 +206,47 @@ def test_cdk_bundles_the_layer_locally_and_again_only_for_a_new_lock(lock_projec
     (lock_project / "uv.lock").write_text((lock_project / "uv.lock").read_text() + "\n")
     assert synth_layer(lock_project, outdir).s3_key != first.s3_key
     assert len(fake_uv.calls()) == 4
+
+
+# --- bytecode for the runtime's Python ------------------------------------------------
+# Tests use this machine's interpreter as "the runtime's": the same steps, another tag.
+HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def unchecked_hash_bytecode(pyc: Path) -> bool:
+    """A .pyc whose header says: hash-based, never checked against the source (PEP 552)."""
+    return int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01
+
+
+def test_with_the_runtime_python_at_hand_the_layer_ships_its_bytecode_and_hashes_apart(lock_project, fake_uv, tmp_path):
+    plain = synth_layer(lock_project, tmp_path / "plain")
+    compiled = synth_layer(lock_project, tmp_path / "compiled", bytecode_python=sys.executable)
+    assert compiled.s3_key != plain.s3_key, "a layer with bytecode is another asset"
+    [pyc] = [compiled.asset / f for f in files(compiled.asset) if f.endswith(".pyc")]
+    assert pyc.name == f"__init__.{sys.implementation.cache_tag}.pyc" and unchecked_hash_bytecode(pyc)
+    assert files(plain.asset) == {"python/pydantic/__init__.py"}
+
+
+def test_the_function_bundle_gets_bytecode_for_every_module_when_asked(tmp_path):
+    from backorders import topology
+
+    staged = assets.stage_function_code(ROOT, topology.function("api"), tmp_path, bytecode_python=sys.executable)
+    sources = list(staged.rglob("*.py"))
+    assert len(sources) > 20
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc"
+        assert pyc.is_file() and unchecked_hash_bytecode(pyc), source
+    assert not list(assets.stage_function_code(ROOT, topology.function("api"), tmp_path / "plain").rglob("*.pyc"))
+
+
+def test_an_interpreter_is_used_only_if_it_runs_and_is_the_runtime_version(monkeypatch, tmp_path):
+    monkeypatch.setenv(assets.BYTECODE_PYTHON_ENV, sys.executable)
+    assert assets.find_python(HERE) == sys.executable
+    monkeypatch.setenv(assets.BYTECODE_PYTHON_ENV, str(tmp_path / "no-such-python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert assets.find_python(HERE) is None
+    monkeypatch.setenv(assets.BYTECODE_PYTHON_ENV, sys.executable)
+    assert assets.find_python("2.7") is None, "another version's bytecode would not load"
 
 
 def test_a_failed_install_fails_synth_with_the_command(lock_project, fake_uv, tmp_path):
