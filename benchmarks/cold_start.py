@@ -12,12 +12,11 @@ credentials and region), from a neutral working directory.
 Two bytecode modes, both sides alike:
 - `bytecode` (the headline): every module has its bytecode ready, in a cache outside the
   repository (`-X pycache_prefix`, filled by one unmeasured run). This is the import work
-  itself, what a deployment that ships bytecode pays.
+  itself, what a deployment pays: it ships bytecode for the runtime's Python in the layer
+  and every function (infra/assets.py, when python3.12 is on the deploying machine).
 - `source`: no bytecode for anything but the standard library, so third-party packages
-  and our code are compiled on every start. That is this venv as installed (uv writes no
-  .pyc) and the Lambda bundles as built today: the layer's bundling strips __pycache__
-  from the layer, the function assets exclude *.pyc, and /opt and /var/task are read-only,
-  so Lambda compiles them at every cold start.
+  and our code are compiled on every start: what a deployment made without python3.12
+  pays (/opt and /var/task are read-only, so Lambda compiles them at every cold start).
 
 Besides the import alone, `init` also makes the boto3 clients the function makes on its
 first invocation (`backorders.adapters.dynamo.client()`, plus `backorders.adapters.events.client()` where it
