@@ -277,3 +277,12 @@ def test_an_order_whose_window_was_cancelled_twice_for_its_vendor_gets_a_third_w
     statuses = sorted(p["status"] for p in shop.purchase_orders("s1"))
     assert statuses == ["cancelled", "cancelled", "open"]
     assert shop.get_order("s1", "o-1")["lines"][0]["on_order_qty"] == 2
+
+
+def test_an_open_po_answers_exactly_the_fields_the_openapi_document_declares(shop):
+    shop.order("s1", "o-1", ("CUP", 2))
+    settled(shop)
+    declared = shop.call("GET", "/v1/openapi.json").body["components"]["schemas"]["PurchaseOrder"]["properties"]
+    po = shop.as_seller("s1", "GET", f"/v1/sellers/s1/purchase-orders/{the_po(shop)['po_id']}").body
+    assert set(po) == set(declared)
+    assert po["closes_at"] and po["approved_at"] is None and po["vendor_order_status"] is None

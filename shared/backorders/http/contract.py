@@ -220,7 +220,7 @@ def refusals(route: topology.Route) -> list[int]:
 _ORDER_FIELDS = ("order_id", "status", "lines", "created_at", "updated_at")
 _PO_FIELDS = (
     "po_id", "seller_id", "vendor_id", "status", "source_order_id", "vendor_order_id", "lines", "grns", "created_at", "updated_at",
-    "po_ref",
+    "po_ref", "closes_at", "approved_at",
 )
 _VENDOR_ORDER_FIELDS = (
     "vendor_order_id", "vendor_id", "po_id", "seller_id", "seller_name", "status", "lines", "declined_reason",
