@@ -449,14 +449,17 @@ class Store:
         }
         return self.tables.scan(self.orders, condition, values)
 
-    def grns(self, created_before: str) -> Iterator[dict]:
-        condition = "#entity = :grn AND #created_at < :before"
-        return self.tables.scan(self.purchasing, condition, {":grn": "GRN", ":before": created_before})
-
     def windows_due(self, closing_before: str) -> Iterator[dict]:
         """Open POs whose consolidation window should have closed by then."""
         condition = "#entity = :po AND #status = :open AND #closes_at < :before"
         return self.tables.scan(self.purchasing, condition, {":po": "PO", ":open": "open", ":before": closing_before})
+
+    def receipts_and_windows(self, before: str) -> Iterator[dict]:
+        """GRNs created before then, and open POs whose consolidation window should have
+        closed by then, in one pass over the purchasing table (a scan reads the whole table
+        whatever it keeps)."""
+        condition = "(#entity = :grn AND #created_at < :before) OR (#entity = :po AND #status = :open AND #closes_at < :before)"
+        return self.tables.scan(self.purchasing, condition, {":grn": "GRN", ":po": "PO", ":open": "open", ":before": before})
 
     def skus_with_waiting_lines(self) -> set[tuple[str, str]]:
         found = set()

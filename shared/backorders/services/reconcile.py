@@ -62,17 +62,17 @@ def reconcile(
     for item in store.orders_in_progress(cutoff):
         isolated(f"order {_name(item)}", functools.partial(_repair_order, store, item))
 
-    # Goods received (a GRN) and never given to their order.
-    for item in store.grns(cutoff):
-        isolated(f"GRN {_name(item)}", functools.partial(_repair_receipt, store, item))
+    # Goods received (a GRN) and never given to their order; consolidation windows that
+    # should have closed by now (their message was lost). One scan finds both.
+    for item in store.receipts_and_windows(cutoff):
+        if item.get("entity") == "GRN":
+            isolated(f"GRN {_name(item)}", functools.partial(_repair_receipt, store, item))
+        else:
+            isolated(f"PO window {_name(item)}", functools.partial(_close_window, store, item, now))
 
     # Stock available while orders wait for it.
     for seller_id, sku in sorted(store.skus_with_waiting_lines()):
         isolated(f"free stock of {seller_id}/{sku}", functools.partial(_repair_free_stock, store, seller_id, sku))
-
-    # Consolidation windows that should have closed by now (their message was lost).
-    for item in store.windows_due(cutoff):
-        isolated(f"PO window {_name(item)}", functools.partial(_close_window, store, item, now))
 
     # Events that exhausted their retries: announce them again.
     for queue in dead_letters:
