@@ -29,6 +29,7 @@ from backorders.domain.models import (
     PurchaseOrder,
     Quantity,
     Seller,
+    Vendor,
     VendorOrder,
     VendorOrderLine,
 )
@@ -96,10 +97,9 @@ def raise_purchase_orders(store: Store, seller_id: str, order_id: str) -> tuple[
                     part = None if chunk == indexes else order.lines[chunk[0]].line_id
                     if part is None and _has_own_po(order, vendor_id):
                         part = order.lines[chunk[0]].line_id
-                    po, vendor_order = _purchase_order_for(
-                        with_lines, still, vendors[vendor_id].approval_required, vendor_id, part, rounding
-                    )
-                    vendor_order.seller_name = seller.name
+                    new_id = ids.purchase_order_id(seller_id, order_id, vendor_id, part)
+                    po = _new_purchase_order(seller_id, vendor_id, new_id, order_id, rules.po_lines(with_lines, still, rounding), now())
+                    vendor_order = _vendor_order_for(po, vendors[vendor_id], seller.name)
                     before = None
                     writes += [store.put_purchase_order(po), store.put_vendor_order(vendor_order)]
                 for i in still:
@@ -151,17 +151,8 @@ def _join_window(
     # pointer's condition), so an order that opens a window again gets a new name.
     part = pointed or (order.lines[indexes[0]].line_id if _has_own_po(order, vendor_id) else None)
     po_id = ids.purchase_order_id(order.seller_id, order.order_id, vendor_id, part)
-    empty = PurchaseOrder(
-        po_id=po_id,
-        seller_id=seller.seller_id,
-        vendor_id=vendor_id,
-        status="open",
-        source_order_id=order.order_id,
-        vendor_order_id=ids.vendor_order_id(seller.seller_id, po_id, vendor_id),
-        lines=[],
-        created_at=_stamp(opened_at),
-        closes_at=_stamp(opened_at + timedelta(minutes=seller.po_consolidation_minutes)),
-    )
+    closes_at = _stamp(opened_at + timedelta(minutes=seller.po_consolidation_minutes))
+    empty = _new_purchase_order(seller.seller_id, vendor_id, po_id, order.order_id, [], _stamp(opened_at), closes_at=closes_at)
     po = rules.join_window(empty, order, indexes, rounding)
     return None, po, [store.put_purchase_order(po), store.open_window(po, replacing=pointed)]
 
@@ -235,20 +226,8 @@ def manual_purchase_order(store: Store, seller: Seller, body: ManualPoIn) -> tup
                 "(is_b2b_new true, vendor_panel_type 2, is_warehouse_location false)",
                 code="vendor_not_eligible",
             )
-        created_at = now()
-        po = PurchaseOrder(
-            po_id=po_id,
-            seller_id=seller_id,
-            vendor_id=vendor.vendor_id,
-            status="approved",
-            source_order_id=None,
-            vendor_order_id=ids.vendor_order_id(seller_id, po_id, vendor.vendor_id),
-            lines=[PoLine(sku=line.sku, qty=line.qty, surplus_qty=line.qty) for line in body.lines],
-            created_at=created_at,
-            approved_at=created_at,
-            po_ref=body.po_ref,
-            body_sha256=fingerprint,
-        )
+        bought = [PoLine(sku=line.sku, qty=line.qty, surplus_qty=line.qty) for line in body.lines]
+        po = _new_purchase_order(seller_id, vendor.vendor_id, po_id, None, bought, now(), po_ref=body.po_ref, body_sha256=fingerprint)
         served: dict[str, tuple[Order, int]] = {}
         reads = 0
         for line in body.lines:
@@ -273,8 +252,7 @@ def manual_purchase_order(store: Store, seller: Seller, body: ManualPoIn) -> tup
                 lines = list(order.lines)
                 lines[w.line_index] = rules.cover(waiting_line, po_id, give)
                 served[order.order_id] = (order.model_copy(update={"lines": lines}), version)
-        vo = _vendor_order_for(po, vendor.approval_required)
-        vo.seller_name = seller.name
+        vo = _vendor_order_for(po, vendor, seller.name)
         store.commit(
             [
                 store.put_purchase_order(po),  # first: refused when the reference was used meanwhile
@@ -345,39 +323,50 @@ def heal_waiting_lines(store: Store, seller_id: str, sku: str) -> list[str]:
     return [po_id for order_id in order_ids for po_id in heal_order(store, seller_id, order_id, {sku})]
 
 
-def _purchase_order_for(
-    order: Order, indexes: list[int], approval_required: bool, vendor_id: str, part: str | None = None, rounding: rules.Rounding | None = None
-) -> tuple[PurchaseOrder, VendorOrder]:
-    po_id = ids.purchase_order_id(order.seller_id, order.order_id, vendor_id, part)
-    vendor_order_id = ids.vendor_order_id(order.seller_id, po_id, vendor_id)
-    lines = rules.po_lines(order, indexes, rounding)
-    created_at = now()
-    po = PurchaseOrder(
+def _new_purchase_order(
+    seller_id: str,
+    vendor_id: str,
+    po_id: str,
+    source_order_id: str | None,
+    lines: list[PoLine],
+    at: str,
+    *,
+    closes_at: str | None = None,
+    po_ref: str | None = None,
+    body_sha256: str | None = None,
+) -> PurchaseOrder:
+    """A PO raised now: approved at once, or, with `closes_at`, open for a consolidation
+    window (approved when it closes). Its vendor order's id is derived from it."""
+    return PurchaseOrder(
         po_id=po_id,
-        seller_id=order.seller_id,
+        seller_id=seller_id,
         vendor_id=vendor_id,
-        status="approved",
-        source_order_id=order.order_id,
-        vendor_order_id=vendor_order_id,
+        status="open" if closes_at else "approved",
+        source_order_id=source_order_id,
+        vendor_order_id=ids.vendor_order_id(seller_id, po_id, vendor_id),
         lines=lines,
-        created_at=created_at,
-        approved_at=created_at,
+        created_at=at,
+        approved_at=None if closes_at else at,
+        closes_at=closes_at,
+        po_ref=po_ref,
+        body_sha256=body_sha256,
     )
-    return po, _vendor_order_for(po, approval_required)
 
 
-def _vendor_order_for(po: PurchaseOrder, approval_required: bool) -> VendorOrder:
-    """The B2B order in the vendor's account for a PO: what it asks for, to approve first
-    when the vendor requires it."""
+def _vendor_order_for(po: PurchaseOrder, vendor: Vendor, seller_name: str | None) -> VendorOrder:
+    """The B2B order in the vendor's account for an approved PO: what it asks for, to
+    approve first when the vendor requires it."""
+    status = rules.initial_vendor_order_status(vendor)
     return VendorOrder(
         vendor_order_id=po.vendor_order_id,
         vendor_id=po.vendor_id,
         po_id=po.po_id,
         seller_id=po.seller_id,
-        status="unapproved" if approval_required else "approved",
+        seller_name=seller_name,
+        status=status,
         lines=[VendorOrderLine(sku=line.sku, qty=line.qty) for line in po.lines if line.qty],
         created_at=po.approved_at or po.created_at,
-        approved_at=None if approval_required else po.approved_at or po.created_at,
+        approved_at=po.approved_at or po.created_at if status == "approved" else None,
         source_order_id=po.source_order_id,
     )
 
@@ -409,10 +398,8 @@ def close_window(store: Store, seller_id: str, po_id: str, at: datetime | None =
         else:
             closed = rules.close_window(po, now())
             if closed.status == "approved":
-                vo = _vendor_order_for(closed, vendor.approval_required)
                 seller = store.seller(seller_id)
-                vo.seller_name = seller.name if seller else None
-                writes.append(store.put_vendor_order(vo))
+                writes.append(store.put_vendor_order(_vendor_order_for(closed, vendor, seller.name if seller else None)))
         # (the vendor's window still points at it: the next shortfall finds it closed and opens another)
         store.commit([store.update_purchase_order(closed, version), *store.open_po_writes(po, closed), *writes])
         return None
