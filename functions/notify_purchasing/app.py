@@ -31,25 +31,33 @@ queue = MessageQueue(topology.WEBHOOK_DELIVERIES)
 windows = MessageQueue(topology.PO_WINDOWS)
 
 
-def public(new: dict) -> dict:
-    """The object as the API shows it."""
+def parsed(new: dict) -> PurchaseOrder | VendorOrder | Grn:
     entity = new.get("entity")
     if entity == "PO":
-        return PurchaseOrder.model_validate(new).public()
+        return PurchaseOrder.model_validate(new)
     if entity == "VENDOR_ORDER":
-        return VendorOrder.model_validate(new).public()
-    return Grn.model_validate(new).model_dump(exclude={"body_sha256"}, mode="json")
+        return VendorOrder.model_validate(new)
+    return Grn.model_validate(new)
+
+
+def public(item: PurchaseOrder | VendorOrder | Grn) -> dict:
+    """The object as the API shows it."""
+    if isinstance(item, Grn):
+        return item.model_dump(exclude={"body_sha256"}, mode="json")
+    return item.public()
 
 
 def notify(record: DynamoDBRecord) -> None:
     new = new_image(record)
     old = old_image(record)
-    if old is None and new.get("entity") == "PO" and new.get("status") == "open":
-        # sent from the stream, so a crash after the PO was written still closes it on time
-        due = rules.window_due(PurchaseOrder.model_validate(new), datetime.now(UTC))
+    item = parsed(new)
+    if old is None and isinstance(item, PurchaseOrder):
+        # a PO opened for a consolidation window: sent from the stream, so a crash after the
+        # PO was written still closes it on time
+        due = rules.window_due(item, datetime.now(UTC))
         if due:
             windows.send(due[0].model_dump(), delay_s=due[1])
-    events = webhooks.purchasing_events(old, new, public(new))
+    events = webhooks.purchasing_events(old, new, public(item))
     if events and (queued := notifications.announce(store, queue, events)):
         metrics.add_metric(name="WebhooksQueued", unit=MetricUnit.Count, value=queued)
         logger.info("webhook events queued", extra={"types": [e.type for e in events], "messages": queued})
