@@ -213,7 +213,7 @@ class Chain:
         from backorders.adapters import dynamo
         from backorders.adapters.store import Store, po_key
 
-        due = list(Store().windows_due("9999"))
+        due = [item for item in Store().receipts_and_windows("9999") if item["entity"] == "PO"]
         sqs, url = _Clients.client("sqs"), self.resources.queue_urls[topology.PO_WINDOWS.name]
         for item in due:
             past = (datetime.now(UTC) - timedelta(milliseconds=1)).isoformat(timespec="milliseconds")

@@ -449,11 +449,6 @@ class Store:
         }
         return self.tables.scan(self.orders, condition, values)
 
-    def windows_due(self, closing_before: str) -> Iterator[dict]:
-        """Open POs whose consolidation window should have closed by then."""
-        condition = "#entity = :po AND #status = :open AND #closes_at < :before"
-        return self.tables.scan(self.purchasing, condition, {":po": "PO", ":open": "open", ":before": closing_before})
-
     def receipts_and_windows(self, before: str) -> Iterator[dict]:
         """GRNs created before then, and open POs whose consolidation window should have
         closed by then, in one pass over the purchasing table (a scan reads the whole table
