@@ -42,6 +42,10 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 MAX_QTY = 1_000_000_000
 Qty = Annotated[StrictInt, Field(ge=1, le=MAX_QTY)]
 MAX_LINES = 500
+# A PO (and its vendor order) holds at most this many SKUs, so that its biggest step fits
+# in one transaction of at most 100 items: a handover with auto GRN writes the handover,
+# the vendor order, the GRN and the PO, plus each SKU's open-PO figure and bin (4 + 2 x 48).
+MAX_PO_SKUS = 48
 
 MAX_CONSOLIDATION_MINUTES = 24 * 60
 
@@ -223,7 +227,7 @@ class ManualPoIn(Input):
 
     po_ref: Annotated[Id, Field(description="The seller's own reference: the same one again creates nothing new.")]
     vendor_id: Id
-    lines: Annotated[list[SkuQty], Field(min_length=1, max_length=48)]
+    lines: Annotated[list[SkuQty], Field(min_length=1, max_length=MAX_PO_SKUS)]
 
     _unique = field_validator("lines")(_unique_skus)
 

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from backorders.domain.errors import BusinessRuleViolation, InvalidRequest
 from backorders.domain.models import (
+    MAX_PO_SKUS,
     Allocation,
     AllocationReason,
     GrnShare,
@@ -201,12 +202,6 @@ def plan_purchase(
         else:
             plan.by_vendor.setdefault(vendor_id, []).append(i)
     return plan
-
-
-# A PO (and its vendor order) holds at most this many SKUs, so that its biggest step fits
-# in one transaction of at most 100 items: a handover with auto GRN writes the handover,
-# the vendor order, the GRN and the PO, plus each SKU's open-PO figure and bin (4 + 2 x 48).
-MAX_PO_SKUS = 48
 
 
 def po_chunk(order: Order, line_indexes: list[int]) -> list[int]:
