@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from backorders.adapters.store import Store
+from backorders.services import ordering
 from tests import invariants
 
 
@@ -100,6 +102,23 @@ def test_pack_size_and_minimum_round_the_po_and_the_next_order_takes_the_surplus
     assert alloc["reason"] == "received_for_order", "its share of the GRN, not stock that happened to be free"
     view = stock_view(shop)
     assert (view["available"], view["open_po_qty"], view["surplus_on_order"]) == (2, 0, 0)
+
+
+def test_the_surplus_of_a_grn_stays_free_stock_and_its_order_takes_only_its_own_share(shop):
+    # 4 arrive for an order waiting for 3: the spare unit goes to free stock while the 3
+    # wait, reserved, for their order. That order is not offered the spare unit first.
+    shop.admin("PUT", "/v1/sellers/s1/skus/MUG", {"vendor_id": "v1", "pack_size": 2})
+    shop.order("s1", "o-1", ("MUG", 3))
+    shop.drain()
+    po = po_of(shop, "o-1")
+    assert shop.hand_over("v1", po["vendor_order_id"], "h1", ("MUG", 4)).status == 202
+    # the spare unit's stock change may be handled before the GRN's assignment
+    assert ordering.assign_free_stock(Store(), "s1", "MUG") == 0
+    settled(shop)
+    order = shop.get_order("s1", "o-1")
+    assert order["status"] == "ready"
+    assert [(a["qty"], a["reason"]) for a in order["lines"][0]["allocations"]] == [(3, "received_for_order")]
+    assert stock_view(shop)["available"] == 1
 
 
 def test_a_sku_mapping_takes_only_positive_whole_terms(shop):

@@ -510,7 +510,9 @@ def assign_free_stock(store: Store, seller_id: str, sku: str, max_steps: int = 1
     def step() -> int | None:
         bins, waiting, _ = store.stock_partition(seller_id, sku)
         free = sum(b.available for b in bins)
-        if free <= 0 or not waiting:
+        if free <= 0 or not waiting or any(b.reserved for b in bins):
+            # Goods received and not yet given to their order wait first: that order may be
+            # the one waiting, and its assignment writes the bin, which offers the rest again.
             return None
         first = waiting[0]
         found = store.order_version(seller_id, first.order_id)
