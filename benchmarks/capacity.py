@@ -39,7 +39,7 @@ import io
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,7 +115,6 @@ def _index_item(index: Any, item: dict | None) -> dict | None:
         return None
     kept = {"pk", "sk", index.partition_key, index.sort_key, *index.include}
     return {k: v for k, v in item.items() if k in kept}
-
 
 
 def write_units(size: int) -> int:
@@ -578,3 +577,80 @@ def stream_batches(bench: Bench, size: int = 10) -> dict:
             out.setdefault(stage, {})[label] = {"read_calls_per_record": round(calls, 3), "records_per_invocation": round(records, 2)}
     batched = all(v[f"batch_{size}"]["read_calls_per_record"] < v["batch_1"]["read_calls_per_record"] for v in out.values())
     return {"per_function": out, "batched_reads": batched, "batch_size": size}
+
+
+def reconcile_passes(bench: Bench, settled: Sequence[int] = (1_000, 20_000), waiting: int = 10) -> dict:
+    """Read units of one reconciler pass (all work counted as due) over the same open work,
+    `waiting` orders waiting on a PO, beside each number of settled orders (ready, their
+    PO, vendor order, handover and GRN done). A pass that reads the work index costs the
+    same at each size; one that scanned the tables would grow with them.
+
+    The settled history is one order taken through the whole chain, then copied under new
+    ids straight into the tables (the chain would take minutes for 20,000)."""
+    from datetime import timedelta
+
+    import boto3
+
+    from backorders import topology
+    from backorders.adapters.store import Store
+    from backorders.domain import ids
+    from backorders.services.reconcile import reconcile
+
+    seller, vendor, sku = "s-rc", "v-rc", "SKU-RC"
+    _setup(bench, seller, vendor, {sku: 0})
+    c, meter, raw = bench.chain, bench.meter, boto3.client("dynamodb")
+    with _paused(meter):
+        for i in range(waiting):
+            assert c.order(seller, f"o-rc-wait-{i}", (sku, 1)).status == 201
+        assert c.order(seller, "o-rc-done", (sku, 1)).status == 201
+        bench.drain()
+        po_id = ids.purchase_order_id(seller, "o-rc-done", vendor)
+        vo_id = ids.vendor_order_id(seller, po_id, vendor)
+        assert c.hand_over(vendor, vo_id, "h-rc-done", (sku, 1)).status == 202
+        bench.drain()
+        assert _order_status(bench, seller, "o-rc-done")["status"] == "ready"
+        # the settled order and what purchasing kept of it: everything that names it
+        history = [(topology.ORDERS.name, item) for item in raw.scan(TableName=topology.ORDERS.name)["Items"] if "o-rc-done" in str(item["pk"])] + [
+            (topology.PURCHASING.name, item)
+            for item in raw.scan(TableName=topology.PURCHASING.name)["Items"]
+            if any(tag in str(item) for tag in ("o-rc-done", "h-rc-done", po_id))
+        ]
+    grn_ids = [item["grn_id"]["S"] for _, item in history if item.get("entity", {}).get("S") == "GRN"]
+    names = ["o-rc-done", "h-rc-done", po_id, vo_id, *grn_ids]
+    assert not any("work_pk" in item for _, item in history), "settled work left in the work index"
+    history_bytes = sum(item_size(item) for _, item in history)
+
+    out: dict[str, Any] = {"waiting_orders": waiting, "settled_items_per_order": len(history)}
+    made = 0
+    for size in settled:
+        with _paused(meter):
+            _copy_history(raw, history, names, range(made, size))
+        made = size
+        meter.reset()
+        meter.stage = "reconcile"
+        with meter.counting():
+            repairs = reconcile(Store(), None, older_than=timedelta(0))  # type: ignore[arg-type]
+        meter.stage = None
+        assert not repairs, f"the pass found something to repair: {dict(repairs)}"
+        out[f"rru_per_pass_{size}"] = round(sum(x.rru for x in meter.calls), 1)
+        out[f"read_calls_per_pass_{size}"] = sum(1 for x in meter.calls if x.rru)
+        # what one consistent scan of the settled history alone would have read
+        out[f"scan_rru_estimate_{size}"] = math.ceil(size * history_bytes / (4 * KB))
+    return out
+
+
+def _copy_history(raw, history: list[tuple[str, dict]], names: Sequence[str], numbers: Iterable[int]) -> None:
+    """Copies of the settled order's items, each copy's ids (`names`) made its own."""
+    import json
+
+    requests: dict[str, list] = {}
+    for n in numbers:
+        for table, item in history:
+            text = json.dumps(item)
+            for name in names:
+                text = text.replace(name, f"{name}-{n}")
+            requests.setdefault(table, []).append({"PutRequest": {"Item": json.loads(text)}})
+            if len(requests[table]) == 25:
+                raw.batch_write_item(RequestItems={table: requests.pop(table)})
+    for table, batch in requests.items():
+        raw.batch_write_item(RequestItems={table: batch})

@@ -32,10 +32,14 @@ TARGETS = {
     "our_cpu_share": ("<=", 0.20),
     # stream batches read with batched calls: reads per record in a batch of 10 below a batch of 1
     "stream_batch_reads_per_record_ratio": ("<", 1.0),
+    # a reconciler pass reads the open work, not the tables: 20 times the history, same reads
+    "reconcile_rru_growth": ("<=", 1.1),
 }
 
 # Workload sizes: (backordered/in-stock lines counted, cold start rounds, e2e orders, profiled lines)
 SIZES = {"full": (10, 7, 200, 10), "quick": (3, 3, 40, 3), "smoke": (1, 1, 6, 1)}
+# Settled orders beside the same open work, for the reconciler's read units per pass
+RECONCILE_HISTORY = {"full": (1_000, 20_000), "quick": (1_000, 20_000), "smoke": (50, 1_000)}
 
 LINE_STAGE_FUNCTION = {"webhook": "api", "handover": "on_handover"}
 
@@ -98,8 +102,10 @@ def line_cost(totals, billed_ms: dict[str, float] | None = None) -> dict:
 # --- the parts ----------------------------------------------------------------------------
 
 
-def run_capacity(lines: int) -> dict:
+def run_capacity(sizes: tuple[int, tuple[int, int]]) -> dict:
     from benchmarks import capacity
+
+    lines, history = sizes
 
     meter = capacity.Meter()
     with capacity.Bench.started(meter) as bench:
@@ -107,6 +113,7 @@ def run_capacity(lines: int) -> dict:
         instock = capacity.instock_lines(bench, lines)
         windowed = capacity.window_lines(bench, 5 * math.ceil(lines / 5), per_window=5)  # whole windows
         batches = capacity.stream_batches(bench, 10)
+        passes = capacity.reconcile_passes(bench, history)
     cost = line_cost(backordered)
     measured_ms = {
         stage: math.ceil(s["handler_ms_mean"]) for stage, s in backordered.per_stage.items() if s["invocations"]
@@ -140,6 +147,9 @@ def run_capacity(lines: int) -> dict:
         "stream_batch_read_calls_per_record_batch_1": round(b1, 3),
         "stream_batch_read_calls_per_record_batch_10": round(b10, 3),
         "stream_batch_reads_per_record_ratio": round(b10 / b1, 3) if b1 else 0.0,
+        **{f"reconcile_{k}": v for k, v in passes.items()},
+        "reconcile_rru_growth": round(passes[f"rru_per_pass_{history[1]}"] / passes[f"rru_per_pass_{history[0]}"], 3),
+        "reconcile_history_sizes": list(history),
         "stages_backordered": _stages(backordered),
         "stages_instock": _stages(instock),
         "stages_backordered_window_5": _stages(windowed),
@@ -205,7 +215,7 @@ def collect(size: str = "full", e2e: bool = True, progress=None) -> dict:
     }
     timings = {}
     for name, part, arg in (
-        ("capacity", run_capacity, lines),
+        ("capacity", run_capacity, (lines, RECONCILE_HISTORY[size])),
         ("cpu", run_cpu, cpu_lines),
         ("cold_start", run_cold_start, rounds),
         ("e2e", run_e2e, orders),
@@ -246,6 +256,7 @@ def table(r: dict) -> str:
         "usd_per_million_backordered_lines", "usd_per_million_backordered_lines_measured_durations",
         "usd_per_million_backordered_lines_ddb_before_nov_2024", "usd_per_million_instock_lines",
         "stream_batch_reads_per_record_ratio",
+        "reconcile_rru_growth",
         "cold_start_ratio_max", "cold_start_init_ratio_max", "cold_start_ratio_max_source",
         "our_cpu_share", "our_cpu_share_in_handlers", "our_cpu_share_in_handlers_without_mock",
         "e2e_orders_per_s", "e2e_p50_ms", "e2e_p95_ms", "e2e_rss_mb_after_100", "e2e_rss_mb_end", "e2e_stop_s",
@@ -293,6 +304,12 @@ def table(r: dict) -> str:
         out.append(
             "Stream batches: read calls per record, batch of 1 vs batch of 10: "
             + ", ".join(f"{fn} {v['batch_1']['read_calls_per_record']:g} vs {v['batch_10']['read_calls_per_record']:g}" for fn, v in sb.items())
+        )
+        small, large = r["reconcile_history_sizes"]
+        out.append(
+            f"Reconciler pass over {r['reconcile_waiting_orders']} waiting orders: read units {r[f'reconcile_rru_per_pass_{small}']:g} "
+            f"beside {small:,} settled orders, {r[f'reconcile_rru_per_pass_{large}']:g} beside {large:,} "
+            f"(a scan of that history alone: {r[f'reconcile_scan_rru_estimate_{small}']:,} and {r[f'reconcile_scan_rru_estimate_{large}']:,})"
         )
     if "cold_start" in r:
         out.append("")

@@ -66,13 +66,10 @@ WRITE_ACTIONS = (
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
 )
-# A whole-table read, for the periodic reconciler only: not part of "read".
-SCAN_ACTIONS = ("dynamodb:Scan",)
 TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
     "read": READ_ACTIONS,
     "write": WRITE_ACTIONS,
     "read_write": tuple(sorted(set(READ_ACTIONS) | set(WRITE_ACTIONS))),
-    "scan": SCAN_ACTIONS,
 }
 
 
@@ -284,8 +281,8 @@ class FunctionStage(Construct):
                     resources=[self._shared.tables[table_name].table_arn],
                 )
             )
-            if spec.queries_indexes:
-                for index in topology.table(table_name).indexes:
+            for index in topology.table(table_name).indexes:
+                if index in spec.queries_indexes:
                     self.role.add_to_policy(
                         iam.PolicyStatement(
                             actions=["dynamodb:Query"],
@@ -633,8 +630,8 @@ class BackordersStack(Stack):
                 index_name=index.name,
                 partition_key=dynamodb.Attribute(name=index.partition_key, type=dynamodb.AttributeType.STRING),
                 sort_key=dynamodb.Attribute(name=index.sort_key, type=dynamodb.AttributeType.STRING),
-                projection_type=dynamodb.ProjectionType.INCLUDE,
-                non_key_attributes=list(index.include),
+                projection_type=dynamodb.ProjectionType(index.projection),
+                non_key_attributes=list(index.include) or None,
             )
         return table
 

@@ -213,14 +213,14 @@ class Chain:
         from backorders.adapters import dynamo
         from backorders.adapters.store import Store, po_key
 
-        due = [item for item in Store().receipts_and_windows("9999") if item["entity"] == "PO"]
+        due = Store().overdue_windows("9999")
         sqs, url = _Clients.client("sqs"), self.resources.queue_urls[topology.PO_WINDOWS.name]
         for item in due:
             past = (datetime.now(UTC) - timedelta(milliseconds=1)).isoformat(timespec="milliseconds")
             dynamo.client().update_item(
                 TableName=topology.PURCHASING.name,
                 Key=dynamo.to_item(po_key(item["seller_id"], item["po_id"])),
-                UpdateExpression="SET closes_at = :past",
+                UpdateExpression=f"SET closes_at = :past, {topology.WORK.sort_key} = :past",  # and when it is due
                 ExpressionAttributeValues={":past": {"S": past}},
             )
             sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"seller_id": item["seller_id"], "po_id": item["po_id"]}))

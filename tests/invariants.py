@@ -11,6 +11,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
 from backorders import topology
+from backorders.adapters.store import OPEN_ORDER_STATUSES
 
 _d = TypeDeserializer()
 
@@ -47,6 +48,7 @@ def _by_entity(ignore: frozenset | set = frozenset(), items: dict[str, list[dict
 def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, list[dict]] | None = None) -> dict:
     """Assert every invariant; returns per (seller, sku) stock figures for further checks."""
     by_entity = _by_entity(ignore, items)
+    _check_work_index(by_entity)
 
     stock_in = defaultdict(int)  # what came in: adjustments, received returns, GRNs
     for adj in by_entity["ADJUSTMENT"]:
@@ -123,6 +125,21 @@ def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, li
     _check_purchasing(by_entity)
     _check_returns(by_entity, summaries)
     return figures
+
+
+def _check_work_index(by_entity: dict[str, list[dict]]) -> None:
+    """The reconciler finds open work only in the work index: every open order and open
+    PO is in it, due when it should be, and nothing else but GRNs (settled later)."""
+    for entity, items in by_entity.items():
+        for item in items:
+            if entity == "ORDER" and item["status"] in OPEN_ORDER_STATUSES:
+                assert item.get("work_sk") == item["created_at"] and item["work_pk"].startswith("ORDER#"), f"open order outside the work index: {item['pk']}"
+            elif entity == "PO" and item["status"] == "open":
+                assert item.get("work_sk") == item["closes_at"] and item["work_pk"].startswith("WINDOW#"), f"open PO outside the work index: {item['sk']}"
+            elif entity == "GRN":
+                assert "work_pk" not in item or item["work_pk"].startswith("GRN#"), item["sk"]
+            else:
+                assert "work_pk" not in item, f"{entity} {item['pk']}/{item['sk']} ({item.get('status')}) left in the work index"
 
 
 def _check_purchasing(by_entity: dict[str, list[dict]]) -> None:
@@ -289,6 +306,7 @@ def check_settled(ignore: frozenset | set = frozenset(), items: dict[str, list[d
     by_entity = _by_entity(ignore, items)
     grn_ids = defaultdict(set)
     for grn in by_entity["GRN"]:
+        assert "work_pk" not in grn, f"GRN {grn['grn_id']} given to its orders and still in the work index"
         for share in grn.get("shares", []):
             grn_ids[(grn["seller_id"], share["order_id"])].add(grn["grn_id"])
     for order in by_entity["ORDER"]:
@@ -338,7 +356,7 @@ def _check_nothing_bought_for_nobody(by_entity: dict[str, list[dict]]) -> None:
 
 # What differs between two runs of the same steps: the clock, random secrets and request
 # ids, and what is built from them (a list's sort key starts with the time).
-_VOLATILE = re.compile(r"(_at|_until|correlation_id|request_id|webhook_secret|api_key|api_key_sha256|list_sk)$")
+_VOLATILE = re.compile(r"(_at|_until|correlation_id|request_id|webhook_secret|api_key|api_key_sha256|list_sk|work_sk)$")
 
 
 def without_volatile(value: Any, also: frozenset[str] = frozenset()) -> Any:

@@ -32,6 +32,7 @@ FIELDS = (
     "e2e_p95_ms",
     "our_cpu_share",
     "stream_batch_reads_per_record_ratio",
+    "reconcile_rru_growth",
 )
 
 
@@ -53,4 +54,6 @@ def test_run_py_emits_every_figure_as_a_number():
 
     assert set(result["cold_start"]["bytecode"]["functions"]) == {fn.name for fn in topology.FUNCTIONS}
     assert set(result["prices"]) == set(result["price_sources"])
-    assert set(result["targets"]) >= {"wru_per_backordered_line", "usd_per_million_backordered_lines", "cold_start_ratio_max", "our_cpu_share"}
+    assert set(result["targets"]) >= {
+        "wru_per_backordered_line", "usd_per_million_backordered_lines", "cold_start_ratio_max", "our_cpu_share", "reconcile_rru_growth"
+    }

@@ -66,7 +66,7 @@ def test_goods_whose_reserved_stock_is_gone_fail_at_once_naming_the_bin(chain, m
     [vo] = chain.vendor_orders("v1")
     assert chain.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2)).status == 202
     store = Store()
-    [grn] = [Grn.model_validate(item) for item in store.receipts_and_windows("9999") if item["entity"] == "GRN"]
+    [grn] = [Grn.model_validate(item) for item in store.unsettled_receipts("9999")]
     boto3.client("dynamodb").update_item(
         TableName=store.inventory,
         Key=dynamo.to_item(bin_key("s1", "A", "main", "default")),

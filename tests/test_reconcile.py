@@ -10,7 +10,7 @@ import pytest
 from backorders import topology
 from backorders.adapters import dynamo
 from backorders.adapters.events import EventBridgePublisher
-from backorders.adapters.store import Store
+from backorders.adapters.store import WORK_ORDER, Store, work_keys
 from backorders.services.reconcile import DeadLetters, reconcile
 from backorders_local.functions import context_for
 from tests import invariants
@@ -98,6 +98,50 @@ def test_goods_received_but_never_assigned_are_assigned(shop):
     invariants.check()
 
 
+def work_index(table: str) -> list[dict]:
+    """What the reconciler can find: the work index as it is now."""
+    out = boto3.client("dynamodb").scan(TableName=table, IndexName=topology.WORK.name)["Items"]
+    return [dynamo.from_item(i) for i in out]
+
+
+def test_a_grn_leaves_the_work_once_its_goods_are_given_and_a_lost_last_write_is_made_good(shop, monkeypatch):
+    shop.order("s1", "o1", ("A", 2))
+    shop.drain()
+    assert [i["sk"] for i in work_index("orders")] == ["ORDER"], "the waiting order is open work"
+    [vo] = shop.vendor_orders("v1")
+    # the goods are given, and the write that ends the GRN's open work is lost
+    monkeypatch.setattr(Store, "settle_receipt", lambda self, grn: (_ for _ in ()).throw(RuntimeError("lost")))
+    shop.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2))
+    shop.drain()
+    assert shop.get_order("s1", "o1")["status"] == "ready"
+    assert work_index("orders") == [], "a ready order is no longer open work"
+    [grn] = work_index("purchasing")
+    assert grn["sk"].startswith("GRN#")
+    monkeypatch.undo()
+    assert run(shop) == {}, "nothing to repair: the goods were given"
+    assert work_index("purchasing") == []
+    invariants.check()
+    invariants.check_settled()
+
+
+def test_goods_received_for_an_order_cancelled_meanwhile_become_free_stock(shop):
+    pump(shop, "on_goods_received").handler = broken
+    shop.order("s1", "o1", ("A", 2))
+    shop.drain()
+    [vo] = shop.vendor_orders("v1")
+    shop.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2))
+    shop.drain()
+    assert shop.as_seller("s1", "POST", "/v1/sellers/s1/orders/o1/cancel", {"order_id": "o1"}).status == 200
+    shop.drain()
+    assert work_index("orders") == [], "a cancelled order is no longer open work; its GRN still is"
+    assert run(shop)["receipts_assigned"] == 1
+    [bin_] = shop.bins("s1", "A").values()
+    assert (bin_["reserved"], bin_["available"]) == (0, 2)
+    assert work_index("purchasing") == []
+    invariants.check()
+    invariants.check_settled()
+
+
 def test_free_stock_while_orders_wait_is_assigned(chain):
     chain.seller("s1")
     pump(chain, "on_stock_changed").handler = broken
@@ -149,6 +193,8 @@ POISON_ORDER = {
     "pk": "SELLER#s1#ORDER#bad", "sk": "ORDER", "entity": "ORDER", "status": "received",
     "lines": "not a list", "created_at": "2020-01-01T00:00:00.000+00:00",
 }
+# open work, as every order is when it arrives
+POISON_ORDER |= work_keys(WORK_ORDER, POISON_ORDER, POISON_ORDER["created_at"])
 
 
 def test_a_poison_order_next_to_a_stuck_one_is_counted_as_failed_and_the_pass_goes_on(shop, capsys, caplog, monkeypatch):

@@ -79,9 +79,6 @@ def test_table_access_names_real_tables_and_known_levels():
         for name, access in fn.tables.items():
             topology.table(name)
             assert levels(access) and levels(access) <= set(get_args(topology.Access)), (fn.name, name, access)
-    # a whole-table scan only where nothing else would do: the periodic reconciler
-    scanners = {fn.name for fn in topology.FUNCTIONS if any("scan" in levels(a) for a in fn.tables.values())}
-    assert scanners <= {topology.RECONCILE.name}
 
 
 def test_rule_retry_settings_are_within_what_eventbridge_and_lambda_accept():

@@ -30,6 +30,10 @@ class Index:
     sort_key: str
     include: tuple[str, ...]
 
+    @property
+    def projection(self) -> Literal["KEYS_ONLY", "INCLUDE"]:
+        return "INCLUDE" if self.include else "KEYS_ONLY"
+
 
 # The lists a seller or vendor pages through, newest first: one partition per list
 # (`SELLER#<id>#ORDERS`, `SELLER#<id>#POS`, `VENDOR#<id>#ORDERS`), sorted by
@@ -37,6 +41,16 @@ class Index:
 # never change: an item enters the index once, on its put, and no later write of it
 # (status, lines) writes the index again. The status filter reads the items.
 LISTS = Index(name="lists", partition_key="list_pk", sort_key="list_sk", include=("skus",))
+
+# Open work, for the reconciler: an item is in it only while it may still need a repair,
+# so a pass reads in proportion to that, not to the tables. Orders not yet ready or
+# cancelled, GRNs not yet given to all their orders, open POs (consolidation windows).
+# `work_pk` is `<kind>#<shard>` (WORK_SHARDS per kind, so no index partition is hot),
+# `work_sk` when the work becomes due (created, or closes). Keys only: an item enters on
+# a write that sets the keys and leaves on the one that removes them; writes between
+# cost the index nothing.
+WORK = Index(name="work", partition_key="work_pk", sort_key="work_sk", include=())
+WORK_SHARDS = 8
 
 
 @dataclass(frozen=True)
@@ -69,14 +83,14 @@ ORDERS = Table(
     env_var="ORDERS_TABLE",
     stream=True,
     purpose="seller orders with their lines, assignments and allocations",
-    indexes=(LISTS,),
+    indexes=(LISTS, WORK),
 )
 PURCHASING = Table(
     name="purchasing",
     env_var="PURCHASING_TABLE",
     stream=True,
     purpose="purchase orders, vendor (B2B) orders, handovers, GRNs",
-    indexes=(LISTS,),
+    indexes=(LISTS, WORK),
 )
 TABLES: tuple[Table, ...] = (ACCOUNTS, INVENTORY, ORDERS, PURCHASING)
 
@@ -173,8 +187,8 @@ class Route:
 
 
 # What a function may do on a table (infra/stack.py maps each level to IAM actions).
-# "scan" reads a whole table: for the periodic reconciler, not for any request path.
-Access = Literal["read", "write", "read_write", "scan"]
+# No level scans a whole table: what the reconciler looks for is in the work index.
+Access = Literal["read", "write", "read_write"]
 
 
 @dataclass(frozen=True)
@@ -195,7 +209,7 @@ class Function:
     sends_to: tuple[QueueTrigger, ...] = ()  # queues it puts messages on
     schedule_minutes: int | None = None  # run every N minutes
     replays_dead_letters: bool = False  # may read and replay the rules' dead-letter queues
-    queries_indexes: bool = False  # may query its tables' indexes (the lists)
+    queries_indexes: tuple[Index, ...] = ()  # indexes it may query, on each of its tables that has them
 
     @property
     def directory(self) -> str:
@@ -283,7 +297,7 @@ FUNCTIONS: tuple[Function, ...] = (
             PURCHASING.name: "read_write",
         },
         routes=API_ROUTES,
-        queries_indexes=True,
+        queries_indexes=(LISTS,),
     ),
     Function(
         name="on_order_created",
@@ -318,7 +332,7 @@ FUNCTIONS: tuple[Function, ...] = (
         name="on_goods_received",
         description="Assigns inwarded goods (a GRN) to the pending quantity of their order",
         # the GRN comes in the stream record: no read of purchasing
-        tables={INVENTORY.name: "write", ORDERS.name: "read_write"},
+        tables={INVENTORY.name: "write", ORDERS.name: "read_write", PURCHASING.name: "write"},  # purchasing: a GRN leaves the open work
         stream=StreamTrigger(table=PURCHASING, filters=(_image_is("GRN"),)),
     ),
     Function(
@@ -409,13 +423,14 @@ RECONCILE = Function(
     timeout_s=300,
     tables={
         ACCOUNTS.name: "read",
-        INVENTORY.name: ("read_write", "scan"),
-        ORDERS.name: ("read_write", "scan"),
-        PURCHASING.name: ("read_write", "scan"),
+        INVENTORY.name: "read_write",
+        ORDERS.name: "read_write",
+        PURCHASING.name: "read_write",
     },
     publishes_events=True,
     schedule_minutes=15,
     replays_dead_letters=True,
+    queries_indexes=(WORK,),
 )
 FUNCTIONS = (*FUNCTIONS, RECONCILE)
 RECONCILE_AFTER_ENV_VAR = "RECONCILE_AFTER_MINUTES"  # work younger than this is not stuck yet

@@ -64,7 +64,7 @@ def provision(session) -> Resources:
                         {"AttributeName": i.partition_key, "KeyType": "HASH"},
                         {"AttributeName": i.sort_key, "KeyType": "RANGE"},
                     ],
-                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(i.include)},
+                    "Projection": {"ProjectionType": i.projection, **({"NonKeyAttributes": list(i.include)} if i.include else {})},
                 }
                 for i in t.indexes
             ]

@@ -12,7 +12,7 @@ call made inside a handler. The records are then checked against the template al
   in the template says which logical resource that variable names in the deployment;
 * each call must be allowed by a statement of THAT function's role on that resource;
 * each grant of the role must be used by some call of the function (a DynamoDB grant:
-  some call of its kind, read, write or scan, on that table; see KINDS), unless the
+  some call of its kind, read or write, on that table; see KINDS), unless the
   Lambda service itself, not the code, makes that call with the role
   (`not_made_by_the_code`, the short allow-list);
 * each granted action must be made by some function somewhere.
@@ -397,7 +397,6 @@ def test_every_call_is_allowed_by_the_functions_own_role(recorded, functions_dep
 KINDS = {
     "read": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"},
     "write": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
-    "scan": {"dynamodb:Scan"},
 }
 
 

@@ -294,18 +294,18 @@ def index_page(
     return [from_item(i) for i in out.get("Items", [])], (from_item(last) if last else None)
 
 
-def scan(table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]:
-    """Every item matching `condition`, page by page (for periodic repairs only: a scan
-    reads the whole table)."""
+def index_due(table: str, index: Index, pk: str, before: str) -> Iterator[dict]:
+    """The entries of one index partition with a sort key below `before`, oldest first,
+    as the index projects them (eventually consistent, as every index read)."""
     kwargs: dict[str, Any] = {
         "TableName": table,
-        "FilterExpression": condition,
-        "ExpressionAttributeNames": {f"#{n}": n for n in _NAME.findall(condition)},
-        "ExpressionAttributeValues": {k: to_attr(v) for k, v in values.items()},
-        "ConsistentRead": True,
+        "IndexName": index.name,
+        "KeyConditionExpression": "#pk = :pk AND #sk < :before",
+        "ExpressionAttributeNames": {"#pk": index.partition_key, "#sk": index.sort_key},
+        "ExpressionAttributeValues": {":pk": {"S": pk}, ":before": {"S": before}},
     }
     while True:
-        out = client().scan(**kwargs)
+        out = client().query(**kwargs)
         yield from (from_item(i) for i in out.get("Items", []))
         if "LastEvaluatedKey" not in out:
             return
@@ -319,7 +319,7 @@ class Tables(Protocol):
     def get(self, table: str, key: dict) -> dict | None: ...
     def batch_get(self, table: str, keys: Iterable[dict]) -> list[dict]: ...
     def query(self, table: str, pk: str, sk_prefix: str | None = None) -> list[dict]: ...
-    def scan(self, table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]: ...
+    def index_due(self, table: str, index: Index, pk: str, before: str) -> Iterator[dict]: ...
     def page(self, table: str, pk: str, sk_prefix: str, limit: int, after_sk: str | None = None) -> tuple[list[dict], str | None]: ...
     def index_page(
         self, table: str, index: Index, pk: str, limit: int, start: dict | None = None,
@@ -342,8 +342,8 @@ class DynamoTables:
     def query(self, table: str, pk: str, sk_prefix: str | None = None) -> list[dict]:
         return query(table, pk, sk_prefix)
 
-    def scan(self, table: str, condition: str, values: dict[str, Any]) -> Iterator[dict]:
-        return scan(table, condition, values)
+    def index_due(self, table: str, index: Index, pk: str, before: str) -> Iterator[dict]:
+        return index_due(table, index, pk, before)
 
     def page(self, table: str, pk: str, sk_prefix: str, limit: int, after_sk: str | None = None) -> tuple[list[dict], str | None]:
         return page(table, pk, sk_prefix, limit, after_sk)

@@ -27,8 +27,9 @@ version it read, so concurrent stages never overwrite each other.
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -181,6 +182,34 @@ def list_keys(list_pk: str, created_at: str, item_id: str) -> dict:
     """The index keys that put an item in a list, sorted by when it was made (ids hold no
     `#`, so the id is what follows the last one)."""
     return {topology.LISTS.partition_key: list_pk, topology.LISTS.sort_key: f"{created_at}#{item_id}"}
+
+
+# --- open work (topology.WORK): what the reconciler reads -----------------------------
+
+WORK_ORDER, WORK_RECEIPT, WORK_WINDOW = "ORDER", "GRN", "WINDOW"
+OPEN_ORDER_STATUSES = frozenset({"accepting", "received", "backordered"})
+WORK_KEYS = (topology.WORK.partition_key, topology.WORK.sort_key)
+
+
+def work_keys(kind: str, key: dict, due: str) -> dict:
+    """The keys that put an item in the work index: `<kind>#<shard>` (the shard from the
+    item's own key, so it never changes), and when the work is due."""
+    shard = zlib.crc32(f"{key['pk']}/{key['sk']}".encode()) % topology.WORK_SHARDS
+    return {topology.WORK.partition_key: f"{kind}#{shard}", topology.WORK.sort_key: due}
+
+
+def order_work(order: Order) -> dict:
+    """An order is open work until it is ready or cancelled."""
+    if order.status not in OPEN_ORDER_STATUSES:
+        return {}
+    return work_keys(WORK_ORDER, order_key(order.seller_id, order.order_id), order.created_at)
+
+
+def window_work(po: PurchaseOrder) -> dict:
+    """An open PO is work due when its consolidation window closes."""
+    if po.status != "open" or po.closes_at is None:
+        return {}
+    return work_keys(WORK_WINDOW, po_key(po.seller_id, po.po_id), po.closes_at)
 
 
 # A filtered list reads at most this many index pages a request: a rare status or SKU
@@ -438,29 +467,26 @@ class Store:
     # They yield raw items: the reconciler parses each on its own, so one it cannot
     # parse stops only itself.
 
-    def orders_in_progress(self, created_before: str) -> Iterator[dict]:
-        condition = "#entity = :order AND #status IN (:accepting, :received, :backordered) AND #created_at < :before"
-        values = {
-            ":order": "ORDER",
-            ":accepting": "accepting",
-            ":received": "received",
-            ":backordered": "backordered",
-            ":before": created_before,
-        }
-        return self.tables.scan(self.orders, condition, values)
+    def _due(self, table: str, kind: str, before: str) -> list[dict]:
+        """The items of one kind of open work due before then, read in full."""
+        keys = []
+        for shard in range(topology.WORK_SHARDS):
+            for entry in self.tables.index_due(table, topology.WORK, f"{kind}#{shard}", before):
+                keys.append({"pk": entry["pk"], "sk": entry["sk"]})
+        return self.tables.batch_get(table, keys) if keys else []
 
-    def receipts_and_windows(self, before: str) -> Iterator[dict]:
-        """GRNs created before then, and open POs whose consolidation window should have
-        closed by then, in one pass over the purchasing table (a scan reads the whole table
-        whatever it keeps)."""
-        condition = "(#entity = :grn AND #created_at < :before) OR (#entity = :po AND #status = :open AND #closes_at < :before)"
-        return self.tables.scan(self.purchasing, condition, {":grn": "GRN", ":po": "PO", ":open": "open", ":before": before})
+    # Raw items: the reconciler reads each on its own, so one it cannot read stops no other.
+    def orders_in_progress(self, created_before: str) -> list[dict]:
+        """Orders not yet ready or cancelled, received before then."""
+        return self._due(self.orders, WORK_ORDER, created_before)
 
-    def skus_with_waiting_lines(self) -> set[tuple[str, str]]:
-        found = set()
-        for item in self.tables.scan(self.inventory, "#entity = :waiting", {":waiting": "WAITING_LINE"}):
-            found.add(waiting_line_sku(item["pk"]))
-        return found
+    def unsettled_receipts(self, created_before: str) -> list[dict]:
+        """GRNs made before then whose goods are not known to be all given yet."""
+        return self._due(self.purchasing, WORK_RECEIPT, created_before)
+
+    def overdue_windows(self, closing_before: str) -> list[dict]:
+        """Open POs whose consolidation window should have closed before then."""
+        return self._due(self.purchasing, WORK_WINDOW, closing_before)
 
     # --- writes: each returns the Write, the caller decides what goes in one step ---
 
@@ -721,6 +747,7 @@ class Store:
         item = {
             **order_key(order.seller_id, order.order_id),
             **list_keys(orders_list_pk(order.seller_id), order.created_at, order.order_id),
+            **order_work(order),
             "entity": "ORDER",
             **order.model_dump(exclude={"applied_grns"}),
             "skus": {sku_digest(line.sku) for line in order.lines},  # for the list's SKU filter
@@ -741,8 +768,11 @@ class Store:
         }
         add = {"applied_grns": {applied_grn}} if applied_grn else {}
         key = order_key(order.seller_id, order.order_id)
+        work = order_work(order)
         order.updated_at = fields["updated_at"] = now()  # the answer shows what is stored
-        return _versioned_update(self.orders, key, fields, version, expect_status=expect_status, add=add)
+        return _versioned_update(
+            self.orders, key, fields | work, version, expect_status=expect_status, add=add, remove=() if work else WORK_KEYS
+        )
 
     def delete_order(self, order: Order, version: int) -> Write:
         """Remove an order refused after all (its stock was given back first)."""
@@ -758,6 +788,7 @@ class Store:
         item = {
             **po_key(po.seller_id, po.po_id),
             **list_keys(purchase_orders_list_pk(po.seller_id), po.created_at, po.po_id),
+            **window_work(po),
             "entity": "PO",
             **po.model_dump(),
             "updated_at": po.created_at,
@@ -794,8 +825,10 @@ class Store:
         }
         if po.approved_at is not None:
             fields["approved_at"] = po.approved_at
+        work = window_work(po)
         po.updated_at = fields["updated_at"] = now()
-        return _versioned_update(self.purchasing, po_key(po.seller_id, po.po_id), fields, version)
+        key = po_key(po.seller_id, po.po_id)
+        return _versioned_update(self.purchasing, key, fields | work, version, remove=() if work else WORK_KEYS)
 
     def open_window(self, po: PurchaseOrder, replacing: str | None) -> Write:
         """Point the seller's shortfalls for the PO's vendor at it (an open PO), where none
@@ -811,8 +844,16 @@ class Store:
         return put(self.purchasing, {**key, "entity": "HANDOVER", **handover.model_dump()}, NOT_EXISTS, guard=True)
 
     def put_grn(self, grn: Grn) -> Write:
+        """A GRN, open work until its goods are given to all its orders (`settle_receipt`)."""
         key = grn_key(grn.seller_id, grn.grn_id)
-        return put(self.purchasing, {**key, "entity": "GRN", **grn.model_dump()}, NOT_EXISTS, guard=True)
+        item = {**key, **work_keys(WORK_RECEIPT, key, grn.created_at), "entity": "GRN", **grn.model_dump()}
+        return put(self.purchasing, item, NOT_EXISTS, guard=True)
+
+    def settle_receipt(self, grn: Grn) -> Write:
+        """The GRN's goods are all given: it leaves the open work (a GRN is never changed
+        otherwise, so this needs no version)."""
+        names = ", ".join(f"#{k}" for k in WORK_KEYS)
+        return update(self.purchasing, grn_key(grn.seller_id, grn.grn_id), f"REMOVE {names}", "attribute_exists(#pk)")
 
 
 def _versioned_update(
@@ -823,15 +864,19 @@ def _versioned_update(
     *,
     expect_status: str | None = None,
     add: dict[str, Any] | None = None,
+    remove: Iterable[str] = (),
 ) -> Write:
-    """SET `fields` (and ADD `add`) if the item is still at `version`; bumps the version.
-    `fields` carries the item's `updated_at`, the same the caller's model now shows."""
+    """SET `fields` (ADD `add`, REMOVE `remove`) if the item is still at `version`; bumps
+    the version. `fields` carries the item's `updated_at`, the same the caller's model now
+    shows."""
     values: dict[str, Any] = {f":{k}": v for k, v in fields.items()}
     values |= {":version": version, ":next": version + 1}
     expression = "SET " + ", ".join(f"#{k} = :{k}" for k in fields) + ", #version = :next"
     if add:
         expression += " ADD " + ", ".join(f"#{k} :add_{k}" for k in add)
         values |= {f":add_{k}": v for k, v in add.items()}
+    if remove:
+        expression += " REMOVE " + ", ".join(f"#{k}" for k in remove)
     condition = SAME_VERSION
     if expect_status:
         condition += " AND #status = :expected"

@@ -294,8 +294,9 @@ def assign_goods_received(store: Store, grn: Grn, read: dict[tuple[str, str], tu
     which the bin's stream then offers to the orders waiting longest), once per GRN and
     order. Goods for more lines than one transaction can carry are given in steps, each
     recording on the order what it gave (`grn_progress`, per line); the last marks the
-    GRN applied. `read`: orders the caller read in one batch for several GRNs; each is
-    used once, for the first step on it.
+    GRN applied; then the GRN leaves the open work (`Store.settle_receipt`). `read`: orders
+    the caller read in one batch for several GRNs; each is used once, for the first step on
+    it.
     """
     applied = False
     orders: list[Order] = []
@@ -351,6 +352,8 @@ def assign_goods_received(store: Store, grn: Grn, read: dict[tuple[str, str], tu
                 break
         if order is not None:
             orders.append(order)
+    # All given: the GRN is no longer open work. Lost, the reconciler finds it given.
+    store.commit([store.settle_receipt(grn)])
     return orders, applied
 
 

@@ -58,20 +58,24 @@ def reconcile(
             logger.exception("reconcile: could not repair %s", what)
             repairs["failed"] += 1
 
+    # Each kind of work is read from the work index (topology.WORK), which holds an item
+    # only while it may need a repair: a pass reads what is open, not the tables.
+
     # An order never assigned, or whose shortfall never got a PO or a reason.
+    waiting: set[tuple[str, str]] = set()
     for item in store.orders_in_progress(cutoff):
-        isolated(f"order {_name(item)}", functools.partial(_repair_order, store, item))
+        isolated(f"order {_name(item)}", functools.partial(_repair_order, store, item, waiting))
 
-    # Goods received (a GRN) and never given to their order; consolidation windows that
-    # should have closed by now (their message was lost). One scan finds both.
-    for item in store.receipts_and_windows(cutoff):
-        if item.get("entity") == "GRN":
-            isolated(f"GRN {_name(item)}", functools.partial(_repair_receipt, store, item))
-        else:
-            isolated(f"PO window {_name(item)}", functools.partial(_close_window, store, item, now))
+    # Goods received (a GRN) and not known to be given to all their orders.
+    for item in store.unsettled_receipts(cutoff):
+        isolated(f"GRN {_name(item)}", functools.partial(_repair_receipt, store, item))
 
-    # Stock available while orders wait for it.
-    for seller_id, sku in sorted(store.skus_with_waiting_lines()):
+    # Consolidation windows that should have closed by now (their message was lost).
+    for item in store.overdue_windows(cutoff):
+        isolated(f"PO window {_name(item)}", functools.partial(_close_window, store, item, now))
+
+    # Stock available while those orders wait for it.
+    for seller_id, sku in sorted(waiting):
         isolated(f"free stock of {seller_id}/{sku}", functools.partial(_repair_free_stock, store, seller_id, sku))
 
     # Events that exhausted their retries: announce them again.
@@ -84,9 +88,11 @@ def _name(item: dict) -> str:
     return f"{item.get('pk')}/{item.get('sk')}"
 
 
-def _repair_order(store: Store, item: dict) -> Counter:
+def _repair_order(store: Store, item: dict, waiting: set[tuple[str, str]]) -> Counter:
+    """Finishes what the chain left of one order; adds the SKUs its lines wait for."""
     done: Counter = Counter()
     order = Order.model_validate(item)
+    waiting.update((order.seller_id, order.lines[i].sku) for i in order.waiting())
     if order.status == "accepting":  # an all-or-nothing acceptance that stopped half way
         done["acceptances_finished"] += ordering.finish_acceptance(store, order.seller_id, order.order_id)
         return done
@@ -104,11 +110,14 @@ def _repair_order(store: Store, item: dict) -> Counter:
 
 
 def _repair_receipt(store: Store, item: dict) -> Counter:
+    """Gives a GRN's goods to the orders still without them; the GRN then leaves the open
+    work (also when the chain gave them all and only its last write was lost)."""
     grn = Grn.model_validate(item)
     orders = [store.order(grn.seller_id, order_id) for order_id in grn.share_orders()]
     if all(order is None or grn.grn_id in order.applied_grns for order in orders):
+        store.commit([store.settle_receipt(grn)])
         return Counter()
-    _, assigned = ordering.assign_goods_received(store, grn)
+    _, assigned = ordering.assign_goods_received(store, grn)  # settles it at the end
     return Counter(receipts_assigned=int(assigned))
 
 
