@@ -568,18 +568,6 @@ def assign_receipt(
 # --- cancellation ---------------------------------------------------------------------
 
 
-def cancel_line(line: OrderLine) -> OrderLine:
-    """Nothing assigned or pending any more: ordered = cancelled."""
-    return line.model_copy(
-        update={
-            "cancelled_qty": line.cancelled_qty + line.assigned_qty + line.pending_qty,
-            "assigned_qty": 0,
-            "pending_qty": 0,
-            "allocations": [],
-        }
-    )
-
-
 @dataclass
 class CancelStep:
     lines: list[OrderLine]

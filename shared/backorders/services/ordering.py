@@ -476,24 +476,9 @@ def _hand_on(store: Store, order: Order, line: OrderLine, waiting: list[WaitingL
     if not changed:  # what is on order for it beyond its need is goods already received
         return line, []
     targets: dict[str, tuple[Order, int]] = {}
-    for w in [w for w in waiting if w.order_id != order.order_id][:REPEG_READS]:
-        found_target = targets.get(w.order_id) or store.order_version(order.seller_id, w.order_id)
-        if not found_target or w.line_index >= len(found_target[0].lines):
-            continue
-        target, target_version = found_target
-        other = target.lines[w.line_index]
-        for k, (read, version, po) in enumerate(changed):
-            fits = other.sku == line.sku and rules.may_serve(po, target.order_id)
-            give = min(other.needs_po, rules.surplus_of(po, line.sku)) if fits else 0
-            if give <= 0:
-                continue
-            changed[k] = (read, version, rules.allocate(po, line.sku, target.order_id, other.line_id, give))
-            other = rules.cover(other, po.po_id, give)
-            target_lines = list(target.lines)
-            target_lines[w.line_index] = other
-            target = target.model_copy(update={"lines": target_lines})
-        if target is not found_target[0]:
-            targets[w.order_id] = (target, target_version)
+    others = [w for w in waiting if w.order_id != order.order_id]
+    given = give_to_waiting(store, order.seller_id, line.sku, [po for _, _, po in changed], others, targets, REPEG_READS)
+    changed = [(read, version, po) for (read, version, _), po in zip(changed, given, strict=True)]
     writes = [store.update_order(target, version) for target, version in targets.values()]
     summaries: list[tuple[PurchaseOrder | None, PurchaseOrder]] = []
     for read, version, po in changed:
@@ -501,6 +486,46 @@ def _hand_on(store: Store, order: Order, line: OrderLine, waiting: list[WaitingL
         writes += cut
         summaries.append((read, after))
     return line, [*writes, *store.po_summary_writes(summaries)]
+
+
+def give_to_waiting(
+    store: Store,
+    seller_id: str,
+    sku: str,
+    pos: list[PurchaseOrder],
+    waiting: list[WaitingLine],
+    served: dict[str, tuple[Order, int]],
+    max_reads: int,
+) -> list[PurchaseOrder]:
+    """The POs' surplus of `sku` goes to the lines waiting for it that need more than is
+    on order for them, in the queue's order (oldest first), reading at most `max_reads`
+    orders. `served` gathers the orders given to, as changed, with the version read (and
+    is read first). Returns the POs with their new allocations."""
+    pos = list(pos)
+    reads = 0
+    for w in waiting:
+        if reads >= max_reads or not any(rules.surplus_of(po, sku) for po in pos):
+            break
+        if not any(rules.may_serve(po, w.order_id) for po in pos):
+            continue
+        found = served.get(w.order_id)
+        if found is None:
+            reads += 1
+            found = store.order_version(seller_id, w.order_id)
+        if found is None or w.line_index >= len(found[0].lines) or found[0].lines[w.line_index].sku != sku:
+            continue
+        order, version = found
+        line = order.lines[w.line_index]
+        for k, po in enumerate(pos):
+            give = min(line.needs_po, rules.surplus_of(po, sku)) if rules.may_serve(po, order.order_id) else 0
+            if give > 0:
+                pos[k] = rules.allocate(po, sku, order.order_id, line.line_id, give)
+                line = rules.cover(line, po.po_id, give)
+        if line is not order.lines[w.line_index]:
+            lines = list(order.lines)
+            lines[w.line_index] = line
+            served[order.order_id] = (order.model_copy(update={"lines": lines}), version)
+    return pos
 
 
 def assign_free_stock(store: Store, seller_id: str, sku: str, max_steps: int = 1000) -> int:

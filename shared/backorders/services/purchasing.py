@@ -33,6 +33,7 @@ from backorders.domain.models import (
     VendorOrder,
     VendorOrderLine,
 )
+from backorders.services import ordering
 from backorders.services.once import create_once
 from backorders.services.ordering import body_fingerprint
 
@@ -229,29 +230,9 @@ def manual_purchase_order(store: Store, seller: Seller, body: ManualPoIn) -> tup
         bought = [PoLine(sku=line.sku, qty=line.qty, surplus_qty=line.qty) for line in body.lines]
         po = _new_purchase_order(seller_id, vendor.vendor_id, po_id, None, bought, now(), po_ref=body.po_ref, body_sha256=fingerprint)
         served: dict[str, tuple[Order, int]] = {}
-        reads = 0
         for line in body.lines:
             _, waiting, _ = store.stock_partition(seller_id, line.sku)
-            for w in waiting:
-                left = rules.surplus_of(po, line.sku)
-                if not left or reads >= MANUAL_PO_READS:
-                    break
-                if not rules.may_serve(po, w.order_id):
-                    continue
-                if w.order_id not in served:
-                    reads += 1
-                found = served.get(w.order_id) or store.order_version(seller_id, w.order_id)
-                if found is None or w.line_index >= len(found[0].lines):
-                    continue
-                order, version = found
-                waiting_line = order.lines[w.line_index]
-                give = min(left, waiting_line.needs_po) if waiting_line.sku == line.sku else 0
-                if give <= 0:
-                    continue
-                po = rules.allocate(po, line.sku, order.order_id, waiting_line.line_id, give)
-                lines = list(order.lines)
-                lines[w.line_index] = rules.cover(waiting_line, po_id, give)
-                served[order.order_id] = (order.model_copy(update={"lines": lines}), version)
+            [po] = ordering.give_to_waiting(store, seller_id, line.sku, [po], waiting, served, MANUAL_PO_READS - len(served))
         vo = _vendor_order_for(po, vendor, seller.name)
         store.commit(
             [
