@@ -85,13 +85,18 @@ def test_a_dead_lettered_shortfall_is_announced_again(shop):
     assert run(shop) == {}
 
 
-def test_goods_received_but_never_assigned_are_assigned(shop):
+def received_and_never_assigned(shop) -> None:
+    """o1 waits for 2 A; the vendor hands them over, and their assignment is lost."""
     pump(shop, "on_goods_received").handler = broken
     shop.order("s1", "o1", ("A", 2))
     shop.drain()
     [vo] = shop.vendor_orders("v1")
     shop.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2))
     shop.drain()
+
+
+def test_goods_received_but_never_assigned_are_assigned(shop):
+    received_and_never_assigned(shop)
     assert shop.get_order("s1", "o1")["status"] == "backordered"
     assert run(shop)["receipts_assigned"] == 1
     assert shop.get_order("s1", "o1")["status"] == "ready"
@@ -125,12 +130,7 @@ def test_a_grn_leaves_the_work_once_its_goods_are_given_and_a_lost_last_write_is
 
 
 def test_goods_received_for_an_order_cancelled_meanwhile_become_free_stock(shop):
-    pump(shop, "on_goods_received").handler = broken
-    shop.order("s1", "o1", ("A", 2))
-    shop.drain()
-    [vo] = shop.vendor_orders("v1")
-    shop.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2))
-    shop.drain()
+    received_and_never_assigned(shop)
     assert shop.as_seller("s1", "POST", "/v1/sellers/s1/orders/o1/cancel", {"order_id": "o1"}).status == 200
     shop.drain()
     assert work_index("orders") == [], "a cancelled order is no longer open work; its GRN still is"
