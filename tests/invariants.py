@@ -129,15 +129,21 @@ def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, li
 
 def _check_work_index(by_entity: dict[str, list[dict]]) -> None:
     """The reconciler finds open work only in the work index: every open order and open
-    PO is in it, due when it should be, and nothing else but GRNs (settled later)."""
+    PO is in it, due when it should be, and so is every order that goods received are
+    still to be given to (cancelled or not); nothing else is."""
+    applied = {(o["seller_id"], o["order_id"]): set(o.get("applied_grns", set())) for o in by_entity["ORDER"]}
+    owed = {
+        (grn["seller_id"], share["order_id"])
+        for grn in by_entity["GRN"]
+        for share in grn.get("shares", [])
+        if grn["grn_id"] not in applied.get((grn["seller_id"], share["order_id"]), set())
+    }
     for entity, items in by_entity.items():
         for item in items:
-            if entity == "ORDER" and item["status"] in OPEN_ORDER_STATUSES:
+            if entity == "ORDER" and (item["status"] in OPEN_ORDER_STATUSES or (item["seller_id"], item["order_id"]) in owed):
                 assert item.get("work_sk") == item["created_at"] and item["work_pk"].startswith("ORDER#"), f"open order outside the work index: {item['pk']}"
             elif entity == "PO" and item["status"] == "open":
                 assert item.get("work_sk") == item["closes_at"] and item["work_pk"].startswith("WINDOW#"), f"open PO outside the work index: {item['sk']}"
-            elif entity == "GRN":
-                assert "work_pk" not in item or item["work_pk"].startswith("GRN#"), item["sk"]
             else:
                 assert "work_pk" not in item, f"{entity} {item['pk']}/{item['sk']} ({item.get('status')}) left in the work index"
 
@@ -306,7 +312,6 @@ def check_settled(ignore: frozenset | set = frozenset(), items: dict[str, list[d
     by_entity = _by_entity(ignore, items)
     grn_ids = defaultdict(set)
     for grn in by_entity["GRN"]:
-        assert "work_pk" not in grn, f"GRN {grn['grn_id']} given to its orders and still in the work index"
         for share in grn.get("shares", []):
             grn_ids[(grn["seller_id"], share["order_id"])].add(grn["grn_id"])
     for order in by_entity["ORDER"]:

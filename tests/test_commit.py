@@ -11,8 +11,8 @@ import pytest
 from backorders.adapters import dynamo
 from backorders.adapters.dynamo import WriteRefused, with_retries
 from backorders.adapters.store import Store, bin_key
+from backorders.domain import ids
 from backorders.domain.errors import RetryableConflict
-from backorders.domain.models import Grn
 from backorders.services import ordering
 
 
@@ -66,7 +66,8 @@ def test_goods_whose_reserved_stock_is_gone_fail_at_once_naming_the_bin(chain, m
     [vo] = chain.vendor_orders("v1")
     assert chain.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2)).status == 202
     store = Store()
-    [grn] = [Grn.model_validate(item) for item in store.unsettled_receipts("9999")]
+    grn = store.grn("s1", ids.grn_id_for_handover("v1", "h1"))
+    assert grn is not None
     boto3.client("dynamodb").update_item(
         TableName=store.inventory,
         Key=dynamo.to_item(bin_key("s1", "A", "main", "default")),

@@ -44,7 +44,8 @@ LISTS = Index(name="lists", partition_key="list_pk", sort_key="list_sk", include
 
 # Open work, for the reconciler: an item is in it only while it may still need a repair,
 # so a pass reads in proportion to that, not to the tables. Orders not yet ready or
-# cancelled, GRNs not yet given to all their orders, open POs (consolidation windows).
+# cancelled (or cancelled with goods received for them still to give), open POs
+# (consolidation windows). A GRN not yet given is found through its order.
 # `work_pk` is `<kind>#<shard>` (WORK_SHARDS per kind, so no index partition is hot),
 # `work_sk` when the work becomes due (created, or closes). Keys only: an item enters on
 # a write that sets the keys and leaves on the one that removes them; writes between
@@ -332,7 +333,8 @@ FUNCTIONS: tuple[Function, ...] = (
         name="on_goods_received",
         description="Assigns inwarded goods (a GRN) to the pending quantity of their order",
         # the GRN comes in the stream record: no read of purchasing
-        tables={INVENTORY.name: "write", ORDERS.name: "read_write", PURCHASING.name: "write"},  # purchasing: a GRN leaves the open work
+        # purchasing: the receipts still due to an order cancelled meanwhile
+        tables={INVENTORY.name: "write", ORDERS.name: "read_write", PURCHASING.name: "read"},
         stream=StreamTrigger(table=PURCHASING, filters=(_image_is("GRN"),)),
     ),
     Function(

@@ -186,7 +186,7 @@ def list_keys(list_pk: str, created_at: str, item_id: str) -> dict:
 
 # --- open work (topology.WORK): what the reconciler reads -----------------------------
 
-WORK_ORDER, WORK_RECEIPT, WORK_WINDOW = "ORDER", "GRN", "WINDOW"
+WORK_ORDER, WORK_WINDOW = "ORDER", "WINDOW"
 OPEN_ORDER_STATUSES = frozenset({"accepting", "received", "backordered"})
 WORK_KEYS = (topology.WORK.partition_key, topology.WORK.sort_key)
 
@@ -198,9 +198,10 @@ def work_keys(kind: str, key: dict, due: str) -> dict:
     return {topology.WORK.partition_key: f"{kind}#{shard}", topology.WORK.sort_key: due}
 
 
-def order_work(order: Order) -> dict:
-    """An order is open work until it is ready or cancelled."""
-    if order.status not in OPEN_ORDER_STATUSES:
+def order_work(order: Order, receipts_pending: bool = False) -> dict:
+    """An order is open work until it is ready or cancelled, and a cancelled one until the
+    goods received for it are given to it (and so to free stock)."""
+    if order.status not in OPEN_ORDER_STATUSES and not receipts_pending:
         return {}
     return work_keys(WORK_ORDER, order_key(order.seller_id, order.order_id), order.created_at)
 
@@ -480,10 +481,6 @@ class Store:
         """Orders not yet ready or cancelled, received before then."""
         return self._due(self.orders, WORK_ORDER, created_before)
 
-    def unsettled_receipts(self, created_before: str) -> list[dict]:
-        """GRNs made before then whose goods are not known to be all given yet."""
-        return self._due(self.purchasing, WORK_RECEIPT, created_before)
-
     def overdue_windows(self, closing_before: str) -> list[dict]:
         """Open POs whose consolidation window should have closed before then."""
         return self._due(self.purchasing, WORK_WINDOW, closing_before)
@@ -757,9 +754,16 @@ class Store:
         return put(self.orders, item, NOT_EXISTS)
 
     def update_order(
-        self, order: Order, version: int, *, applied_grn: str | None = None, expect_status: str | None = None
+        self,
+        order: Order,
+        version: int,
+        *,
+        applied_grn: str | None = None,
+        expect_status: str | None = None,
+        receipts_pending: bool = False,
     ) -> Write:
-        """Rewrite an order's lines and status, if nobody changed it since `version`."""
+        """Rewrite an order's lines and status, if nobody changed it since `version`.
+        `receipts_pending`: goods received for it are still to be given to it."""
         fields: dict[str, Any] = {
             "status": order.status,
             "lines": [line.model_dump() for line in order.lines],
@@ -768,7 +772,7 @@ class Store:
         }
         add = {"applied_grns": {applied_grn}} if applied_grn else {}
         key = order_key(order.seller_id, order.order_id)
-        work = order_work(order)
+        work = order_work(order, receipts_pending)
         order.updated_at = fields["updated_at"] = now()  # the answer shows what is stored
         return _versioned_update(
             self.orders, key, fields | work, version, expect_status=expect_status, add=add, remove=() if work else WORK_KEYS
@@ -844,16 +848,8 @@ class Store:
         return put(self.purchasing, {**key, "entity": "HANDOVER", **handover.model_dump()}, NOT_EXISTS, guard=True)
 
     def put_grn(self, grn: Grn) -> Write:
-        """A GRN, open work until its goods are given to all its orders (`settle_receipt`)."""
         key = grn_key(grn.seller_id, grn.grn_id)
-        item = {**key, **work_keys(WORK_RECEIPT, key, grn.created_at), "entity": "GRN", **grn.model_dump()}
-        return put(self.purchasing, item, NOT_EXISTS, guard=True)
-
-    def settle_receipt(self, grn: Grn) -> Write:
-        """The GRN's goods are all given: it leaves the open work (a GRN is never changed
-        otherwise, so this needs no version)."""
-        names = ", ".join(f"#{k}" for k in WORK_KEYS)
-        return update(self.purchasing, grn_key(grn.seller_id, grn.grn_id), f"REMOVE {names}", "attribute_exists(#pk)")
+        return put(self.purchasing, {**key, "entity": "GRN", **grn.model_dump()}, NOT_EXISTS, guard=True)
 
 
 def _versioned_update(

@@ -294,9 +294,8 @@ def assign_goods_received(store: Store, grn: Grn, read: dict[tuple[str, str], tu
     which the bin's stream then offers to the orders waiting longest), once per GRN and
     order. Goods for more lines than one transaction can carry are given in steps, each
     recording on the order what it gave (`grn_progress`, per line); the last marks the
-    GRN applied; then the GRN leaves the open work (`Store.settle_receipt`). `read`: orders
-    the caller read in one batch for several GRNs; each is used once, for the first step on
-    it.
+    GRN applied. `read`: orders the caller read in one batch for several GRNs; each is
+    used once, for the first step on it.
     """
     applied = False
     orders: list[Order] = []
@@ -323,8 +322,11 @@ def assign_goods_received(store: Store, grn: Grn, read: dict[tuple[str, str], tu
             progress[grn.grn_id] = {line_id: given.get(line_id, 0) + settled.get(line_id, 0) for line_id in set(given) | set(settled)}
         order = order.model_copy(update={"lines": receipt.lines, "grn_progress": progress})
         order.status = order.status_with(receipt.lines)
+        pending = False
+        if order.status == "cancelled":  # it stays open work while other receipts are due to it
+            pending = any(g != grn.grn_id or not receipt.complete for g in receipts_pending(store, order))
         writes = [
-            store.update_order(order, version, applied_grn=grn.grn_id if receipt.complete else None),
+            store.update_order(order, version, applied_grn=grn.grn_id if receipt.complete else None, receipts_pending=pending),
             *store.waiting_writes(before, order),
         ]
         for sku in sorted(receipt.skus):
@@ -352,9 +354,20 @@ def assign_goods_received(store: Store, grn: Grn, read: dict[tuple[str, str], tu
                 break
         if order is not None:
             orders.append(order)
-    # All given: the GRN is no longer open work. Lost, the reconciler finds it given.
-    store.commit([store.settle_receipt(grn)])
     return orders, applied
+
+
+def receipts_pending(store: Store, order: Order) -> list[str]:
+    """The GRNs with goods for the order not yet given to it (in whole), from the
+    receipts of the POs its lines were bought on. (A cancelled order's allocations become
+    surplus when it is cancelled, so only goods received before then can be due to it.)"""
+    pending = []
+    for po_id in sorted({po_id for line in order.lines for po_id in line.purchase_order_ids}):
+        found = store.purchase_order(order.seller_id, po_id)
+        for summary in found[0].grns if found else []:
+            if summary.grn_id not in order.applied_grns and any(share.order_id == order.order_id for share in summary.shares):
+                pending.append(summary.grn_id)
+    return pending
 
 
 def cancel_order(store: Store, seller_id: str, order_id: str) -> Order:
@@ -416,7 +429,10 @@ def cancel_order(store: Store, seller_id: str, order_id: str) -> Order:
         if any(l.assigned_qty or l.pending_qty for l in order.lines):
             raise RetryableConflict(f"order {order_id} took stock while it was being cancelled")
         after = order.model_copy(update={"status": "cancelled"})
-        store.commit([store.update_order(after, version), *store.waiting_writes(order, after)])
+        # Goods received for it and not yet given to it still are (to free stock, then):
+        # it stays open work until they are.
+        pending = bool(receipts_pending(store, after))
+        store.commit([store.update_order(after, version, receipts_pending=pending), *store.waiting_writes(order, after)])
         return after
 
     # Lines first, then each PO, then the order's status: a crash half way leaves an

@@ -4,6 +4,7 @@ have run, so a repair of something already done changes nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -13,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from backorders.adapters.store import Store
-from backorders.domain.models import Grn, Order, PurchaseOrder
+from backorders.domain.errors import RetryableConflict
+from backorders.domain.models import Order, PurchaseOrder
 from backorders.services import ordering, purchasing
 
 log = logging.getLogger(__name__)
@@ -61,14 +63,11 @@ def reconcile(
     # Each kind of work is read from the work index (topology.WORK), which holds an item
     # only while it may need a repair: a pass reads what is open, not the tables.
 
-    # An order never assigned, or whose shortfall never got a PO or a reason.
+    # An order never assigned, whose shortfall never got a PO or a reason, or whose goods
+    # received (a GRN) were never given to it.
     waiting: set[tuple[str, str]] = set()
     for item in store.orders_in_progress(cutoff):
         isolated(f"order {_name(item)}", functools.partial(_repair_order, store, item, waiting))
-
-    # Goods received (a GRN) and not known to be given to all their orders.
-    for item in store.unsettled_receipts(cutoff):
-        isolated(f"GRN {_name(item)}", functools.partial(_repair_receipt, store, item))
 
     # Consolidation windows that should have closed by now (their message was lost).
     for item in store.overdue_windows(cutoff):
@@ -93,6 +92,10 @@ def _repair_order(store: Store, item: dict, waiting: set[tuple[str, str]]) -> Co
     done: Counter = Counter()
     order = Order.model_validate(item)
     waiting.update((order.seller_id, order.lines[i].sku) for i in order.waiting())
+    if order.status in ("backordered", "cancelled"):
+        done += _repair_receipts(store, order)
+        if order.status == "cancelled":
+            return done
     if order.status == "accepting":  # an all-or-nothing acceptance that stopped half way
         done["acceptances_finished"] += ordering.finish_acceptance(store, order.seller_id, order.order_id)
         return done
@@ -109,16 +112,21 @@ def _repair_order(store: Store, item: dict, waiting: set[tuple[str, str]]) -> Co
     return done
 
 
-def _repair_receipt(store: Store, item: dict) -> Counter:
-    """Gives a GRN's goods to the orders still without them; the GRN then leaves the open
-    work (also when the chain gave them all and only its last write was lost)."""
-    grn = Grn.model_validate(item)
-    orders = [store.order(grn.seller_id, order_id) for order_id in grn.share_orders()]
-    if all(order is None or grn.grn_id in order.applied_grns for order in orders):
-        store.commit([store.settle_receipt(grn)])
-        return Counter()
-    _, assigned = ordering.assign_goods_received(store, grn)  # settles it at the end
-    return Counter(receipts_assigned=int(assigned))
+def _repair_receipts(store: Store, order: Order) -> Counter:
+    """Gives the order the goods received for it and never given (a cancelled order: to
+    free stock). A cancelled order with none left leaves the open work."""
+    done: Counter = Counter()
+    for grn_id in ordering.receipts_pending(store, order):
+        grn = store.grn(order.seller_id, grn_id)
+        if grn is not None:
+            _, assigned = ordering.assign_goods_received(store, grn)
+            done["receipts_assigned"] += int(assigned)
+    if order.status == "cancelled":
+        found = store.order_version(order.seller_id, order.order_id)
+        if found and found[0].status == "cancelled" and not ordering.receipts_pending(store, found[0]):
+            with contextlib.suppress(RetryableConflict):  # changed meanwhile: the next pass looks again
+                store.commit([store.update_order(found[0], found[1])])
+    return done
 
 
 def _repair_free_stock(store: Store, seller_id: str, sku: str) -> Counter:
