@@ -134,6 +134,28 @@ def test_goods_received_for_an_order_cancelled_meanwhile_become_free_stock(shop)
     invariants.check_settled()
 
 
+def test_a_cancelled_order_owed_nothing_leaves_the_open_work(shop):
+    shop.order("s1", "o1", ("A", 2))
+    shop.drain()
+    assert shop.as_seller("s1", "POST", "/v1/sellers/s1/orders/o1/cancel", {"order_id": "o1"}).status == 200
+    shop.drain()
+    assert work_index("orders") == []
+    # left in the work index after all (by a step that failed half way, or by older code)
+    key = {"pk": "SELLER#s1#ORDER#o1", "sk": "ORDER"}
+    item = dynamo.get("orders", key)
+    assert item is not None
+    stale = work_keys(WORK_ORDER, key, item["created_at"])
+    boto3.client("dynamodb").update_item(
+        TableName="orders",
+        Key=dynamo.to_item(key),
+        UpdateExpression="SET work_pk = :pk, work_sk = :sk",
+        ExpressionAttributeValues=dynamo.to_item({":pk": stale["work_pk"], ":sk": stale["work_sk"]}),
+    )
+    assert run(shop) == {}, "nothing to repair"
+    assert work_index("orders") == [], "and the next pass does not read it again"
+    assert shop.get_order("s1", "o1")["status"] == "cancelled"
+
+
 def test_free_stock_while_orders_wait_is_assigned(chain):
     chain.seller("s1")
     pump(chain, "on_stock_changed").handler = broken

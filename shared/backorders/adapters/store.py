@@ -464,8 +464,8 @@ class Store:
         item = self.tables.get(self.purchasing, grn_key(seller_id, grn_id))
         return Grn.model_validate(item) if item else None
 
-    # --- repairs: whole-table scans, for the periodic reconciler only ------------------
-    # They yield raw items: the reconciler parses each on its own, so one it cannot
+    # --- repairs: the open work (topology.WORK), for the periodic reconciler only ------
+    # They return raw items: the reconciler parses each on its own, so one it cannot
     # parse stops only itself.
 
     def _due(self, table: str, kind: str, before: str) -> list[dict]:
@@ -476,7 +476,6 @@ class Store:
                 keys.append({"pk": entry["pk"], "sk": entry["sk"]})
         return self.tables.batch_get(table, keys) if keys else []
 
-    # Raw items: the reconciler reads each on its own, so one it cannot read stops no other.
     def orders_in_progress(self, created_before: str) -> list[dict]:
         """Orders not yet ready or cancelled, received before then."""
         return self._due(self.orders, WORK_ORDER, created_before)
