@@ -493,7 +493,7 @@ def _hand_on(store: Store, order: Order, line: OrderLine, waiting: list[WaitingL
         return line, []
     targets: dict[str, tuple[Order, int]] = {}
     others = [w for w in waiting if w.order_id != order.order_id]
-    given = give_to_waiting(store, order.seller_id, line.sku, [po for _, _, po in changed], others, targets, REPEG_READS)
+    given, _ = give_to_waiting(store, order.seller_id, line.sku, [po for _, _, po in changed], others, targets, REPEG_READS)
     changed = [(read, version, po) for (read, version, _), po in zip(changed, given, strict=True)]
     writes = [store.update_order(target, version) for target, version in targets.values()]
     summaries: list[tuple[PurchaseOrder | None, PurchaseOrder]] = []
@@ -512,11 +512,11 @@ def give_to_waiting(
     waiting: list[WaitingLine],
     served: dict[str, tuple[Order, int]],
     max_reads: int,
-) -> list[PurchaseOrder]:
+) -> tuple[list[PurchaseOrder], int]:
     """The POs' surplus of `sku` goes to the lines waiting for it that need more than is
     on order for them, in the queue's order (oldest first), reading at most `max_reads`
     orders. `served` gathers the orders given to, as changed, with the version read (and
-    is read first). Returns the POs with their new allocations."""
+    is read first). Returns the POs with their new allocations, and the orders read."""
     pos = list(pos)
     reads = 0
     for w in waiting:
@@ -541,7 +541,7 @@ def give_to_waiting(
             lines = list(order.lines)
             lines[w.line_index] = line
             served[order.order_id] = (order.model_copy(update={"lines": lines}), version)
-    return pos
+    return pos, reads
 
 
 def assign_free_stock(store: Store, seller_id: str, sku: str, max_steps: int = 1000) -> int:

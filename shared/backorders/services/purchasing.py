@@ -230,9 +230,11 @@ def manual_purchase_order(store: Store, seller: Seller, body: ManualPoIn) -> tup
         bought = [PoLine(sku=line.sku, qty=line.qty, surplus_qty=line.qty) for line in body.lines]
         po = _new_purchase_order(seller_id, vendor.vendor_id, po_id, None, bought, now(), po_ref=body.po_ref, body_sha256=fingerprint)
         served: dict[str, tuple[Order, int]] = {}
+        reads = 0  # for all its SKUs together
         for line in body.lines:
             _, waiting, _ = store.stock_partition(seller_id, line.sku)
-            [po] = ordering.give_to_waiting(store, seller_id, line.sku, [po], waiting, served, MANUAL_PO_READS - len(served))
+            [po], read = ordering.give_to_waiting(store, seller_id, line.sku, [po], waiting, served, MANUAL_PO_READS - reads)
+            reads += read
         vo = _vendor_order_for(po, vendor, seller.name)
         store.commit(
             [
