@@ -1,8 +1,13 @@
-"""The local runtime's faster moto value helpers give exactly moto's own answers."""
+"""The local runtime's fixes to moto: its faster value helpers give exactly moto's own
+answers, and it keeps no object it no longer needs."""
 
+import gc
+import weakref
 from decimal import Decimal
 
-from moto.dynamodb.models.dynamo_type import DynamoType
+import boto3
+from moto import mock_aws
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
 from backorders_local import moto_fixes
 
@@ -40,3 +45,32 @@ def test_a_read_value_shares_nothing_with_the_stored_item():
     answer["M"]["lines"]["L"][0]["M"]["qty"]["N"] = "999"
     answer["M"]["lines"]["L"].append({"N": str(Decimal(1))})
     assert stored.to_json() == DynamoType({"M": {"lines": {"L": [{"M": {"qty": {"N": "5"}}}]}}}).to_json()
+
+
+def test_items_read_and_deleted_are_freed():
+    """moto keeps every model object it makes for its dashboard; `backorders local` grew
+    by every item it ever read or wrote. With the fixes, a deleted item leaves nothing."""
+    moto_fixes.apply()
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+                         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        made: list[weakref.ref] = []
+        new = Item.__init__
+
+        def watched(self, *args, **kwargs):
+            made.append(weakref.ref(self))
+            new(self, *args, **kwargs)
+
+        Item.__init__ = watched  # type: ignore[method-assign]
+        try:
+            for i in range(20):
+                ddb.put_item(TableName="t", Item={"pk": {"S": f"k{i}"}, "v": {"N": str(i)}})
+                ddb.get_item(TableName="t", Key={"pk": {"S": f"k{i}"}}, ProjectionExpression="v")
+                ddb.delete_item(TableName="t", Key={"pk": {"S": f"k{i}"}})
+        finally:
+            Item.__init__ = new  # type: ignore[method-assign]
+        gc.collect()
+        # what stays is the stream's copy of each change, as DynamoDB keeps it (24 hours)
+        assert made and not [ref for ref in made if ref() is not None]

@@ -124,6 +124,20 @@ class EmbeddedAws(ThreadedMotoServer):
         if server is not None:
             server.server_close()
 
+    def drop_read_stream_records(self, stream_arn: str, read_up_to: int) -> int:
+        """Forget a stream's records up to sequence number `read_up_to`, once every reader
+        has read them (DynamoDB keeps them 24 hours; kept here, they were most of the
+        memory `backorders local` grew by). How many were dropped."""
+        from moto.dynamodb.models import dynamodb_backends
+
+        _, _, _, region, account, resource = stream_arn.split(":", 5)
+        table_name = resource.split("/")[1]
+        with self.lock:
+            table = dynamodb_backends[account][region].tables.get(table_name)
+            if table is None or table.stream_shard is None:
+                return 0
+            return moto_fixes.drop_stream_records(table.stream_shard, read_up_to)
+
     # --- clients -----------------------------------------------------------------------
 
     def session(self):

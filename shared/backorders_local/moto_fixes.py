@@ -27,7 +27,16 @@ Query on a table's own key looks at its partition only, not at every item of the
 Sizing and reading a value no longer copy its whole tree first (tests/test_moto_fixes.py
 checks both against moto's own).
 
-`apply()` installs both for the process (the local runtime and the tests call it).
+And a leak: moto keeps every model object it ever makes in a list on its class, for its
+dashboard (which we do not serve), until the mock is reset. Every item read, projected or
+written, every stream record and every queue message stays in memory: `backorders local`
+grew by about 0.2 MB an order. Models of the services the runtime uses are no longer kept
+there; the tables, streams and queues still hold what they hold.
+
+Stream records are kept until something drops them (DynamoDB drops them after 24 hours);
+`drop_stream_records` lets the local runtime drop those every reader has read.
+
+`apply()` installs them all for the process (the local runtime and the tests call it).
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import copy
 import inspect
 from typing import Any
 
+from moto.core.common_models import BaseModel
 from moto.core.serialize import ResponseSerializer
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
@@ -228,8 +238,31 @@ def _get_once(self: ShardIterator, limit: int = 1000) -> dict[str, Any]:
     return out
 
 
+def drop_stream_records(shard: Any, read_up_to: int) -> int:
+    """Drop a stream shard's records up to sequence number `read_up_to` (included). The
+    rest keep their sequence numbers, so iterators past them read on as before."""
+    count = max(0, min(read_up_to + 1 - shard.starting_sequence_number, len(shard.items)))
+    del shard.items[:count]
+    shard.starting_sequence_number += count
+    return count
+
+
+# The services whose models are not kept for moto's dashboard. S3 is not among them: its
+# reset goes through that list to close the files its objects hold.
+_UNTRACKED_SERVICES = frozenset({"dynamodb", "dynamodbstreams", "sqs", "events"})
+_tracked_new = BaseModel.__new__
+
+
+def _new_model(cls, *args, **kwargs):
+    if cls.__module__.split(".")[1] in _UNTRACKED_SERVICES:
+        return object.__new__(cls)
+    return _tracked_new(cls, *args, **kwargs)
+
+
 def apply() -> None:
     """Install the fixes (once; later calls change nothing)."""
+    if BaseModel.__new__ is not _new_model:
+        BaseModel.__new__ = staticmethod(_new_model)  # type: ignore[method-assign]
     if ShardIterator.get is not _get_once:
         ShardIterator.get = _get_once  # type: ignore[method-assign]
     if DynamoType.size is not _size:

@@ -37,6 +37,8 @@ class StreamPump:
     # stream then costs one GetRecords per shard, not a DescribeStream as well.
     refresh_shards_every_s: float = 0.0
     iterators: dict[str, str | None] = field(default_factory=dict)
+    # per shard, the sequence number of the last record handed over (or parked)
+    read_up_to: dict[str, int] = field(default_factory=dict)
     delivered: int = 0
     failed_to_destination: int = 0
     _shards_refreshed_at: float | None = field(default=None, init=False, repr=False)
@@ -70,11 +72,14 @@ class StreamPump:
                 continue
             out = self.streams.get_records(ShardIterator=iterator, Limit=1000)
             self.iterators[shard_id] = out.get("NextShardIterator")
-            records = [stream_record(r, self.stream_arn) for r in out.get("Records", [])]
+            read = out.get("Records", [])
+            records = [stream_record(r, self.stream_arn) for r in read]
             records = [r for r in records if passes(self.trigger.filters, r)]
             size = self.trigger.batch_size
             for start in range(0, len(records), size):
                 handed += self._deliver(records[start : start + size])
+            if read:
+                self.read_up_to[shard_id] = int(read[-1]["dynamodb"]["SequenceNumber"])
         return handed
 
     def _invoke(self, batch: list[dict]) -> int | None:

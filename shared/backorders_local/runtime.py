@@ -190,6 +190,7 @@ class PumpThread:
     wake: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     errors: int = 0
+    after_pump: Callable[[], None] | None = None
 
     @property
     def name(self) -> str:
@@ -212,6 +213,8 @@ class PumpThread:
                 self.errors += 1
                 log.exception("%s: pumping failed; trying again", self.name)
                 moved = 0
+            if self.after_pump is not None:
+                self.after_pump()
             if moved:
                 delay = FAST_POLL_S
                 continue
@@ -360,6 +363,8 @@ class Runtime:
         self._inflight = 0
         self._inflight_cond = threading.Condition()
         self._say_lock = threading.Lock()
+        self._streams_lock = threading.Lock()
+        self._streams_dropped_up_to: dict[str, int] = {}
 
     def say(self, line: str) -> None:
         """One line on the console (whole, even when several threads speak at once)."""
@@ -430,7 +435,9 @@ class Runtime:
                     self.resources.on_failure_queue_urls[fn.name],
                     refresh_shards_every_s=5.0,
                 )
-                self.pump_threads.append(PumpThread(stream_pump, self.stopping, idle_s=STREAM_IDLE_POLL_S))
+                self.pump_threads.append(
+                    PumpThread(stream_pump, self.stopping, idle_s=STREAM_IDLE_POLL_S, after_pump=self._drop_read_stream_records)
+                )
         for rq in self.resources.rules:
             pump = pumps.RulePump(
                 rq.function,
@@ -458,6 +465,25 @@ class Runtime:
         self._http_thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                              name="http", daemon=True)
         self._http_thread.start()
+
+    def _drop_read_stream_records(self) -> None:
+        """Forget the stream records every pump of their stream has read: kept, they
+        made the process grow with every write. Nothing else here reads the streams."""
+        assert self.aws is not None
+        with self._streams_lock:
+            readers: dict[str, list[pumps.StreamPump]] = {}
+            for pt in self.pump_threads:
+                if isinstance(pt.pump, pumps.StreamPump):
+                    readers.setdefault(pt.pump.stream_arn, []).append(pt.pump)
+            for arn, stream_pumps in readers.items():
+                # one shard per stream here; a reader that has read nothing yet holds all back
+                ups = [up for p in stream_pumps for up in p.read_up_to.values()]
+                if len(ups) < len(stream_pumps) or not ups:
+                    continue
+                up_to = min(ups)
+                if up_to > self._streams_dropped_up_to.get(arn, -1):
+                    self.aws.drop_read_stream_records(arn, up_to)
+                    self._streams_dropped_up_to[arn] = up_to
 
     def _wake_pumps(self) -> None:
         for pt in self.pump_threads:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
+import boto3
+
 from tests.e2e.local import Api, unique
 
 
@@ -272,3 +274,34 @@ def test_a_shopify_order_posted_as_shopify_posts_it_reaches_ready_over_http(api:
     lines = [(line["sku"], line["qty"]) for line in vo["lines"]]
     assert api.hand_over(vendor, vo["vendor_order_id"], "h1", *lines).status == 202
     assert api.settled_order(seller, order_id, assigned=5)["status"] == "ready"
+
+
+def test_the_streams_keep_no_record_every_function_has_read(api: Api):
+    # a development runtime that kept every change's record (DynamoDB keeps them 24 hours)
+    # would grow with every order
+    seller, vendor, sku = api.setup(stock=1)
+    assert api.order(seller, "o1", (sku, 2)).status == 201
+    [vo] = api.until("the vendor order", lambda: api.vendor_orders(vendor))
+    assert api.hand_over(vendor, vo["vendor_order_id"], "h1", (sku, 1)).status == 202
+    assert api.settled_order(seller, "o1", assigned=2)["status"] == "ready"
+
+    ddb = boto3.client("dynamodb", endpoint_url=api.aws_url, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    streams = boto3.client("dynamodbstreams", endpoint_url=api.aws_url, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def unread() -> dict[str, int]:
+        left = {}
+        for table in ddb.list_tables()["TableNames"]:
+            arn = ddb.describe_table(TableName=table)["Table"].get("LatestStreamArn")
+            if arn is None:
+                continue
+            for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+                it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+                left[table] = left.get(table, 0) + len(streams.get_records(ShardIterator=it["ShardIterator"])["Records"])
+        return left
+
+    api.until("every stream read and forgotten", lambda: not any(unread().values()))
+    # and the next order still flows
+    assert api.order(seller, "o2", (sku, 1)).status == 201
+    assert api.settled_order(seller, "o2")["status"] == "backordered"

@@ -125,3 +125,33 @@ def test_conditional_writes_racing_on_one_item_never_lose_an_update():
         # then every accepted write was the only one for the version it read
         item = setup.get_item(TableName=table, Key={"pk": {"S": "n"}}, ConsistentRead=True)["Item"]
         assert len(wins) == len(set(wins)) == int(item["version"]["N"]) == int(item["bumps"]["N"])
+
+
+def test_stream_records_every_reader_has_read_are_dropped_and_reading_goes_on():
+    with embedded() as aws:
+        ddb, streams = dynamodb(aws), aws.shared_session.client("dynamodbstreams")
+        name = f"t-{uuid.uuid4().hex[:8]}"
+        arn = ddb.create_table(
+            TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+        def oldest() -> list[str]:
+            it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            return [r["dynamodb"]["Keys"]["pk"]["S"] for r in streams.get_records(ShardIterator=it)["Records"]]
+
+        for i in range(5):
+            ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}})
+        it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        read = streams.get_records(ShardIterator=it, Limit=3)
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in read["Records"]] == ["k0", "k1", "k2"]
+
+        assert aws.drop_read_stream_records(arn, int(read["Records"][-1]["dynamodb"]["SequenceNumber"])) == 3
+        assert oldest() == ["k3", "k4"]  # what is left keeps its place, for any reader
+        ddb.put_item(TableName=name, Item={"pk": {"S": "k5"}})
+        after = streams.get_records(ShardIterator=read["NextShardIterator"])["Records"]
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in after] == ["k3", "k4", "k5"]
+        assert [int(r["dynamodb"]["SequenceNumber"]) for r in after] == [int(read["Records"][-1]["dynamodb"]["SequenceNumber"]) + n for n in (1, 2, 3)]
+        assert aws.drop_read_stream_records(arn, int(read["Records"][-1]["dynamodb"]["SequenceNumber"])) == 0  # again: nothing
