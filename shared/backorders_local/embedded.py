@@ -9,6 +9,8 @@ served under one lock, whichever client sent it (handlers, pumps, a person's aws
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -18,6 +20,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from backorders_local import moto_fixes
+
+log = logging.getLogger("backorders.local")
 
 REGION = "us-east-1"
 ACCESS_KEY = "testing"
@@ -37,7 +41,8 @@ _POLLS = frozenset(
 class Serialised:
     """WSGI middleware: one request at a time through `app`, body included.
 
-    `on_request(environ)` is called after each request, outside the lock.
+    `on_request(environ, body)` is called after each request, outside the lock, with the
+    request's body.
     """
 
     def __init__(self, app: Callable, lock: threading.Lock | None = None, on_request: Callable | None = None):
@@ -46,6 +51,7 @@ class Serialised:
         self.on_request = on_request
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        request = _read_body(environ)
         with self.lock:
             result = self.app(environ, start_response)
             try:
@@ -55,8 +61,20 @@ class Serialised:
                 if close:
                     close()
         if self.on_request is not None:
-            self.on_request(environ)
+            self.on_request(environ, request)
         return [body]
+
+
+def _read_body(environ: dict) -> bytes:
+    """The request's body, read whole; the app reads it again from memory."""
+    stream = environ["wsgi.input"]
+    if environ.get("wsgi.input_terminated"):  # chunked: read to its end
+        body = stream.read()
+    else:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = stream.read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
 
 
 # Reads: they change nothing either, so they wake no pump. Waking every pump on each read
@@ -68,28 +86,106 @@ _READS = frozenset(
 _POLLS_AND_READS = _POLLS | _READS
 
 
-def changes_nothing(environ: dict) -> bool:
-    """Whether a request certainly changes nothing a pump could be waiting for."""
-    return (
-        environ.get("HTTP_X_AMZ_TARGET", "") in _POLLS_AND_READS
-        or environ.get("PATH_INFO", "").startswith("/moto-api/recorder/")
-    )
+_TABLE_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
+_QUEUE_SENDS = frozenset({"SendMessage", "SendMessageBatch", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"})
+EVERYTHING = None  # what `changed` answers when a request may have changed anything
 
 
-class _NoDelayHandler(MotoRequestHandler):
-    # werkzeug writes an answer's head and body apart: with Nagle's algorithm the body
-    # waits for the client's delayed ACK, 40 ms on every call an SDK makes (keep-alive).
+def changed(environ: dict, body: bytes) -> frozenset[str] | None:
+    """What a request changed that a pump may be waiting for: `table:<name>` (a write,
+    so its stream has records), `queue:<name>` (a message sent) and `events` (an event
+    put, so the rules' queues have messages). Empty when it certainly changed nothing;
+    EVERYTHING when it cannot tell (anything else, say a person's aws CLI)."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target in _POLLS_AND_READS or environ.get("PATH_INFO", "").startswith("/moto-api/recorder/"):
+        return frozenset()
+    service, _, op = target.partition(".")
+    try:
+        if service == "DynamoDB_20120810" and op in _TABLE_WRITES:
+            return frozenset({_table(json.loads(body)["TableName"])})
+        if service == "DynamoDB_20120810" and op == "TransactWriteItems":
+            return frozenset(_table(write["TableName"]) for item in json.loads(body)["TransactItems"] for write in item.values())
+        if service == "DynamoDB_20120810" and op == "BatchWriteItem":
+            return frozenset(_table(name) for name in json.loads(body)["RequestItems"])
+        if service == "AmazonSQS" and op in ("DeleteMessage", "DeleteMessageBatch"):
+            return frozenset()
+        if service == "AmazonSQS" and op in _QUEUE_SENDS:
+            return frozenset({"queue:" + json.loads(body)["QueueUrl"].rsplit("/", 1)[-1]})
+        if service == "AWSEvents" and op == "PutEvents":
+            return frozenset({"events"})
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass  # malformed: moto answered it; wake everything, as for any request not known here
+    return EVERYTHING
+
+
+def _table(name: str) -> str:
+    return "table:" + name.rsplit("/", 1)[-1]  # a table's name, or its ARN (arn:...:table/NAME)
+
+
+class _KeepAliveHandler(MotoRequestHandler):
+    """moto's request handler, keeping connections open between requests.
+
+    werkzeug's development server closes every connection after one answer (it cannot
+    tell where an unread request body ends). An SDK client then opens a connection, and
+    the server a thread, for every call: about 40 a backordered line here, a fifth of the
+    process's time. A request whose body has a length (what the SDKs send) is answered
+    here, its body read whole and the answer sent with its length; anything else takes
+    werkzeug's way and its connection is closed."""
+
+    protocol_version = "HTTP/1.1"
+    # the head and body are written apart: with Nagle's algorithm the body would wait for
+    # the client's delayed ACK, 40 ms a call
     disable_nagle_algorithm = True
+
+    def run_wsgi(self) -> None:
+        length = self.headers.get("Content-Length", "0")
+        if self.headers.get("Transfer-Encoding") or self.headers.get("Expect") or not length.isdigit():
+            self.close_connection = True
+            super().run_wsgi()
+            return
+        environ = self.make_environ()
+        environ["wsgi.input"] = io.BytesIO(self.rfile.read(int(length)))
+        answer: list = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
+            answer[:] = [status, headers]
+            return chunks.append
+
+        chunks: list[bytes] = []
+        try:
+            result = self.server.app(environ, start_response)
+            try:
+                chunks.extend(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close:
+                    close()
+        except Exception:
+            log.exception("the embedded AWS failed on %s %s", self.command, self.path)
+            answer[:] = ["500 INTERNAL SERVER ERROR", []]
+            chunks[:] = []
+            self.close_connection = True
+        body = b"".join(chunks)
+        code, _, reason = answer[0].partition(" ")
+        self.send_response(int(code), reason)
+        for name, value in answer[1]:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 class EmbeddedAws(ThreadedMotoServer):
     """moto's threaded server with every request serialised (see the module docstring).
 
-    `on_change` is called after each request that may have changed something (anything
-    but reads and the pumps' own polling), so idle pumps can be woken at once.
+    `on_change(what)` is called after each request that may have changed something
+    (anything but reads and the pumps' own polling), with what it changed (`changed`),
+    so the idle pumps waiting for it can be woken at once.
     """
 
-    def __init__(self, on_change: Callable[[], None] | None = None, port: int = 0, lock=None):
+    def __init__(self, on_change: Callable[[frozenset[str] | None], None] | None = None, port: int = 0, lock=None):
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
         moto_fixes.apply()  # refused transactions must not cut the streams off
         self.lock = lock or threading.Lock()  # tests may pass a do-nothing lock, to compare
@@ -98,10 +194,12 @@ class EmbeddedAws(ThreadedMotoServer):
         # werkzeug logs every request at INFO on its own handler unless told otherwise
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    def _request_done(self, environ: dict) -> None:
+    def _request_done(self, environ: dict, body: bytes) -> None:
         self.requests += 1
-        if self.on_change is not None and not changes_nothing(environ):
-            self.on_change()
+        if self.on_change is not None:
+            what = changed(environ, body)
+            if what is EVERYTHING or what:
+                self.on_change(what)
 
     def backend_app(self) -> Callable:
         """moto's WSGI app (what ThreadedMotoServer serves)."""
@@ -109,7 +207,7 @@ class EmbeddedAws(ThreadedMotoServer):
 
     def _server_entry(self) -> None:  # ThreadedMotoServer's, with the app wrapped
         app = Serialised(self.backend_app(), self.lock, self._request_done)
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=_NoDelayHandler)
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=_KeepAliveHandler)
         self._server_ready_event.set()
         self._server.serve_forever(poll_interval=0.1)  # how soon stop() is noticed
 

@@ -191,6 +191,8 @@ class PumpThread:
     thread: threading.Thread | None = None
     errors: int = 0
     after_pump: Callable[[], None] | None = None
+    # what wakes it: `table:<name>`, `queue:<name>`, `events` (see embedded.changed)
+    woken_by: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -436,7 +438,8 @@ class Runtime:
                     refresh_shards_every_s=5.0,
                 )
                 self.pump_threads.append(
-                    PumpThread(stream_pump, self.stopping, idle_s=STREAM_IDLE_POLL_S, after_pump=self._drop_read_stream_records)
+                    PumpThread(stream_pump, self.stopping, idle_s=STREAM_IDLE_POLL_S, after_pump=self._drop_read_stream_records,
+                               woken_by=frozenset({f"table:{fn.stream.table.name}"}))
                 )
         for rq in self.resources.rules:
             pump = pumps.RulePump(
@@ -448,12 +451,14 @@ class Runtime:
                 wait_s=0,  # no long polling: it would hold the embedded AWS's one lock
                 retry_delay_s=RULE_RETRY_DELAY_S,
             )
-            self.pump_threads.append(PumpThread(pump, self.stopping, idle_s=RULE_IDLE_POLL_S))
+            woken_by = frozenset({"events", "queue:" + rq.queue_url.rsplit("/", 1)[-1]})
+            self.pump_threads.append(PumpThread(pump, self.stopping, idle_s=RULE_IDLE_POLL_S, woken_by=woken_by))
         for fn in topology.FUNCTIONS:
             if fn.queue:
                 for _ in range(queue_pumps(fn)):  # a slow receiver holds up one of them, not the rest
                     sender = pumps.QueuePump(fn, self.environments[fn.name], session.client("sqs"), self.resources.queue_urls[fn.queue.name])
-                    self.pump_threads.append(PumpThread(sender, self.stopping, idle_s=RULE_IDLE_POLL_S))
+                    woken_by = frozenset({"queue:" + self.resources.queue_urls[fn.queue.name].rsplit("/", 1)[-1]})
+                    self.pump_threads.append(PumpThread(sender, self.stopping, idle_s=RULE_IDLE_POLL_S, woken_by=woken_by))
         for pt in self.pump_threads:
             pt.start()
         for fn in topology.FUNCTIONS:
@@ -485,9 +490,11 @@ class Runtime:
                     self.aws.drop_read_stream_records(arn, up_to)
                     self._streams_dropped_up_to[arn] = up_to
 
-    def _wake_pumps(self) -> None:
+    def _wake_pumps(self, what: frozenset[str] | None = None) -> None:
+        """Wake the pumps waiting for `what` changed (all of them when None)."""
         for pt in self.pump_threads:
-            pt.wake.set()
+            if what is None or pt.woken_by & what:
+                pt.wake.set()
 
     # --- HTTP -------------------------------------------------------------------------
 

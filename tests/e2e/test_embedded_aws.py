@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import http.client
+import json
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from backorders_local.embedded import EmbeddedAws
+from backorders_local.embedded import EVERYTHING, EmbeddedAws, changed
 
 
 class Probe:
@@ -155,3 +157,60 @@ def test_stream_records_every_reader_has_read_are_dropped_and_reading_goes_on():
         assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in after] == ["k3", "k4", "k5"]
         assert [int(r["dynamodb"]["SequenceNumber"]) for r in after] == [int(read["Records"][-1]["dynamodb"]["SequenceNumber"]) + n for n in (1, 2, 3)]
         assert aws.drop_read_stream_records(arn, int(read["Records"][-1]["dynamodb"]["SequenceNumber"])) == 0  # again: nothing
+
+
+def test_a_client_makes_many_calls_over_one_connection():
+    # werkzeug's server closed every connection after one answer: a connection, and a
+    # thread, for every call the functions and pumps made
+    with embedded() as aws:
+        accepted = []
+        server = aws._server
+        original = server.process_request
+        server.process_request = lambda request, address: (accepted.append(address), original(request, address))[1]
+        client = dynamodb(aws)
+        table = new_table(aws)
+        for i in range(20):
+            client.put_item(TableName=table, Item={"pk": {"S": f"k{i}"}})
+            assert client.get_item(TableName=table, Key={"pk": {"S": f"k{i}"}})["Item"]["pk"] == {"S": f"k{i}"}
+        assert len(accepted) <= 2
+
+
+def test_a_request_without_a_length_is_answered_and_its_connection_closed():
+    with embedded() as aws:
+        host, port = aws.get_host_and_port()
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        body = json.dumps({}).encode()
+        conn.putrequest("POST", "/")
+        for name, value in {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0",
+                            "Transfer-Encoding": "chunked",
+                            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, "
+                                             "SignedHeaders=host, Signature=0"}.items():
+            conn.putheader(name, value)
+        conn.endheaders(f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
+        answer = conn.getresponse()
+        assert answer.status == 200 and "TableNames" in json.loads(answer.read())
+        assert answer.getheader("Connection") == "close"
+
+
+def test_a_request_says_what_it_changed_so_only_the_pumps_waiting_for_it_wake():
+    def target(op: str) -> dict:
+        return {"HTTP_X_AMZ_TARGET": op, "PATH_INFO": "/"}
+
+    put = json.dumps({"TableName": "orders", "Item": {}}).encode()
+    assert changed(target("DynamoDB_20120810.PutItem"), put) == {"table:orders"}
+    transaction = json.dumps({"TransactItems": [{"Put": {"TableName": "orders"}}, {"Update": {"TableName": "arn:aws:dynamodb:us-east-1:1:table/inventory"}},
+                                                {"ConditionCheck": {"TableName": "orders"}}]}).encode()
+    assert changed(target("DynamoDB_20120810.TransactWriteItems"), transaction) == {"table:orders", "table:inventory"}
+    assert changed(target("DynamoDB_20120810.BatchWriteItem"), json.dumps({"RequestItems": {"purchasing": []}}).encode()) == {"table:purchasing"}
+    send = json.dumps({"QueueUrl": "http://127.0.0.1:1/123456789012/webhook-deliveries", "MessageBody": "{}"}).encode()
+    assert changed(target("AmazonSQS.SendMessage"), send) == {"queue:webhook-deliveries"}
+    assert changed(target("AWSEvents.PutEvents"), b"{}") == {"events"}
+    # reads, polls and deletes change nothing a pump waits for
+    for op in ("DynamoDB_20120810.GetItem", "DynamoDB_20120810.Query", "AmazonSQS.ReceiveMessage", "AmazonSQS.DeleteMessage",
+               "DynamoDBStreams_20120810.GetRecords"):
+        assert changed(target(op), b"{}") == frozenset(), op
+    # what it cannot tell wakes everything: another request (a person's aws CLI), a body it cannot read
+    assert changed(target("DynamoDB_20120810.CreateTable"), b"{}") is EVERYTHING
+    assert changed({"PATH_INFO": "/bucket/key", "REQUEST_METHOD": "PUT"}, b"") is EVERYTHING
+    assert changed(target("DynamoDB_20120810.PutItem"), b"not json") is EVERYTHING
+    assert changed(target("DynamoDB_20120810.TransactWriteItems"), b'{"TransactItems": [{"Put": {}}]}') is EVERYTHING
