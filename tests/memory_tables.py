@@ -213,9 +213,9 @@ class MemoryTables:
     def batch_get(self, table: str, keys: Iterable[dict]) -> list[dict]:
         return [item for item in (self.get(table, k) for k in keys) if item is not None]
 
-    def query(self, table: str, pk: str, sk_prefix: str | None = None) -> list[dict]:
+    def query(self, table: str, pk: str, sk_prefix: str | None = None, limit: int | None = None) -> list[dict]:
         found = [i for (p, s), i in self._table(table).items() if p == pk and s.startswith(sk_prefix or "")]
-        return copy.deepcopy(sorted(found, key=lambda i: i["sk"].encode()))
+        return copy.deepcopy(sorted(found, key=lambda i: i["sk"].encode())[:limit])
 
     def page(self, table: str, pk: str, sk_prefix: str, limit: int, after_sk: str | None = None) -> tuple[list[dict], str | None]:
         found = sorted(self.query(table, pk, sk_prefix), key=lambda i: i["sk"].encode(), reverse=True)

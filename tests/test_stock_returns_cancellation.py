@@ -85,6 +85,33 @@ class TestStockView:
         assert answer.status == 404 and answer.error["code"] == "sku_unknown"
 
 
+class TestFreeStockForAQueueLongerThanOneRead:
+    def test_a_new_waiting_line_with_nothing_free_reads_the_queue_head_only_and_freed_stock_still_goes_oldest_first(self, chain, monkeypatch):
+        from backorders.adapters.store import Store
+        from backorders.services import ordering
+
+        chain.seller("s1")
+        waiting = ordering.STOCK_HEAD + 5  # a queue longer than the part read first
+        for i in range(waiting):
+            chain.order("s1", f"o{i:02d}", ("A", 1))  # not mapped: they wait
+        step(chain)
+        whole_reads = []
+        full = Store.stock_partition
+        monkeypatch.setattr(Store, "stock_partition", lambda self, *a: whole_reads.append(a) or full(self, *a))
+
+        # each new waiting line asks for free stock; with none, the queue is not read whole
+        chain.order("s1", "o99", ("A", 1))
+        step(chain)
+        assert whole_reads == [] and stock(chain)["pending_backorders"] == waiting + 1
+
+        # stock for all but the newest two: the oldest orders get it, one unit each
+        assert ret(chain, "r1", waiting - 1, "received").status == 201
+        step(chain)
+        ready = [o for o in [f"o{i:02d}" for i in range(waiting)] + ["o99"] if chain.get_order("s1", o)["status"] == "ready"]
+        assert ready == [f"o{i:02d}" for i in range(waiting - 1)]
+        assert stock(chain)["available"] == 0
+
+
 class TestReturns:
     def test_an_expected_return_then_received_adds_stock_for_the_waiting_order(self, chain):
         chain.seller("s1")

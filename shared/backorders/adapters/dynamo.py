@@ -226,7 +226,9 @@ def batch_get(table: str, keys: Iterable[dict]) -> list[dict]:
     return found
 
 
-def query(table: str, pk: str, sk_prefix: str | None = None, consistent: bool = True) -> list[dict]:
+def query(table: str, pk: str, sk_prefix: str | None = None, consistent: bool = True, limit: int | None = None) -> list[dict]:
+    """A partition's items (under `sk_prefix`), in sort key order: all of them, or the
+    first `limit`."""
     kwargs: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "pk = :pk" + (" AND begins_with(sk, :sk)" if sk_prefix else ""),
@@ -235,9 +237,11 @@ def query(table: str, pk: str, sk_prefix: str | None = None, consistent: bool = 
     }
     items: list[dict] = []
     while True:
+        if limit is not None:
+            kwargs["Limit"] = limit - len(items)
         out = client().query(**kwargs)
         items.extend(from_item(i) for i in out.get("Items", []))
-        if "LastEvaluatedKey" not in out:
+        if "LastEvaluatedKey" not in out or (limit is not None and len(items) >= limit):
             return items
         kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
@@ -318,7 +322,7 @@ class Tables(Protocol):
 
     def get(self, table: str, key: dict) -> dict | None: ...
     def batch_get(self, table: str, keys: Iterable[dict]) -> list[dict]: ...
-    def query(self, table: str, pk: str, sk_prefix: str | None = None) -> list[dict]: ...
+    def query(self, table: str, pk: str, sk_prefix: str | None = None, limit: int | None = None) -> list[dict]: ...
     def index_due(self, table: str, index: Index, pk: str, before: str) -> Iterator[dict]: ...
     def page(self, table: str, pk: str, sk_prefix: str, limit: int, after_sk: str | None = None) -> tuple[list[dict], str | None]: ...
     def index_page(
@@ -339,8 +343,8 @@ class DynamoTables:
     def batch_get(self, table: str, keys: Iterable[dict]) -> list[dict]:
         return batch_get(table, keys)
 
-    def query(self, table: str, pk: str, sk_prefix: str | None = None) -> list[dict]:
-        return query(table, pk, sk_prefix)
+    def query(self, table: str, pk: str, sk_prefix: str | None = None, limit: int | None = None) -> list[dict]:
+        return query(table, pk, sk_prefix, limit=limit)
 
     def index_due(self, table: str, index: Index, pk: str, before: str) -> Iterator[dict]:
         return index_due(table, index, pk, before)

@@ -319,6 +319,15 @@ class Store:
         """Each SKU's bins, read the first time they are asked for."""
         return BinsWhenAsked(self, seller_id)
 
+    def stock_head(self, seller_id: str, sku: str, first: int) -> tuple[list[StockBin], list[WaitingLine], bool]:
+        """A SKU's bins and its oldest waiting lines, reading at most `first` items. Bins
+        (and the summary) sort before the waiting lines, so when a waiting line was read,
+        every bin was. True when the whole partition was read."""
+        items = self.tables.query(self.inventory, stock_pk(seller_id, sku), limit=first)
+        bins = [StockBin.model_validate(i) for i in items if i["sk"].startswith("BIN#")]
+        waiting = [WaitingLine.model_validate(i) for i in items if i["sk"].startswith("WAIT#")]
+        return bins, waiting, len(items) < first
+
     def stock_partition(self, seller_id: str, sku: str) -> tuple[list[StockBin], list[WaitingLine], SkuSummary]:
         """Bins, waiting lines (oldest first) and summary of one SKU, in one Query."""
         bins, waiting, summary = [], [], SkuSummary()

@@ -24,6 +24,7 @@ from backorders.domain.models import (
     PurchaseOrder,
     Seller,
     SkuQty,
+    StockBin,
     WaitingLine,
 )
 from backorders.domain.security import sha256_hex
@@ -467,6 +468,7 @@ def _po_to_need(store: Store, po_version: int, po: PurchaseOrder) -> tuple[list[
     return writes, new_po
 
 
+STOCK_HEAD = 25  # items of a SKU's partition a freed-stock step reads first: bins, summary, oldest waiting lines
 REPEG_READS = 3  # waiting orders a step looks at for a line to hand an allocation on to
 
 
@@ -551,12 +553,20 @@ def assign_free_stock(store: Store, seller_id: str, sku: str, max_steps: int = 1
     ends it. Returns the quantity assigned.
     """
 
+    def nothing_to_offer(bins: list[StockBin], waiting: list[WaitingLine]) -> bool:
+        # Goods received and not yet given to their order wait first: that order may be
+        # the one waiting, and its assignment writes the bin, which offers the rest again.
+        return sum(b.available for b in bins) <= 0 or not waiting or any(b.reserved for b in bins)
+
     def step() -> int | None:
-        bins, waiting, _ = store.stock_partition(seller_id, sku)
-        free = sum(b.available for b in bins)
-        if free <= 0 or not waiting or any(b.reserved for b in bins):
-            # Goods received and not yet given to their order wait first: that order may be
-            # the one waiting, and its assignment writes the bin, which offers the rest again.
+        # The head of the partition first: a SKU many orders wait for, with nothing free
+        # (each new waiting line asks), is not read whole each time.
+        bins, waiting, whole = store.stock_head(seller_id, sku, STOCK_HEAD)
+        if waiting and nothing_to_offer(bins, waiting):
+            return None
+        if not whole:  # the rest of the queue, for the step's hand-on
+            bins, waiting, _ = store.stock_partition(seller_id, sku)
+        if nothing_to_offer(bins, waiting):
             return None
         first = waiting[0]
         found = store.order_version(seller_id, first.order_id)
