@@ -74,3 +74,25 @@ def test_items_read_and_deleted_are_freed():
         gc.collect()
         # what stays is the stream's copy of each change, as DynamoDB keeps it (24 hours)
         assert made and not [ref for ref in made if ref() is not None]
+
+
+def test_a_query_on_a_sort_key_prefix_finds_what_dynamodb_finds():
+    moto_fixes.apply()
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+        for pk, sk in [("p", "BIN#b"), ("p", "BINX"), ("p", "BIN#a"), ("p", "SUMMARY"), ("p", "WAIT#1"), ("q", "BIN#c")]:
+            ddb.put_item(TableName="t", Item={"pk": {"S": pk}, "sk": {"S": sk}})
+
+        def query(**kwargs) -> tuple[list[str], dict | None]:
+            out = ddb.query(TableName="t", KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+                            ExpressionAttributeValues={":p": {"S": "p"}, ":s": {"S": "BIN#"}}, **kwargs)
+            return [i["sk"]["S"] for i in out["Items"]], out.get("LastEvaluatedKey")
+
+        assert query() == (["BIN#a", "BIN#b"], None)
+        assert query(ScanIndexForward=False) == (["BIN#b", "BIN#a"], None)
+        first, after = query(Limit=1)
+        assert first == ["BIN#a"] and after == {"pk": {"S": "p"}, "sk": {"S": "BIN#a"}}
+        assert query(Limit=1, ExclusiveStartKey=after)[0] == ["BIN#b"]

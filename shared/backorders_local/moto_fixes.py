@@ -23,7 +23,8 @@ member through the service model (about 10 look-ups per value), which makes read
 large item (an order of hundreds of lines) or its stream records take tens of
 milliseconds. Attribute values are already in their wire form, so they are passed as
 they are (binary values, which would need encoding, still take moto's way). And a
-Query on a table's own key looks at its partition only, not at every item of the table.
+Query on a table's own key looks at its partition only, not at every item of the table
+(and, for `begins_with` on the sort key, at the items it can match).
 Sizing and reading a value no longer copy its whole tree first (tests/test_moto_fixes.py
 checks both against moto's own).
 
@@ -218,7 +219,12 @@ def _query_one_partition(self: Table, *args, **kwargs):
     hash_key = bound.get("hash_key")
     if bound.get("index_name") is not None or hash_key is None or not self.range_key_attr:
         return _query(self, *args, **kwargs)
-    partition = list(self.items.get(hash_key, {}).values())
+    stored = self.items.get(hash_key, {})
+    prefix = range_objs[0].value if (range_objs := bound.get("range_objs")) and bound.get("range_comparison") == "BEGINS_WITH" else None
+    if isinstance(prefix, str):  # only the items it can match: moto would compare each one
+        partition = [item for key, item in stored.items() if isinstance(key.value, str) and key.value.startswith(prefix)]
+    else:
+        partition = list(stored.values())
     self.all_items = lambda: partition  # type: ignore[method-assign]  # what moto's query filters and sorts
     try:
         return _query(self, *args, **kwargs)
