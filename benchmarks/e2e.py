@@ -59,7 +59,8 @@ def measure(orders: int = 200, workers: int = 8) -> dict:
         )
         watcher = _Watcher(ddb, seller)
         watcher.start()
-        memory = _Rss(process.proc.pid)
+        early = early_orders(orders)
+        memory = _Rss(process.proc.pid, early)
 
         def one(i: int) -> tuple[float, bool, int]:
             short = i % 2 == 0
@@ -97,6 +98,9 @@ def measure(orders: int = 200, workers: int = 8) -> dict:
     if failed:
         raise RuntimeError(f"{failed} of {orders} orders did not settle (exit {code})\n{output[-2000:]}\n{errors[-2000:]}")
     latencies = [r[0] * 1000 for r in settled]
+    # the first orders posted against the last: does an order take longer as data grows?
+    first = statistics.median(r[0] * 1000 for r in results[:early])
+    last = statistics.median(r[0] * 1000 for r in results[-early:])
     short = [r[0] * 1000 for r in settled if r[1]]
     instock = [r[0] * 1000 for r in settled if not r[1]]
     # Throughput of the first and the second half of the orders (by the time they settled):
@@ -120,18 +124,29 @@ def measure(orders: int = 200, workers: int = 8) -> dict:
         "e2e_polls": watcher.polls,
         "e2e_exit_status": code,
         "e2e_stop_s": round(stop_s, 2),
-        # the process's resident memory once 100 orders had settled, and at the end
-        "e2e_rss_mb_after_100": memory.after_100,
+        "e2e_p50_ms_first": round(first, 1),
+        "e2e_p50_ms_last": round(last, 1),
+        "e2e_latency_growth": round(last / first, 2),
+        # the process's resident memory once the first orders had settled, and at the end
+        "e2e_early_orders": early,
+        "e2e_rss_mb_early": memory.early,
         "e2e_rss_mb_end": rss_end,
+        "e2e_rss_growth": round(rss_end / memory.early, 2) if rss_end and memory.early else None,
     }
 
 
-class _Rss:
-    """The resident memory of `backorders local` (Linux /proc), read once 100 orders settled."""
+def early_orders(orders: int) -> int:
+    """How many orders count as the first (and the last): 100, or a tenth of a short run."""
+    return max(1, min(100, orders // 10))
 
-    def __init__(self, pid: int):
+
+class _Rss:
+    """The resident memory of `backorders local` (Linux /proc), read once `early` orders settled."""
+
+    def __init__(self, pid: int, early: int):
         self.pid = pid
-        self.after_100: float | None = None
+        self.early_orders = early
+        self.early: float | None = None
 
     def now(self) -> float | None:
         try:
@@ -142,8 +157,8 @@ class _Rss:
         return round(kib / 1024, 1)
 
     def settled(self, count: int) -> None:
-        if self.after_100 is None and count >= 100:
-            self.after_100 = self.now()
+        if self.early is None and count >= self.early_orders:
+            self.early = self.now()
 
 
 class _Watcher:
