@@ -71,7 +71,10 @@ def _read_body(environ: dict) -> bytes:
     if environ.get("wsgi.input_terminated"):  # chunked: read to its end
         body = stream.read()
     else:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:  # moto answers that; nothing is read here
+            return b""
         body = stream.read(length) if length > 0 else b""
     environ["wsgi.input"] = io.BytesIO(body)
     return body
@@ -127,8 +130,8 @@ class _KeepAliveHandler(MotoRequestHandler):
 
     werkzeug's development server closes every connection after one answer (it cannot
     tell where an unread request body ends). An SDK client then opens a connection, and
-    the server a thread, for every call: about 40 a backordered line here, a fifth of the
-    process's time. A request whose body has a length (what the SDKs send) is answered
+    the server a thread, for every call: about 40 an order here, a fifth of the process's
+    time. A request whose body has a length (what the SDKs send) is answered
     here, its body read whole and the answer sent with its length; anything else takes
     werkzeug's way and its connection is closed."""
 
@@ -162,6 +165,8 @@ class _KeepAliveHandler(MotoRequestHandler):
                     close()
         except Exception:
             log.exception("the embedded AWS failed on %s %s", self.command, self.path)
+            answer[:] = []
+        if not answer:  # failed, or never answered
             answer[:] = ["500 INTERNAL SERVER ERROR", []]
             chunks[:] = []
             self.close_connection = True

@@ -209,14 +209,14 @@ class PumpThread:
             self.wake.clear()
             try:
                 moved = self.pump.pump()
+                if self.after_pump is not None:
+                    self.after_pump()
             except Exception:
                 if self.stopping.is_set():
                     return
                 self.errors += 1
                 log.exception("%s: pumping failed; trying again", self.name)
                 moved = 0
-            if self.after_pump is not None:
-                self.after_pump()
             if moved:
                 delay = FAST_POLL_S
                 continue
@@ -482,7 +482,7 @@ class Runtime:
                     readers.setdefault(pt.pump.stream_arn, []).append(pt.pump)
             for arn, stream_pumps in readers.items():
                 # one shard per stream here; a reader that has read nothing yet holds all back
-                ups = [up for p in stream_pumps for up in p.read_up_to.values()]
+                ups = [up for p in stream_pumps for up in list(p.read_up_to.values())]
                 if len(ups) < len(stream_pumps) or not ups:
                     continue
                 up_to = min(ups)
