@@ -68,6 +68,8 @@ class Serialised:
 def _read_body(environ: dict) -> bytes:
     """The request's body, read whole; the app reads it again from memory."""
     stream = environ["wsgi.input"]
+    if isinstance(stream, io.BytesIO):  # read whole already (_KeepAliveHandler)
+        return stream.getvalue()
     if environ.get("wsgi.input_terminated"):  # chunked: read to its end
         body = stream.read()
     else:

@@ -266,6 +266,20 @@ class BinsSeen:
             read.pop(sku, None)
 
 
+def _stock_items(items: Iterable[dict]) -> tuple[list[StockBin], list[WaitingLine], SkuSummary]:
+    """A SKU partition's items, read in sort key order, by kind."""
+    bins, waiting, summary = [], [], SkuSummary()
+    for item in items:
+        kind = item["sk"].split("#", 1)[0]
+        if kind == "BIN":
+            bins.append(StockBin.model_validate(item))
+        elif kind == "WAIT":
+            waiting.append(WaitingLine.model_validate(item))
+        elif kind == "SUMMARY":
+            summary = SkuSummary.model_validate(item)
+    return bins, waiting, summary
+
+
 class Store:
     """Entity-level reads and the writes each step makes, for one set of tables."""
 
@@ -324,22 +338,12 @@ class Store:
         (and the summary) sort before the waiting lines, so when a waiting line was read,
         every bin was. True when the whole partition was read."""
         items = self.tables.query(self.inventory, stock_pk(seller_id, sku), limit=first)
-        bins = [StockBin.model_validate(i) for i in items if i["sk"].startswith("BIN#")]
-        waiting = [WaitingLine.model_validate(i) for i in items if i["sk"].startswith("WAIT#")]
+        bins, waiting, _ = _stock_items(items)
         return bins, waiting, len(items) < first
 
     def stock_partition(self, seller_id: str, sku: str) -> tuple[list[StockBin], list[WaitingLine], SkuSummary]:
         """Bins, waiting lines (oldest first) and summary of one SKU, in one Query."""
-        bins, waiting, summary = [], [], SkuSummary()
-        for item in self.tables.query(self.inventory, stock_pk(seller_id, sku)):
-            kind = item["sk"].split("#", 1)[0]
-            if kind == "BIN":
-                bins.append(StockBin.model_validate(item))
-            elif kind == "WAIT":
-                waiting.append(WaitingLine.model_validate(item))
-            elif kind == "SUMMARY":
-                summary = SkuSummary.model_validate(item)
-        return bins, waiting, summary
+        return _stock_items(self.tables.query(self.inventory, stock_pk(seller_id, sku)))
 
     def stored_return(self, seller_id: str, return_id: str) -> Return | None:
         item = self.tables.get(self.inventory, return_key(seller_id, return_id))
