@@ -179,7 +179,10 @@ def run_cold_start(rounds: int) -> dict:
     source = cold_start.measure(rounds, "source")
     return {
         "cold_start_ratio_max": byte["cold_start_ratio_max"],
-        "cold_start_init_ratio_max": byte["cold_start_init_ratio_max"],
+        "cold_start_import_ratio_max": byte["cold_start_import_ratio_max"],
+        # the floor the libraries the shape requires set (pydantic, powertools), and what our code adds
+        "cold_start_libraries_ratio_min": byte["cold_start_libraries_ratio_min"],
+        "cold_start_ours_ratio_max": byte["cold_start_ours_ratio_max"],
         "cold_start_ratio_max_source": source["cold_start_ratio_max"],
         "cold_start_baseline_s": byte["baseline_s"],
         "cold_start_baseline_s_source": source["baseline_s"],
@@ -264,7 +267,8 @@ def table(r: dict) -> str:
         "usd_per_million_backordered_lines_ddb_before_nov_2024", "usd_per_million_instock_lines",
         "stream_batch_reads_per_record_ratio",
         "reconcile_rru_growth",
-        "cold_start_ratio_max", "cold_start_init_ratio_max", "cold_start_ratio_max_source",
+        "cold_start_ratio_max", "cold_start_import_ratio_max", "cold_start_ratio_max_source",
+        "cold_start_libraries_ratio_min", "cold_start_ours_ratio_max",
         "our_cpu_share", "our_cpu_share_in_handlers", "our_cpu_share_in_handlers_without_mock",
         "e2e_orders_per_s", "e2e_p50_ms", "e2e_p95_ms", "e2e_latency_growth", "e2e_rss_mb_early", "e2e_rss_mb_end",
         "e2e_rss_growth", "e2e_stop_s",
@@ -327,9 +331,12 @@ def table(r: dict) -> str:
                 f"Cold start ({mode}: {'bytecode ready' if mode == 'bytecode' else 'compiled from source, as Lambda does today'}), "
                 f"baseline import boto3 + client('dynamodb') {c['baseline_s'] * 1000:.0f} ms, medians of {c['rounds']} interleaved rounds:"
             )
-            out.append(f"  {'function':<18} {'import ms':>9} {'ratio':>6} {'init ms':>8} {'ratio':>6}")
+            out.append(f"  {'function':<18} {'import ms':>9} {'ratio':>6} {'init ms':>8} {'ratio':>6} {'libraries alone':>15} {'ours':>5}")
             for fn, v in c["functions"].items():
-                out.append(f"  {fn:<18} {v['import_s'] * 1000:>9.0f} {v['ratio']:>6.2f} {v['init_s'] * 1000:>8.0f} {v['init_ratio']:>6.2f}")
+                out.append(
+                    f"  {fn:<18} {v['import_s'] * 1000:>9.0f} {v['ratio']:>6.2f} {v['init_s'] * 1000:>8.0f} {v['init_ratio']:>6.2f}"
+                    f" {v['libraries_ratio']:>15.2f} {v['ours_ratio']:>5.2f}"
+                )
     if "cpu" in r:
         c = r["cpu"]
         out.append("")

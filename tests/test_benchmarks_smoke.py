@@ -27,6 +27,8 @@ FIELDS = (
     "wru_per_instock_line",
     "usd_per_million_backordered_lines",
     "cold_start_ratio_max",
+    "cold_start_libraries_ratio_min",
+    "cold_start_ours_ratio_max",
     "e2e_orders_per_s",
     "e2e_p50_ms",
     "e2e_p95_ms",
