@@ -188,6 +188,26 @@ class TestManualGrn:
         body = {"grn_ref": ref, "lines": [{"sku": "A", "qty": qty}]}
         return chain.as_seller("s1", "POST", f"/v1/sellers/s1/purchase-orders/{po['po_id']}/grns", body)
 
+    def test_free_stock_that_waited_for_a_grn_to_be_given_out_is_offered_once_it_is(self, manual):
+        from backorders_local import pumps
+
+        chain, po = manual
+        [vo] = chain.vendor_orders("v1")
+        chain.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 3))
+        step(chain)
+        # 1 received for o1 (reserved in the Default Bin until given to it), and 2 free
+        # units in another bin, offered while the received one is still reserved
+        assert self.grn(chain, po, "GRN-1", 1).status == 201
+        assert chain.stock("s1", "A", 2, location="loc2", bin="b1").status == 201
+        pumps.drain([p for p in chain.pumps if p.function.name != "on_goods_received"])
+        assert lines(chain, "o1") == [(0, 3, 0)]  # free stock waits for the received unit
+
+        step(chain)
+
+        # the received unit is given, then the free ones: nothing left waiting beside stock
+        assert lines(chain, "o1") == [(3, 0, 0)]
+        assert chain.get_order("s1", "o1")["status"] == "ready"
+
     def test_a_manual_grn_inwards_and_assigns_like_an_automatic_one(self, manual):
         chain, po = manual
         [vo] = chain.vendor_orders("v1")

@@ -351,6 +351,15 @@ FUNCTIONS: tuple[Function, ...] = (
                     "eventName": ["INSERT", "MODIFY"],
                     "dynamodb": {"NewImage": {"entity": {"S": ["STOCK_BIN"]}, "available": {"N": [{"anything-but": ["0"]}]}}},
                 },
+                # ... or a bin's goods received for orders are all given out: free stock
+                # (in any bin of the SKU) waits while some are not, and is offered now
+                {
+                    "eventName": ["MODIFY"],
+                    "dynamodb": {
+                        "OldImage": {"entity": {"S": ["STOCK_BIN"]}, "reserved": {"N": [{"anything-but": ["0"]}]}},
+                        "NewImage": {"reserved": {"N": ["0"]}},
+                    },
+                },
                 # ... or a line joined the queue, after stock that arrived meanwhile was offered
                 _image_is("WAITING_LINE"),
             ),
