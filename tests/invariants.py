@@ -63,12 +63,15 @@ def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, li
         grn_qty[grn["grn_id"]] = grn
 
     bins = defaultdict(lambda: {"available": 0, "assigned": 0, "reserved": 0})
+    assigned_in_bin = {}  # (seller, sku, location, bin as stored: a shard is its own) -> assigned
     for b in by_entity["STOCK_BIN"]:
         for figure in ("available", "assigned", "reserved"):
             assert int(b[figure]) >= 0, f"negative {figure} in {b}"
             bins[(b["seller_id"], b["sku"])][figure] += int(b[figure])
+        assigned_in_bin[(b["seller_id"], b["sku"], b["location"], b["bin"])] = int(b["assigned"])
 
     allocated = defaultdict(int)
+    allocated_from = defaultdict(int)  # (seller, sku, location, bin) -> what orders' allocations say came from it
     pending = defaultdict(int)
     applied = set()  # (order id, grn id)
     given = defaultdict(int)  # (order id, grn id, line id) -> settled by steps so far (to the line or free stock)
@@ -84,6 +87,8 @@ def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, li
             qty, assigned, waiting, cancelled = (int(line[k]) for k in ("qty", "assigned_qty", "pending_qty", "cancelled_qty"))
             assert qty == assigned + waiting + cancelled, f"line {order['order_id']}/{line['line_id']}: {line}"
             assert assigned == sum(int(a["qty"]) for a in line["allocations"]), line
+            for a in line["allocations"]:
+                allocated_from[(order["seller_id"], line["sku"], a["location"], a["bin"])] += int(a["qty"])
             allocated[(order["seller_id"], line["sku"])] += assigned
             if index < queued:
                 pending[(order["seller_id"], line["sku"])] += waiting
@@ -91,6 +96,10 @@ def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, li
                 assert assigned == 0 and waiting == 0
         if order["status"] == "ready":
             assert all(int(l["pending_qty"]) == 0 for l in order["lines"])
+
+    for where in set(assigned_in_bin) | set(allocated_from):
+        in_bin = assigned_in_bin.get(where, 0)
+        assert in_bin == allocated_from[where], f"{where}: bin says {in_bin} assigned, allocations {allocated_from[where]}"
 
     open_po = defaultdict(int)
     for po in by_entity["PO"]:

@@ -219,7 +219,7 @@ def test_admin_reads_never_show_a_secret(shop):
     assert seller.status == vendor.status == mapping.status == 200
     assert seller.body["seller_id"] == "s1" and seller.body["allow_backorders"] is True
     assert vendor.body["vendor_id"] == "v1"
-    assert mapping.body == {"seller_id": "s1", "sku": "A", "vendor_id": "v1", "min_order_qty": 1, "pack_size": 1}
+    assert mapping.body == {"seller_id": "s1", "sku": "A", "vendor_id": "v1", "min_order_qty": 1, "pack_size": 1, "stock_shards": 1}
     text = json.dumps([seller.body, vendor.body])
     for secret in (shop.sellers["s1"]["webhook_secret"], shop.sellers["s1"]["api_key"], shop.vendors["v1"]["api_key"]):
         assert secret not in text

@@ -75,7 +75,7 @@ def test_a_po_partly_handed_over_is_cut_to_what_was_handed_over_when_freed_stock
 
 def test_pack_size_and_minimum_round_the_po_and_the_next_order_takes_the_surplus_instead_of_a_new_po(shop):
     answer = shop.admin("PUT", "/v1/sellers/s1/skus/MUG", {"vendor_id": "v1", "min_order_qty": 10, "pack_size": 6})
-    assert answer.body == {"seller_id": "s1", "sku": "MUG", "vendor_id": "v1", "min_order_qty": 10, "pack_size": 6}
+    assert answer.body == {"seller_id": "s1", "sku": "MUG", "vendor_id": "v1", "min_order_qty": 10, "pack_size": 6, "stock_shards": 1}
     assert shop.admin("GET", "/v1/sellers/s1/skus/MUG").body["pack_size"] == 6
     shop.order("s1", "o-1", ("MUG", 5))
     shop.drain()

@@ -254,7 +254,8 @@ def test_wide_skus_go_through_the_whole_chain(shop):
     wide = "é" * 255
     for sku in (MUG, CUP, wide):
         answer = shop.map_sku("s1", enc(sku), "v1")
-        assert answer.status == 200 and answer.body == {"seller_id": "s1", "sku": sku, "vendor_id": "v1", "min_order_qty": 1, "pack_size": 1}, answer
+        mapped = {"seller_id": "s1", "sku": sku, "vendor_id": "v1", "min_order_qty": 1, "pack_size": 1, "stock_shards": 1}
+        assert answer.status == 200 and answer.body == mapped, answer
         assert shop.admin("GET", f"/v1/sellers/s1/skus/{enc(sku)}").body["sku"] == sku
     assert shop.stock("s1", MUG, 1, adjustment_id="adj-mug").status == 201
 
@@ -296,7 +297,7 @@ def test_skus_that_differ_only_after_a_slash_or_hash_stay_apart(shop):
     for i, sku in enumerate(everything, start=1):
         assert stock_view(shop, sku) == figures(on_hand=i, available=i)
         mapping = shop.admin("GET", f"/v1/sellers/s1/skus/{enc(sku)}").body
-        assert mapping == {"seller_id": "s1", "sku": sku, "vendor_id": "v1" if i % 2 else None, "min_order_qty": 1, "pack_size": 1}
+        assert mapping == {"seller_id": "s1", "sku": sku, "vendor_id": "v1" if i % 2 else None, "min_order_qty": 1, "pack_size": 1, "stock_shards": 1}
         # the same words under another seller are another SKU: one it never had
         other = shop.as_seller("s2", "GET", f"/v1/sellers/s2/skus/{enc(sku)}/stock")
         assert other.status == 404 and other.error["code"] == "sku_unknown"

@@ -235,7 +235,7 @@ def test_a_marketplace_sku_with_spaces_slash_hash_and_unicode_goes_through_over_
     seller, vendor, _ = api.setup(stock=1, sku=sku)
     encoded = quote(sku, safe="")
     mapping = api.admin("GET", f"/v1/sellers/{seller}/skus/{encoded}").body
-    assert mapping == {"seller_id": seller, "sku": sku, "vendor_id": vendor, "min_order_qty": 1, "pack_size": 1}
+    assert mapping == {"seller_id": seller, "sku": sku, "vendor_id": vendor, "min_order_qty": 1, "pack_size": 1, "stock_shards": 1}
     assert api.order(seller, "o1", (sku, 3)).status == 201
     order = api.settled_order(seller, "o1")
     assert (order["status"], order["lines"][0]["sku"], order["lines"][0]["pending_qty"]) == ("backordered", sku, 2)

@@ -115,6 +115,8 @@ class Generator:
         if self.rng.random() < 0.4:
             body["min_order_qty"] = self.rng.randint(1, 4)
             body["pack_size"] = self.rng.randint(1, 3)
+        if self.rng.random() < 0.3:  # a hot SKU: its Default Bin over shards
+            body["stock_shards"] = self.rng.randint(2, 4)
         return Op("map_sku", "PUT", f"/v1/sellers/{seller_id}/skus/{quote(sku, safe='')}", body, "admin")
 
     def _adjust(self, seller_id: str, sku: str, qty: int, where: dict | None = None) -> Op:

@@ -323,6 +323,11 @@ class Store:
         items = self.tables.batch_get(self.accounts, [mapping_key(seller_id, s) for s in sorted(skus)])
         return {i["sku"]: i for i in items}
 
+    def stock_shards(self, seller_id: str, sku: str) -> int:
+        """How many shards the SKU's Default Bin is spread over (its mapping's; 1 unmapped)."""
+        found = self.mapping_records(seller_id, {sku}).get(sku)
+        return int(found.get("stock_shards", 1)) if found else 1
+
     def bins(self, seller_id: str, sku: str) -> list[StockBin]:
         return [StockBin.model_validate(i) for i in self.tables.query(self.inventory, stock_pk(seller_id, sku), "BIN#")]
 
@@ -527,10 +532,12 @@ class Store:
             values[":old_secret"] = account.webhook_secret
         return update(self.accounts, key, expression.strip(), condition, values=values)
 
-    def put_mapping(self, seller_id: str, sku: str, vendor_id: str | None, min_order_qty: int = 1, pack_size: int = 1) -> Write:
+    def put_mapping(
+        self, seller_id: str, sku: str, vendor_id: str | None, min_order_qty: int = 1, pack_size: int = 1, stock_shards: int = 1
+    ) -> Write:
         item = {**mapping_key(seller_id, sku), "entity": "SKU_MAPPING", "seller_id": seller_id, "sku": sku}
         terms = {"min_order_qty": min_order_qty, "pack_size": pack_size}
-        return put(self.accounts, {**item, "vendor_id": vendor_id, **terms, "updated_at": now()})
+        return put(self.accounts, {**item, "vendor_id": vendor_id, **terms, "stock_shards": stock_shards, "updated_at": now()})
 
     def put_channel(self, seller_id: str, channel_id: str, data: dict, *, create: bool) -> Write:
         """A marketplace channel; an update replaces kind and secret of the one read."""

@@ -52,6 +52,23 @@ MAX_CONSOLIDATION_MINUTES = 24 * 60
 MAIN_LOCATION = "main"
 DEFAULT_BIN = "default"
 
+# A hot SKU's Default Bin may be split into shards: items of their own, so that orders
+# taking stock at once write different items (one item takes about 1,000 write units a
+# second). Shard 0 is the bin itself; shard k > 0 is stored as bin "default~k". Bin ids
+# never hold "~" (the Id pattern), so no bin a seller names can be a shard.
+SHARD_MARK = "~"
+MAX_STOCK_SHARDS = 16
+
+
+def shard_bin(bin_: str, shard: int) -> str:
+    """The bin id shard `shard` of `bin_` is stored under."""
+    return bin_ if shard == 0 else f"{bin_}{SHARD_MARK}{shard}"
+
+
+def base_bin(bin_: str) -> str:
+    """The bin a stored bin id belongs to (itself, unless it is a shard)."""
+    return bin_.split(SHARD_MARK, 1)[0]
+
 # "accepting": an order of a seller who does not allow backorders, too big to take its
 # stock in one transaction, while it is taken in steps (shown as "received").
 OrderStatus = Literal["accepting", "received", "backordered", "ready", "cancelled"]
@@ -132,6 +149,15 @@ class SkuMappingIn(Input):
     # every PO line is raised for max(min_order_qty, ceil(need / pack_size) * pack_size)
     min_order_qty: Annotated[StrictInt, Field(ge=1, le=MAX_QTY, description="The vendor's minimum per PO line.")] = 1
     pack_size: Annotated[StrictInt, Field(ge=1, le=MAX_QTY, description="The vendor sells in multiples of this.")] = 1
+    stock_shards: Annotated[
+        StrictInt,
+        Field(
+            ge=1,
+            le=MAX_STOCK_SHARDS,
+            description="Items the Default Bin's stock of this SKU is spread over, so that many orders at once "
+            "(a flash sale) do not all write one item. Setting it spreads the available stock at once.",
+        ),
+    ] = 1
 
 
 class AdjustmentIn(Input):
@@ -296,8 +322,17 @@ class StockBin(Stored):
     reserved: int = 0
 
     @property
+    def base(self) -> str:
+        """The bin as the seller knows it (a shard's bin)."""
+        return base_bin(self.bin)
+
+    @property
+    def shard(self) -> int:
+        return int(self.bin.partition(SHARD_MARK)[2] or 0)
+
+    @property
     def is_default(self) -> bool:
-        return self.location == MAIN_LOCATION and self.bin == DEFAULT_BIN
+        return self.location == MAIN_LOCATION and self.base == DEFAULT_BIN
 
 
 # --- orders -------------------------------------------------------------------
@@ -387,6 +422,8 @@ class Order(Stored):
             data["status"] = "received"
         for shown, line in zip(data["lines"], self.lines, strict=True):
             shown["purchase_order_id"] = line.purchase_order_id
+            for allocation in shown["allocations"]:
+                allocation["bin"] = base_bin(allocation["bin"])  # a shard is its bin to the seller
         return data
 
     def lines_needing_po(self) -> list[OrderLine]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import zlib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
 
 from backorders.domain.errors import BusinessRuleViolation, InvalidRequest
 from backorders.domain.models import (
@@ -32,6 +34,7 @@ from backorders.domain.models import (
     VendorOrderLine,
     VendorOrderStatus,
     WindowDue,
+    shard_bin,
 )
 
 ADVANCED_VENDOR_PANEL = 2
@@ -40,9 +43,48 @@ ADVANCED_VENDOR_PANEL = 2
 # --- stock assignment -----------------------------------------------------------
 
 
-def pick_order(bins: list[StockBin]) -> list[StockBin]:
-    """Bins in the order stock is taken from: the Default Bin of the main location first."""
-    return sorted(bins, key=lambda b: (not b.is_default, b.location, b.bin))
+def pick_order(bins: list[StockBin], spread: str = "") -> list[StockBin]:
+    """Bins in the order stock is taken from: the Default Bin of the main location first.
+    A bin split into shards is taken from starting at the shard `spread` (an order's id)
+    picks, then the next ones, so that orders taking stock at once write different items."""
+    ordered = sorted(bins, key=lambda b: (not b.is_default, b.location, b.base, b.shard))
+    if not spread:
+        return ordered
+    picked: list[StockBin] = []
+    for _, group in groupby(ordered, key=lambda b: (b.location, b.base)):
+        shards = list(group)
+        first = zlib.crc32(spread.encode()) % len(shards)
+        picked += shards[first:] + shards[:first]
+    return picked
+
+
+def spread_evenly(qty: int, shards: int) -> list[int]:
+    """`qty` over `shards` as evenly as whole units go, the first shards taking the rest."""
+    each, rest = divmod(qty, shards)
+    return [each + (1 if k < rest else 0) for k in range(shards)]
+
+
+def take_from_shards(shards: list[StockBin], qty: int) -> dict[str, int] | None:
+    """Bin id -> available to remove, `qty` in all, fullest shard first; None when the
+    shards do not have that much available."""
+    if sum(b.available for b in shards) < qty:
+        return None
+    takes: dict[str, int] = {}
+    for b in sorted(shards, key=lambda b: (-b.available, b.shard)):
+        take = min(qty, b.available)
+        if take <= 0:
+            break
+        takes[b.bin] = take
+        qty -= take
+    return takes
+
+
+def rebalance_shards(shards: list[StockBin], count: int, bin_: str) -> dict[str, int]:
+    """Bin id -> change of available that spreads the shards' available stock evenly over
+    `count` shards of `bin_` (shards beyond them are emptied of it)."""
+    now = {b.bin: b.available for b in shards}
+    target = dict(zip((shard_bin(bin_, k) for k in range(count)), spread_evenly(sum(now.values()), count), strict=True))
+    return {b: target.get(b, 0) - now.get(b, 0) for b in sorted(set(now) | set(target)) if target.get(b, 0) != now.get(b, 0)}
 
 
 def available_by_sku(bins_by_sku: dict[str, list[StockBin]]) -> dict[str, int]:
@@ -98,8 +140,10 @@ def plan_assignment(
     budget: int | None = None,
     per_line: int = 0,
     at: str | None = None,
+    spread: str = "",
 ) -> AssignmentPlan:
     """Assign available stock to each line, in line order; the rest stays pending.
+    `spread`: the order's id, which picks the shard a sharded bin is taken from first.
 
     A line with nothing pending gets `no_po_reason = stock_available`. With a `budget` of
     writes (each bin taken from costs one, each line planned `per_line` more), planning
@@ -118,7 +162,7 @@ def plan_assignment(
         allocations = list(line.allocations)
         takes: dict[tuple[str, str, str], int] = {}
         partial = False
-        for b in pick_order(bins_by_sku.get(line.sku, [])):
+        for b in pick_order(bins_by_sku.get(line.sku, []), spread):
             key = (line.sku, b.location, b.bin)
             take = min(need, left.get(key, 0))
             if take <= 0:

@@ -277,6 +277,7 @@ _SHAPES: dict[str, dict] = {
     "SkuMapping": _object(
         {
             "seller_id": _STRING, "sku": _STRING, "vendor_id": _STRING_OR_NULL, "min_order_qty": _INT, "pack_size": _INT,
+            "stock_shards": {**_INT, "description": "Items the Default Bin's stock is spread over (see SkuMappingIn)."},
             "warning": {**_STRING, "description": "Set when the vendor can never get POs (see VendorIn)."},
         },
         ["seller_id", "sku", "vendor_id"],
@@ -353,7 +354,17 @@ _SHAPES: dict[str, dict] = {
             "expected_returns": {**_INT, "description": "Announced customer returns not yet received."},
             "quantity_to_purchase": {**_INT, "description": "Still to buy: pending beyond available, on order and expected back."},
             "surplus_on_order": {**_INT, "description": "On order beyond what waiting orders need."},
-            "bins": {"type": "array", "items": {"type": "object"}},
+            "bins": {
+                "type": "array",
+                "description": "The Default Bin of the main location first.",
+                "items": _object(
+                    {
+                        "location": _STRING, "bin": _STRING, "available": _INT, "assigned": _INT, "reserved": _INT,
+                        "shards": {**_INT, "description": "Present when the bin is spread over shards: how many."},
+                    },
+                    ["location", "bin", "available", "assigned", "reserved"],
+                ),
+            },
         }
     ),
 }

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from backorders.adapters.dynamo import WriteRefused
+from backorders.adapters.dynamo import Write, WriteRefused, with_retries
 from backorders.adapters.store import Store, now, seller_key, vendor_key
 from backorders.domain import rules, security
 from backorders.domain.errors import BusinessRuleViolation, Conflict, InsufficientStock, NotFound
-from backorders.domain.models import AdjustmentIn, Seller, SellerIn, SkuMappingIn, VendorIn
-from backorders.services import purchasing
+from backorders.domain.models import DEFAULT_BIN, MAIN_LOCATION, AdjustmentIn, Seller, SellerIn, SkuMappingIn, VendorIn
+from backorders.services import inventory, purchasing
 from backorders.services.once import create_once
 from backorders.services.ordering import body_fingerprint
 
@@ -62,8 +62,19 @@ def map_sku(store: Store, seller_id: str, sku: str, body: SkuMappingIn) -> dict:
             code="vendor_not_found",
             details=[{"field": "vendor_id", "value": body.vendor_id}],
         )
-    store.write(store.put_mapping(seller_id, sku, body.vendor_id, body.min_order_qty, body.pack_size))
-    answer: dict = {"seller_id": seller_id, "sku": sku, "vendor_id": body.vendor_id, "min_order_qty": body.min_order_qty, "pack_size": body.pack_size}
+    mapping = store.put_mapping(seller_id, sku, body.vendor_id, body.min_order_qty, body.pack_size, body.stock_shards)
+    if store.stock_shards(seller_id, sku) == body.stock_shards:
+        store.write(mapping)
+    else:
+        with_retries(lambda: _reshard(store, seller_id, sku, body.stock_shards, mapping))
+    answer: dict = {
+        "seller_id": seller_id,
+        "sku": sku,
+        "vendor_id": body.vendor_id,
+        "min_order_qty": body.min_order_qty,
+        "pack_size": body.pack_size,
+        "stock_shards": body.stock_shards,
+    }
     vendor = store.vendor(body.vendor_id) if body.vendor_id else None
     if vendor is not None and not rules.vendor_is_eligible(vendor):
         answer["warning"] = (
@@ -75,34 +86,50 @@ def map_sku(store: Store, seller_id: str, sku: str, body: SkuMappingIn) -> dict:
     return answer
 
 
+def _reshard(store: Store, seller_id: str, sku: str, shards: int, mapping: Write) -> None:
+    """The mapping with its new shard count, and the Default Bin's available stock spread
+    evenly over that many shards, in one step (refused if stock moved since it was read)."""
+    moves = rules.rebalance_shards([b for b in store.bins(seller_id, sku) if b.is_default], shards, DEFAULT_BIN)
+    writes = [
+        store.change_bin(seller_id, sku, MAIN_LOCATION, bin_, available=change, need_available=max(0, -change), guard=True)
+        for bin_, change in moves.items()
+    ]
+    store.commit([mapping, *writes])  # a refused (guarded) move is a RetryableConflict
+
+
 def adjust_inventory(store: Store, seller_id: str, body: AdjustmentIn) -> tuple[int, dict]:
-    """Add (or, negative, remove) available stock in a bin, once per adjustment id."""
+    """Add (or, negative, remove) available stock in a bin, once per adjustment id. The
+    Default Bin of the main location takes it over its shards (see SkuMappingIn.stock_shards)."""
     existing_seller(store, seller_id)
     record = {**body.model_dump(), "seller_id": seller_id}
     fingerprint = body_fingerprint(record)
+    into_default = (body.location, body.bin) == (MAIN_LOCATION, DEFAULT_BIN)
+
+    def short() -> InsufficientStock:
+        return InsufficientStock(
+            f"cannot remove {-body.qty} x {body.sku}: not that much available in {body.location}/{body.bin}",
+            details=[{"field": "qty", "value": body.qty}],
+        )
 
     def create() -> tuple[int, dict]:
+        if into_default and body.qty > 0:
+            moves = inventory.default_bin_in(store, seller_id, body.sku, body.qty)
+        elif into_default:
+            found = inventory.default_bin_out(store, seller_id, body.sku, -body.qty)
+            if found is None:
+                raise short()
+            moves = found
+        else:
+            need = -body.qty if body.qty < 0 else 0
+            moves = [store.change_bin(seller_id, body.sku, body.location, body.bin, available=body.qty, need_available=need)]
         try:
-            store.commit(
-                [
-                    store.put_adjustment(seller_id, {**record, "body_sha256": fingerprint, "created_at": now()}),
-                    store.change_bin(
-                        seller_id,
-                        body.sku,
-                        body.location,
-                        body.bin,
-                        available=body.qty,
-                        need_available=-body.qty if body.qty < 0 else 0,
-                    ),
-                ]
-            )
+            store.commit([store.put_adjustment(seller_id, {**record, "body_sha256": fingerprint, "created_at": now()}), *moves])
         except WriteRefused as refused:
-            if refused.failed(1) and not refused.failed(0):
-                raise InsufficientStock(
-                    f"cannot remove {-body.qty} x {body.sku}: not that much available in {body.location}/{body.bin}",
-                    details=[{"field": "qty", "value": body.qty}],
-                ) from None
-            raise
+            # (moves planned from a read of the Default Bin's shards are guarded: their
+            # refusal is a RetryableConflict, and the step runs again from a new read)
+            if refused.failed(0) or not any(refused.failed(i) for i in range(1, len(moves) + 1)):
+                raise
+            raise short() from None
         return 201, {**record}
 
     return create_once(

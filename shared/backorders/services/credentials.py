@@ -38,7 +38,7 @@ def mapping(store: Store, seller_id: str, sku: str) -> dict:
     mapped = store.mapping_records(seller_id, {sku})
     if sku not in mapped:
         raise NotFound(f"SKU {sku} has never been mapped for seller {seller_id}")
-    terms = {k: int(mapped[sku].get(k, 1)) for k in ("min_order_qty", "pack_size")}
+    terms = {k: int(mapped[sku].get(k, 1)) for k in ("min_order_qty", "pack_size", "stock_shards")}
     return {"seller_id": seller_id, "sku": sku, "vendor_id": mapped[sku].get("vendor_id"), **terms}
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from backorders.adapters import dynamo
 from backorders.adapters.store import Store
+from backorders.domain import rules
 from backorders.domain.errors import Conflict, NotFound
-from backorders.domain.models import DEFAULT_BIN, MAIN_LOCATION, Return, ReturnIn
+from backorders.domain.models import DEFAULT_BIN, MAIN_LOCATION, Return, ReturnIn, StockBin, shard_bin
 from backorders.services.once import create_once
 from backorders.services.ordering import body_fingerprint
 
@@ -40,8 +41,44 @@ def stock_view(store: Store, seller_id: str, sku: str) -> dict:
         "expected_returns": summary.expected_returns,
         "quantity_to_purchase": max(0, need - summary.open_po_qty),
         "surplus_on_order": max(0, summary.open_po_qty - need),
-        "bins": [b.model_dump() for b in sorted(bins, key=lambda b: (not b.is_default, b.location, b.bin))],
+        "bins": _bins_shown(bins),
     }
+
+
+def _bins_shown(bins: list[StockBin]) -> list[dict]:
+    """Bins as the seller knows them, the Default Bin first: a sharded bin is one bin,
+    its figures the sums of its shards', with how many shards it has."""
+    shown: dict[tuple[str, str], dict] = {}
+    for b in sorted(bins, key=lambda b: (not b.is_default, b.location, b.base, b.shard)):
+        row = shown.setdefault((b.location, b.base), {"location": b.location, "bin": b.base, "available": 0, "assigned": 0, "reserved": 0})
+        for figure in ("available", "assigned", "reserved"):
+            row[figure] += getattr(b, figure)
+        if b.shard:
+            row["shards"] = row.get("shards", 1) + 1
+    return list(shown.values())
+
+
+def default_bin_in(store: Store, seller_id: str, sku: str, qty: int) -> list[dynamo.Write]:
+    """Available stock into the Default Bin of the main location, spread evenly over the
+    SKU's shards (one write when it has none)."""
+    parts = rules.spread_evenly(qty, store.stock_shards(seller_id, sku))
+    return [
+        store.change_bin(seller_id, sku, MAIN_LOCATION, shard_bin(DEFAULT_BIN, k), available=part)
+        for k, part in enumerate(parts)
+        if part
+    ]
+
+
+def default_bin_out(store: Store, seller_id: str, sku: str, qty: int) -> list[dynamo.Write] | None:
+    """Writes that remove `qty` available from the Default Bin's shards, as read now (each
+    guarded: refused if its stock moved since); None when they do not hold that much."""
+    takes = rules.take_from_shards([b for b in store.bins(seller_id, sku) if b.is_default], qty)
+    if takes is None:
+        return None
+    return [
+        store.change_bin(seller_id, sku, MAIN_LOCATION, bin_, available=-take, need_available=take, guard=True)
+        for bin_, take in takes.items()
+    ]
 
 
 def record_return(store: Store, seller_id: str, body: ReturnIn) -> tuple[int, dict]:
@@ -52,15 +89,15 @@ def record_return(store: Store, seller_id: str, body: ReturnIn) -> tuple[int, di
     fingerprint = body_fingerprint({"sku": body.sku, "qty": body.qty})
     record = Return(return_id=body.return_id, seller_id=seller_id, sku=body.sku, qty=body.qty, status=body.status)
 
-    def stock_in() -> dynamo.Write:
-        return store.change_bin(seller_id, body.sku, MAIN_LOCATION, DEFAULT_BIN, available=body.qty)
+    def stock_in() -> list[dynamo.Write]:
+        return default_bin_in(store, seller_id, body.sku, body.qty)
 
     def create() -> tuple[int, dict]:
         writes = [store.put_return(record, fingerprint)]
         if body.status == "expected":
             writes.append(store.change_summary(seller_id, body.sku, expected_returns=body.qty))
         else:
-            writes.append(stock_in())
+            writes += stock_in()
         store.commit(writes)
         return 201, record.model_dump()
 
@@ -74,7 +111,7 @@ def record_return(store: Store, seller_id: str, body: ReturnIn) -> tuple[int, di
             [
                 store.mark_return_received(record),
                 store.change_summary(seller_id, body.sku, expected_returns=-body.qty),
-                stock_in(),
+                *stock_in(),
             ]
         )
         return 201, record.model_dump()

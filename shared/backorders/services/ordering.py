@@ -70,7 +70,7 @@ def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dic
         if not seller.allow_backorders:
             if warnings:
                 raise _short(warnings)
-            plan = rules.plan_assignment(order.lines, bins, at=now())
+            plan = rules.plan_assignment(order.lines, bins, at=now(), spread=order.order_id)
             whole = order.model_copy(
                 update={"lines": plan.lines, "status": rules.order_status(plan.lines), "lines_assigned": len(plan.lines)}
             )
@@ -137,7 +137,7 @@ def _accept_in_steps(store: Store, seller_id: str, order_id: str) -> Order:
         order, version = found
         start = order.lines_assigned
         upcoming = order.lines[start : start + STEP_WRITES]
-        plan = rules.plan_assignment(upcoming, store.bins_when_asked(seller_id), budget=STEP_WRITES, at=now())
+        plan = rules.plan_assignment(upcoming, store.bins_when_asked(seller_id), budget=STEP_WRITES, at=now(), spread=order_id)
         short = [line for line in plan.lines[: plan.done] if line.pending_qty]
         if short:
             raise _Short([{"line_id": l.line_id, "sku": l.sku, "requested": l.qty, "available": l.assigned_qty} for l in short])
@@ -251,7 +251,7 @@ def assign_new_order(
             return order
         start = order.lines_assigned
         upcoming = order.lines[start : start + STEP_WRITES]
-        plan = rules.plan_assignment(upcoming, seen.of(seller_id), budget=STEP_WRITES, per_line=1, at=now())
+        plan = rules.plan_assignment(upcoming, seen.of(seller_id), budget=STEP_WRITES, per_line=1, at=now(), spread=order_id)
         lines = [*order.lines[:start], *plan.lines, *order.lines[start + len(upcoming) :]]
         before = order
         order = order.model_copy(update={"lines": lines, "lines_assigned": start + plan.done})
@@ -575,7 +575,9 @@ def assign_free_stock(store: Store, seller_id: str, sku: str, max_steps: int = 1
         if order is None or line is None or order.waiting().get(first.line_index) != first.pending_qty:
             # the order moved on since the queue was read
             raise RetryableConflict(f"waiting line {first.order_id}/{first.line_id} of {sku} no longer matches its order")
-        plan = rules.plan_assignment([line], {sku: bins}, reason="freed_stock_oldest_first", budget=STEP_WRITES, per_line=1, at=now())
+        plan = rules.plan_assignment(
+            [line], {sku: bins}, reason="freed_stock_oldest_first", budget=STEP_WRITES, per_line=1, at=now(), spread=order.order_id
+        )
         lines = list(order.lines)
         lines[first.line_index] = plan.lines[0].model_copy(update={"no_po_reason": line.no_po_reason})
         # the line needs less from its POs now: what they have on order for it beyond that
