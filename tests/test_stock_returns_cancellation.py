@@ -189,6 +189,7 @@ class TestManualGrn:
         return chain.as_seller("s1", "POST", f"/v1/sellers/s1/purchase-orders/{po['po_id']}/grns", body)
 
     def test_free_stock_that_waited_for_a_grn_to_be_given_out_is_offered_once_it_is(self, manual):
+        from backorders.adapters.store import Store
         from backorders_local import pumps
 
         chain, po = manual
@@ -207,6 +208,9 @@ class TestManualGrn:
         # the received unit is given, then the free ones: nothing left waiting beside stock
         assert lines(chain, "o1") == [(3, 0, 0)]
         assert chain.get_order("s1", "o1")["status"] == "ready"
+        # and the mark that made the Default Bin's last write offer them is gone (the bin's
+        # later writes do not wake the offer)
+        assert not any(b.offer_when_received for b in Store().bins("s1", "A"))
 
     def test_a_manual_grn_inwards_and_assigns_like_an_automatic_one(self, manual):
         chain, po = manual

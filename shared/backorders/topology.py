@@ -351,13 +351,12 @@ FUNCTIONS: tuple[Function, ...] = (
                     "eventName": ["INSERT", "MODIFY"],
                     "dynamodb": {"NewImage": {"entity": {"S": ["STOCK_BIN"]}, "available": {"N": [{"anything-but": ["0"]}]}}},
                 },
-                # ... or a bin's goods received for orders are all given out: free stock
-                # (in any bin of the SKU) waits while some are not, and is offered now
+                # ... or the goods received for orders that held free stock back are all
+                # given out (the bin was marked when stock was held back for them)
                 {
                     "eventName": ["MODIFY"],
                     "dynamodb": {
-                        "OldImage": {"entity": {"S": ["STOCK_BIN"]}, "reserved": {"N": [{"anything-but": ["0"]}]}},
-                        "NewImage": {"reserved": {"N": ["0"]}},
+                        "NewImage": {"entity": {"S": ["STOCK_BIN"]}, "reserved": {"N": ["0"]}, "offer_when_received": {"BOOL": [True]}}
                     },
                 },
                 # ... or a line joined the queue, after stock that arrived meanwhile was offered

@@ -677,6 +677,26 @@ class Store:
             guard=guard,
         )
 
+    def mark_offer_when_received(self, seller_id: str, sku: str, location: str, bin_: str) -> Write:
+        """The bin holds goods received for orders while free stock waits: its write that
+        gives out the last of them is then passed to the free stock offer."""
+        return update(
+            self.inventory,
+            bin_key(seller_id, sku, location, bin_),
+            "SET #offer_when_received = :yes",
+            "attribute_exists(#pk)",
+            values={":yes": True},
+        )
+
+    def unmark_offer_when_received(self, seller_id: str, sku: str, location: str, bin_: str) -> Write:
+        return update(
+            self.inventory,
+            bin_key(seller_id, sku, location, bin_),
+            "REMOVE #offer_when_received",
+            "#reserved = :zero",
+            values={":zero": 0},
+        )
+
     def waiting_writes(self, before: Order | None, after: Order) -> list[Write]:
         """Keep the per-SKU queue of waiting lines in step with an order's change."""
         old, new = (before.waiting() if before else {}), after.waiting()

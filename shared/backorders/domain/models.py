@@ -320,6 +320,9 @@ class StockBin(Stored):
     available: int = 0
     assigned: int = 0
     reserved: int = 0
+    # free stock of the SKU was held back while this bin's reserved goods were not all
+    # given out: offer it when they are (the inventory stream passes that write)
+    offer_when_received: bool = False
 
     @property
     def base(self) -> str:

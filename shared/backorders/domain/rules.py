@@ -50,10 +50,11 @@ def pick_order(bins: list[StockBin], spread: str = "") -> list[StockBin]:
     ordered = sorted(bins, key=lambda b: (not b.is_default, b.location, b.base, b.shard))
     if not spread:
         return ordered
+    start = zlib.crc32(spread.encode())
     picked: list[StockBin] = []
     for _, group in groupby(ordered, key=lambda b: (b.location, b.base)):
         shards = list(group)
-        first = zlib.crc32(spread.encode()) % len(shards)
+        first = start % len(shards)
         picked += shards[first:] + shards[:first]
     return picked
 

@@ -555,8 +555,21 @@ def assign_free_stock(store: Store, seller_id: str, sku: str, max_steps: int = 1
 
     def nothing_to_offer(bins: list[StockBin], waiting: list[WaitingLine]) -> bool:
         # Goods received and not yet given to their order wait first: that order may be
-        # the one waiting, and its assignment writes the bin, which offers the rest again.
-        return sum(b.available for b in bins) <= 0 or not waiting or any(b.reserved for b in bins)
+        # the one waiting. Their bin is marked, so that the write giving out the last of
+        # them offers the rest again (the stream passes it; see topology); the mark goes
+        # once nothing is held back.
+        holding = [b for b in bins if b.reserved]
+        if not holding:
+            for b in bins:
+                if b.offer_when_received:
+                    with contextlib.suppress(dynamo.WriteRefused):  # goods received again since: it stays
+                        store.write(store.unmark_offer_when_received(seller_id, sku, b.location, b.bin))
+        if sum(b.available for b in bins) <= 0 or not waiting:
+            return True
+        for b in holding:
+            if not b.offer_when_received:
+                store.write(store.mark_offer_when_received(seller_id, sku, b.location, b.bin))
+        return bool(holding)
 
     def step() -> int | None:
         # The head of the partition first: a SKU many orders wait for, with nothing free
