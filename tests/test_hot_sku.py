@@ -180,3 +180,13 @@ def test_spreading_and_gathering_keep_every_unit():
     assert moves == {"default": -3, "default~1": 4, "default~2": -1} and sum(moves.values()) == 0
     assert rules.take_from_shards(shards, 8) == {"default": 7, "default~2": 1}
     assert rules.take_from_shards(shards, 9) is None
+
+
+def test_a_shard_cannot_be_named_as_a_bin(shop):
+    map_sku(shop, 4)
+    shop.stock("s1", "A", 8)
+
+    answer = shop.stock("s1", "A", -2, adjustment_id="direct", location="main", bin="default~1")
+
+    assert answer.status == 400 and "bin" in str(answer.body)
+    assert sum(available(shop).values()) == 8
