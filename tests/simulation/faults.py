@@ -179,14 +179,16 @@ class Faults:
 
     # --- decisions ----------------------------------------------------------------------
 
-    def _pick(self, kinds: dict[str, int], may_fail: bool, stream: bool) -> str | None:
+    def _pick(self, kinds: dict[str, int], may_fail: bool) -> str | None:
         if self._nested or self.spent >= self.budget or self.rng.random() >= self.rate:
             return None
         allowed = dict(kinds)
-        if self.exact and stream and self.drain_kind != "single":
+        if self.exact and self.drain_kind != "single":
             # With work from several operations pending, a record failing on its own (the
-            # batch processor carries on with the others) or parked for later would let
-            # other records overtake it: a legitimate change of outcome. Not here.
+            # batch processor carries on with the others) or a record or event parked for
+            # later would let other work overtake it: a legitimate change of outcome (two
+            # shortfalls for one vendor: the one processed first opens the consolidation
+            # window, and names its PO). Not here.
             allowed.pop("fail_record", None)
             allowed.pop("exhaust", None)
         if not self.exhausts_left:
@@ -226,7 +228,7 @@ class Faults:
             return self._fail_doomed(name, original, event, doomed, context)
         fresh = [r for r in pump_order if record_id(r) not in self.ever_doomed]
         kinds = self.STREAM_KINDS if fresh else {k: w for k, w in self.STREAM_KINDS.items() if k != "exhaust"}
-        kind = self._pick(kinds, may_fail=self.consecutive[name] < 3, stream=True)
+        kind = self._pick(kinds, may_fail=self.consecutive[name] < 3)
         if kind is None:
             return self._clean(name, original(event, context))
         where = f"{name}[{', '.join(record_id(r) for r in pump_order)}]"
@@ -288,7 +290,7 @@ class Faults:
         # Lambda invokes a failing event 1 + async_retry_attempts times: fail fewer times than that
         retries = topology.function(name).rule.async_retry_attempts
         kinds = self.RULE_KINDS if event_id not in self.ever_doomed else {k: w for k, w in self.RULE_KINDS.items() if k != "exhaust"}
-        kind = self._pick(kinds, may_fail=self.per_event[event_id] < retries, stream=False)
+        kind = self._pick(kinds, may_fail=self.per_event[event_id] < retries)
         if kind is None:
             return original(event, context)
         self.log.append(f"{kind}: {name}[{event_id}]")
