@@ -141,6 +141,7 @@ class Call:
     events: int = 0
     tables: tuple[str, ...] = ()
     item_sizes: tuple[int, ...] = ()
+    written: tuple[str, ...] = ()  # "<pk>|<sk>" of each item a write call touched
 
 
 @dataclass
@@ -286,6 +287,7 @@ class Meter:
                     call.wru += index_units(table, before, after)
                 call.tables += (table,)
             call.items, call.item_sizes = len(sizes), tuple(sizes)
+            call.written = tuple("|".join(str(next(iter(v.values()))) for v in key.values()) for _, _, key, _ in context["bench"]["targets"])
         elif op == "GetItem":
             size = item_size(parsed.get("Item"))
             call.rru = read_units(size, bool(params.get("ConsistentRead")))
@@ -538,6 +540,27 @@ def instock_lines(bench: Bench, n: int, stock: int | None = None) -> Totals:
         status = _order_status(bench, seller, order_id)["status"]
         assert status == "ready", f"in-stock line did not end ready: {status}"
     return summarise(meter, n)
+
+
+def hot_sku(bench: Bench, orders: int, shards: int) -> float:
+    """The busiest stock item's share of the stock writes `orders` orders of 1 make, at
+    once, for one SKU whose Default Bin is spread over `shards` shards, with four times
+    that stock (so that the first bins in line never run dry). One item takes about 1,000
+    write units a second: 1 / share is how many times that rate the SKU can take."""
+    seller, vendor, sku = f"s-hot-{shards}", f"v-hot-{shards}", f"SKU-HOT-{shards}"
+    _setup(bench, seller, vendor, {sku: 0})
+    c, meter = bench.chain, bench.meter
+    with _paused(meter):
+        assert c.admin("PUT", f"/v1/sellers/{seller}/skus/{sku}", {"vendor_id": vendor, "stock_shards": shards}).status == 200
+        assert c.stock(seller, sku, 4 * orders, adjustment_id=f"hot-{shards}").status == 201
+        bench.drain()
+    meter.reset()
+    with meter.counting():
+        for i in range(orders):
+            c.order(seller, f"o-hot-{shards}-{i}", (sku, 1))
+        bench.drain()
+    writes = Counter(k for call in meter.calls if call.stage == "on_order_created" for k in call.written if "|BIN#" in k)
+    return max(writes.values()) / sum(writes.values())
 
 
 def stream_batches(bench: Bench, size: int = 10) -> dict:

@@ -121,6 +121,7 @@ def run_capacity(sizes: tuple[int, tuple[int, int]]) -> dict:
         windowed = capacity.window_lines(bench, 5 * math.ceil(lines / 5), per_window=5)  # whole windows
         batches = capacity.stream_batches(bench, 10)
         passes = capacity.reconcile_passes(bench, history)
+        hot = {shards: capacity.hot_sku(bench, 8 + 4 * lines, shards) for shards in (1, 8)}
     cost = line_cost(backordered)
     measured_ms = {
         stage: math.ceil(s["handler_ms_mean"]) for stage, s in backordered.per_stage.items() if s["invocations"]
@@ -157,6 +158,10 @@ def run_capacity(sizes: tuple[int, tuple[int, int]]) -> dict:
         **{f"reconcile_{k}": v for k, v in passes.items()},
         "reconcile_rru_growth": round(passes[f"rru_per_pass_{history[1]}"] / passes[f"rru_per_pass_{history[0]}"], 3),
         "reconcile_history_sizes": list(history),
+        # a hot SKU: the busiest stock item's share of its stock writes, one bin against 8 shards
+        "hot_sku_busiest_item_share_1_shard": round(hot[1], 3),
+        "hot_sku_busiest_item_share_8_shards": round(hot[8], 3),
+        "hot_sku_throughput_factor_8_shards": round(hot[1] / hot[8], 2),
         "stages_backordered": _stages(backordered),
         "stages_instock": _stages(instock),
         "stages_backordered_window_5": _stages(windowed),
@@ -267,6 +272,7 @@ def table(r: dict) -> str:
         "usd_per_million_backordered_lines_ddb_before_nov_2024", "usd_per_million_instock_lines",
         "stream_batch_reads_per_record_ratio",
         "reconcile_rru_growth",
+        "hot_sku_throughput_factor_8_shards",
         "cold_start_ratio_max", "cold_start_import_ratio_max", "cold_start_ratio_max_source",
         "cold_start_libraries_ratio_min", "cold_start_ours_ratio_max",
         "our_cpu_share", "our_cpu_share_in_handlers", "our_cpu_share_in_handlers_without_mock",

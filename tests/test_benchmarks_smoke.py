@@ -38,6 +38,7 @@ FIELDS = (
     "our_cpu_share",
     "stream_batch_reads_per_record_ratio",
     "reconcile_rru_growth",
+    "hot_sku_throughput_factor_8_shards",
 )
 
 
