@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -43,6 +43,7 @@ def _session() -> boto3.session.Session:
 class Answer:
     status: int
     body: Any
+    headers: dict = field(default_factory=dict)
 
     @property
     def error(self) -> dict:
@@ -99,7 +100,8 @@ class Chain:
         event, fn = shapes.api_event(method, path, headers or {}, data, query)
         handler = self.handlers[fn.name if fn else "api"]
         out = handler(event, functions.context_for(fn or topology.function("api")))
-        return Answer(out["statusCode"], json.loads(out["body"]) if out.get("body") else None)
+        headers = {k: v[-1] for k, v in (out.get("multiValueHeaders") or {}).items()} | (out.get("headers") or {})
+        return Answer(out["statusCode"], json.loads(out["body"]) if out.get("body") else None, headers)
 
     def admin(self, method: str, path: str, body: Any = None) -> Answer:
         return self.call(method, path, body, ADMIN)

@@ -207,3 +207,24 @@ class TestAdmin:
         assert chain.bins("s1", "A")[("main", "default")]["available"] == 2
         assert_error(chain.stock("s1", "A", 0, adjustment_id="a4"), 400)
         assert_error(chain.stock("nobody", "A", 1, adjustment_id="a5"), 404)
+
+
+def test_a_request_that_keeps_losing_a_race_is_a_503_to_send_again_and_writes_nothing(two_sellers, monkeypatch):
+    from backorders.adapters import dynamo
+    from backorders.adapters.store import Store
+    from backorders.domain.errors import RetryableConflict
+
+    # every attempt finds that another request changed the same records first
+    def raced(self, writes):
+        raise RetryableConflict("write 1 (Update inventory ...): TransactionConflict")
+
+    monkeypatch.setattr(Store, "commit", raced)
+    monkeypatch.setattr(dynamo.time, "sleep", lambda _s: None)
+
+    answer = two_sellers.order("s1", "o2", ("A", 1))
+
+    assert_error(answer, 503, "busy")
+    assert answer.headers.get("Retry-After") == "1"
+    monkeypatch.undo()
+    assert two_sellers.admin("GET", "/v1/sellers/s1/orders/o2").status == 404
+    assert two_sellers.order("s1", "o2", ("A", 1)).status == 201  # sent again, it goes through

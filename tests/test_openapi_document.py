@@ -53,11 +53,11 @@ def test_the_credential_schemes_are_the_headers_of_the_contract(document):
     ("method", "path", "answers"),
     [
         ("GET", "/v1/health", {"200"}),
-        ("PUT", "/v1/sellers/{seller_id}", {"201", "200", "400", "401", "404", "413"}),
-        ("POST", "/v1/sellers/{seller_id}/orders", {"201", "200", "400", "401", "404", "409", "413", "422"}),
+        ("PUT", "/v1/sellers/{seller_id}", {"201", "200", "400", "401", "404", "413", "503"}),
+        ("POST", "/v1/sellers/{seller_id}/orders", {"201", "200", "400", "401", "404", "409", "413", "422", "503"}),
         ("GET", "/v1/sellers/{seller_id}/orders/{order_id}", {"200", "400", "401", "403", "404"}),
         ("POST", "/v1/vendors/{vendor_id}/orders/{vendor_order_id}/handovers",
-         {"202", "400", "401", "403", "404", "409", "413", "422"}),
+         {"202", "400", "401", "403", "404", "409", "413", "422", "503"}),
     ],
 )
 def test_each_path_lists_the_answers_it_gives(document, method, path, answers):

@@ -191,6 +191,7 @@ REFUSALS = {
     409: "The same id again with a different body, or a state that forbids it (a cancelled vendor order).",
     413: "A body over 256 KiB.",
     422: "Valid, but refused by a business rule.",
+    503: "Other requests kept changing the same records at the same moment: nothing was written; send it again (Retry-After).",
 }
 
 
@@ -212,6 +213,8 @@ def refusals(route: topology.Route) -> list[int]:
         codes.append(413)
     if route.path in RULES or f"{route.method} {route.path}" in RULES:
         codes.append(422)
+    if route.method in ("PUT", "POST"):
+        codes.append(503)  # lost a race too many times in a row: nothing written, send it again
     return codes
 
 

@@ -31,6 +31,7 @@ from backorders.domain.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RetryableConflict,
     Unauthorized,
 )
 from backorders.domain.models import Seller, Vendor
@@ -90,6 +91,14 @@ def make_app() -> APIGatewayRestResolver:
     @app.exception_handler(DomainError)
     def _refused(exc: DomainError) -> Response:
         return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RetryableConflict)
+    def _busy(_exc: RetryableConflict) -> Response:
+        # Lost a race for the same items too many times in a row (a flash sale on one
+        # bin, say): nothing was written; the caller may send the same request again.
+        answer = error_response(503, "busy", "other requests changed the same records at the same moment; nothing was written, send it again")
+        answer.headers["Retry-After"] = "1"
+        return answer
 
     @app.not_found
     def _no_route(_exc: Exception) -> Response:
