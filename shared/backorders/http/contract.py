@@ -191,7 +191,7 @@ REFUSALS = {
     409: "The same id again with a different body, or a state that forbids it (a cancelled vendor order).",
     413: "A body over 256 KiB.",
     422: "Valid, but refused by a business rule.",
-    503: "Other requests kept changing the same records at the same moment: nothing was written; send it again (Retry-After).",
+    503: "Other requests kept changing the same records at the same moment: the step that lost wrote nothing; send it again (Retry-After).",
 }
 
 

@@ -95,8 +95,8 @@ def make_app() -> APIGatewayRestResolver:
     @app.exception_handler(RetryableConflict)
     def _busy(_exc: RetryableConflict) -> Response:
         # Lost a race for the same items too many times in a row (a flash sale on one
-        # bin, say): nothing was written; the caller may send the same request again.
-        answer = error_response(503, "busy", "other requests changed the same records at the same moment; nothing was written, send it again")
+        # bin, say): the step that lost wrote nothing; the same request again goes on.
+        answer = error_response(503, "busy", "other requests changed the same records at the same moment; send the same request again")
         answer.headers["Retry-After"] = "1"
         return answer
 
