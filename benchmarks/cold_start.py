@@ -88,14 +88,19 @@ def _functions() -> list:
     return list(topology.FUNCTIONS)
 
 
-def _program(fn) -> str:
-    if fn is None:
-        return _TIMED.format(paths=[], code=BASELINE, after="")
+def _clients(fn) -> str:
+    """The boto3 clients the function makes on its first invocation."""
     clients = ["from backorders.adapters import dynamo", "dynamo.client()"]
     if fn.publishes_events:
         clients += ["from backorders.adapters import events", "events.client()"]
+    return "\n".join(clients)
+
+
+def _program(fn) -> str:
+    if fn is None:
+        return _TIMED.format(paths=[], code=BASELINE, after="")
     paths = [str(ROOT / fn.directory), str(ROOT / "shared")]
-    return _TIMED.format(paths=paths, code="import app", after="\n".join(clients))
+    return _TIMED.format(paths=paths, code="import app", after=_clients(fn))
 
 
 # Prints the third-party modules a function's init loaded, in load order (sys.modules keeps it).
@@ -118,10 +123,7 @@ def _libraries_program(fn, modules: list[str]) -> str:
 
 
 def _loaded_modules(fn, env: dict[str, str], cwd: Path) -> list[str]:
-    clients = ["from backorders.adapters import dynamo", "dynamo.client()"]
-    if fn.publishes_events:
-        clients += ["from backorders.adapters import events", "events.client()"]
-    program = _LOADED.format(paths=[str(ROOT / fn.directory), str(ROOT / "shared")], after="\n".join(clients))
+    program = _LOADED.format(paths=[str(ROOT / fn.directory), str(ROOT / "shared")], after=_clients(fn))
     out = subprocess.run([sys.executable, "-c", program], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         raise RuntimeError(f"listing a function's modules failed:\n{out.stderr}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backorders.adapters.dynamo import Write, WriteRefused, with_retries
+from backorders.adapters.dynamo import WriteRefused, with_retries
 from backorders.adapters.store import Store, now, seller_key, vendor_key
 from backorders.domain import rules, security
 from backorders.domain.errors import BusinessRuleViolation, Conflict, InsufficientStock, NotFound
@@ -66,7 +66,7 @@ def map_sku(store: Store, seller_id: str, sku: str, body: SkuMappingIn) -> dict:
     if store.stock_shards(seller_id, sku) == body.stock_shards:
         store.write(mapping)
     else:
-        with_retries(lambda: _reshard(store, seller_id, sku, body.stock_shards, mapping))
+        with_retries(lambda: inventory.reshard(store, seller_id, sku, body.stock_shards, mapping))
     answer: dict = {
         "seller_id": seller_id,
         "sku": sku,
@@ -84,17 +84,6 @@ def map_sku(store: Store, seller_id: str, sku: str, body: SkuMappingIn) -> dict:
     if body.vendor_id is not None:
         purchasing.heal_waiting_lines(store, seller_id, sku)  # orders already waiting for it get their PO now
     return answer
-
-
-def _reshard(store: Store, seller_id: str, sku: str, shards: int, mapping: Write) -> None:
-    """The mapping with its new shard count, and the Default Bin's available stock spread
-    evenly over that many shards, in one step (refused if stock moved since it was read)."""
-    moves = rules.rebalance_shards([b for b in store.bins(seller_id, sku) if b.is_default], shards, DEFAULT_BIN)
-    writes = [
-        store.change_bin(seller_id, sku, MAIN_LOCATION, bin_, available=change, need_available=max(0, -change), guard=True)
-        for bin_, change in moves.items()
-    ]
-    store.commit([mapping, *writes])  # a refused (guarded) move is a RetryableConflict
 
 
 def adjust_inventory(store: Store, seller_id: str, body: AdjustmentIn) -> tuple[int, dict]:

@@ -69,16 +69,29 @@ def default_bin_in(store: Store, seller_id: str, sku: str, qty: int) -> list[dyn
     ]
 
 
+def _default_bin_moves(store: Store, seller_id: str, sku: str, changes: dict[str, int]) -> list[dynamo.Write]:
+    """Changes of available stock in the Default Bin's shards (bin id -> change), planned
+    from a read: each guarded, so a shard whose stock moved since refuses (read again)."""
+    return [
+        store.change_bin(seller_id, sku, MAIN_LOCATION, bin_, available=change, need_available=max(0, -change), guard=True)
+        for bin_, change in changes.items()
+    ]
+
+
 def default_bin_out(store: Store, seller_id: str, sku: str, qty: int) -> list[dynamo.Write] | None:
-    """Writes that remove `qty` available from the Default Bin's shards, as read now (each
-    guarded: refused if its stock moved since); None when they do not hold that much."""
+    """Writes that remove `qty` available from the Default Bin's shards, as read now;
+    None when they do not hold that much."""
     takes = rules.take_from_shards([b for b in store.bins(seller_id, sku) if b.is_default], qty)
     if takes is None:
         return None
-    return [
-        store.change_bin(seller_id, sku, MAIN_LOCATION, bin_, available=-take, need_available=take, guard=True)
-        for bin_, take in takes.items()
-    ]
+    return _default_bin_moves(store, seller_id, sku, {bin_: -take for bin_, take in takes.items()})
+
+
+def reshard(store: Store, seller_id: str, sku: str, shards: int, mapping: dynamo.Write) -> None:
+    """The mapping with its new shard count, and the Default Bin's available stock spread
+    evenly over that many shards, in one step (a refused move is a RetryableConflict)."""
+    moves = rules.rebalance_shards([b for b in store.bins(seller_id, sku) if b.is_default], shards, DEFAULT_BIN)
+    store.commit([mapping, *_default_bin_moves(store, seller_id, sku, moves)])
 
 
 def record_return(store: Store, seller_id: str, body: ReturnIn) -> tuple[int, dict]:
