@@ -163,11 +163,12 @@ def _check_purchasing(by_entity: dict[str, list[dict]]) -> None:
     pos = {(p["seller_id"], p["po_id"]): p for p in by_entity["PO"]}
     orders = {(o["seller_id"], o["order_id"]): o for o in by_entity["ORDER"]}
 
-    # one GRN per handover id (per vendor), and the GRN a handover names exists with its goods
+    # one GRN per handover (a handover id names one handover of a vendor order, hence of
+    # a PO), and the GRN a handover names exists with its goods
     by_handover = defaultdict(list)
     for grn in grns.values():
         if grn.get("handover_id"):
-            by_handover[(grn["vendor_id"], grn["handover_id"])].append(grn["grn_id"])
+            by_handover[(grn["vendor_id"], grn["po_id"], grn["handover_id"])].append(grn["grn_id"])
     for key, ids in by_handover.items():
         assert len(ids) == 1, f"handover {key} has {len(ids)} GRNs: {ids}"
     # one GRN per manual reference on a PO
@@ -179,14 +180,17 @@ def _check_purchasing(by_entity: dict[str, list[dict]]) -> None:
         assert len(ids) == 1, f"GRN reference {key} has {len(ids)} GRNs: {ids}"
 
     handed = defaultdict(int)  # (vendor, vendor order, sku) -> handed over
-    for h in by_entity["HANDOVER"]:
-        for line in h["lines"]:
-            handed[(h["vendor_id"], h["vendor_order_id"], line["sku"])] += int(line["qty"])
-        if h.get("grn_id"):
-            grn = grns.get((h["seller_id"], h["grn_id"]))
-            assert grn is not None, f"handover {h['handover_id']} names GRN {h['grn_id']}, which is not stored"
-            assert grn.get("handover_id") == h["handover_id"], (grn, h)
-            assert _qty(grn["lines"]) == _qty(h["lines"]), f"GRN {grn['grn_id']} differs from its handover"
+    for vo in by_entity["VENDOR_ORDER"]:
+        told = [h["handover_id"] for h in vo.get("handovers", [])]
+        assert len(told) == len(set(told)), f"vendor order {vo['vendor_order_id']} records a handover twice: {told}"
+        for h in vo.get("handovers", []):
+            for line in h["lines"]:
+                handed[(vo["vendor_id"], vo["vendor_order_id"], line["sku"])] += int(line["qty"])
+            if h.get("grn_id"):
+                grn = grns.get((vo["seller_id"], h["grn_id"]))
+                assert grn is not None, f"handover {h['handover_id']} names GRN {h['grn_id']}, which is not stored"
+                assert grn.get("handover_id") == h["handover_id"], (grn, h)
+                assert _qty(grn["lines"]) == _qty(h["lines"]), f"GRN {grn['grn_id']} differs from its handover"
     for vo in by_entity["VENDOR_ORDER"]:
         for line in vo["lines"]:
             got = handed[(vo["vendor_id"], vo["vendor_order_id"], line["sku"])]

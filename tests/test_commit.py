@@ -66,7 +66,7 @@ def test_goods_whose_reserved_stock_is_gone_fail_at_once_naming_the_bin(chain, m
     [vo] = chain.vendor_orders("v1")
     assert chain.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2)).status == 202
     store = Store()
-    grn = store.grn("s1", ids.grn_id_for_handover("v1", "h1"))
+    grn = store.grn("s1", ids.grn_id_for_handover("v1", vo["vendor_order_id"], "h1"))
     assert grn is not None
     boto3.client("dynamodb").update_item(
         TableName=store.inventory,

@@ -228,7 +228,50 @@ def test_the_same_handover_again_changes_nothing(ready):
     assert (po["lines"][0]["received_qty"], len(po["grns"])) == (1, 1)
     assert only_line(ready)[1]["assigned_qty"] == 1
     conflict = ready.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2))
-    assert conflict.status == 409
+    assert (conflict.status, conflict.error["code"]) == (409, "handover_id_conflict")
+    ready.drain()
+    assert ready.vendor_orders("v1")[0]["lines"][0]["handed_over_qty"] == 1
+    assert ready.purchase_orders("s1")[0]["lines"][0]["received_qty"] == 1
+
+
+def test_a_handover_sent_twice_at_once_is_recorded_once(ready, monkeypatch):
+    # The second request reads the vendor order before the first one's write lands: its
+    # write, under the version it read, is refused, and it answers as a repeat.
+    from backorders.adapters import dynamo
+
+    ready.order("s1", "o1", ("A", 3))
+    ready.drain()
+    [vo] = ready.vendor_orders("v1")
+    real, raced = dynamo.transact, []
+
+    def first_lands_meanwhile(writes):
+        if not raced:
+            raced.append(None)
+            raced[0] = ready.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1))
+        return real(writes)
+
+    monkeypatch.setattr(dynamo, "transact", first_lands_meanwhile)
+    second = ready.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1))
+    monkeypatch.setattr(dynamo, "transact", real)
+    assert (raced[0].status, second.status) == (202, 202) and second.body == raced[0].body
+    ready.drain()
+    [vo] = ready.vendor_orders("v1")
+    assert [h["handover_id"] for h in vo["handovers"]] == ["h1"] and vo["lines"][0]["handed_over_qty"] == 1
+    [po] = ready.purchase_orders("s1")
+    assert (po["lines"][0]["received_qty"], len(po["grns"])) == (1, 1)
+
+
+def test_a_vendor_may_name_handovers_of_two_vendor_orders_alike(ready):
+    # One shipment for two orders: the vendor sends its shipment number on both.
+    ready.order("s1", "o1", ("A", 1))
+    ready.order("s1", "o2", ("A", 2))
+    ready.drain()
+    vendor_orders = ready.vendor_orders("v1")
+    assert len(vendor_orders) == 2
+    answers = [ready.hand_over("v1", vo["vendor_order_id"], "ship-1", ("A", vo["lines"][0]["qty"])) for vo in vendor_orders]
+    ready.drain()
+    assert [a.status for a in answers] == [202, 202] and answers[0].body["grn_id"] != answers[1].body["grn_id"]
+    assert [ready.get_order("s1", o)["status"] for o in ("o1", "o2")] == ["ready", "ready"]
 
 
 def test_a_handover_beyond_what_is_open_is_refused_and_changes_nothing(ready):

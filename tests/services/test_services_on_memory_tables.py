@@ -50,8 +50,8 @@ def hand_over(store: Store, handover_id: str, qty: int) -> None:
     """The vendor's handover (with its auto GRN), then the purchasing stream's stage."""
     (vendor_order,) = store.vendor_orders_page("v1", 100, None)[0]
     body = HandoverIn.model_validate({"handover_id": handover_id, "lines": [{"sku": "MUG", "qty": qty}]})
-    _, _, handover = purchasing.hand_over(store, "v1", vendor_order.vendor_order_id, body)
-    grn = store.grn("s1", handover.grn_id) if handover.grn_id else None
+    _, answer, _ = purchasing.hand_over(store, "v1", vendor_order.vendor_order_id, body)
+    grn = store.grn("s1", answer["grn_id"]) if answer["grn_id"] else None
     assert isinstance(grn, Grn)
     ordering.assign_goods_received(store, grn)
 

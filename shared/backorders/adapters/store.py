@@ -16,8 +16,7 @@ Every key starts with its account (`SELLER#<id>` or `VENDOR#<id>`):
 | purchasing | SELLER#s                        | PO#<po_id>                  | purchase order           |
 | purchasing | SELLER#s                        | GRN#<grn_id>                | goods receipt note       |
 | purchasing | SELLER#s                        | WINDOW#<vendor_id>          | vendor's latest open PO  |
-| purchasing | VENDOR#v                        | VORDER#<vendor_order_id>    | vendor (B2B) order       |
-| purchasing | VENDOR#v                        | HANDOVER#<handover_id>      | handover                 |
+| purchasing | VENDOR#v                        | VORDER#<vendor_order_id>    | vendor (B2B) order, with its handovers |
 
 One Query of a SKU's partition gives everything the stock view shows.
 Orders, POs and vendor orders carry a `version`; every update is conditional on the
@@ -40,7 +39,6 @@ from backorders.adapters.dynamo import Write, delete, put, update
 from backorders.domain.models import (
     SURPLUS_PREFIX,
     Grn,
-    Handover,
     Order,
     PurchaseOrder,
     Return,
@@ -123,10 +121,6 @@ def grn_key(seller_id: str, grn_id: str) -> dict:
 
 def vendor_order_key(vendor_id: str, vendor_order_id: str) -> dict:
     return {"pk": f"VENDOR#{vendor_id}", "sk": f"VORDER#{vendor_order_id}"}
-
-
-def handover_key(vendor_id: str, handover_id: str) -> dict:
-    return {"pk": f"VENDOR#{vendor_id}", "sk": f"HANDOVER#{handover_id}"}
 
 
 def early_cancellation_key(seller_id: str, order_id: str) -> dict:
@@ -473,10 +467,6 @@ class Store:
     def vendor_order(self, vendor_id: str, vendor_order_id: str) -> tuple[VendorOrder, int] | None:
         item = self.tables.get(self.purchasing, vendor_order_key(vendor_id, vendor_order_id))
         return (VendorOrder.model_validate(item), int(item["version"])) if item else None
-
-    def handover(self, vendor_id: str, handover_id: str) -> Handover | None:
-        item = self.tables.get(self.purchasing, handover_key(vendor_id, handover_id))
-        return Handover.model_validate(item) if item else None
 
     def grn(self, seller_id: str, grn_id: str) -> Grn | None:
         item = self.tables.get(self.purchasing, grn_key(seller_id, grn_id))
@@ -881,10 +871,6 @@ class Store:
         if replacing is None:
             return put(self.purchasing, item, NOT_EXISTS, guard=True)
         return put(self.purchasing, item, "#po_id = :replacing", values={":replacing": replacing}, guard=True)
-
-    def put_handover(self, handover: Handover) -> Write:
-        key = handover_key(handover.vendor_id, handover.handover_id)
-        return put(self.purchasing, {**key, "entity": "HANDOVER", **handover.model_dump()}, NOT_EXISTS, guard=True)
 
     def put_grn(self, grn: Grn) -> Write:
         key = grn_key(grn.seller_id, grn.grn_id)

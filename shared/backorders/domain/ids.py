@@ -24,8 +24,8 @@ def vendor_order_id(seller_id: str, po_id: str, vendor_id: str) -> str:
     return _derive("vo", seller_id, po_id, vendor_id)
 
 
-def grn_id_for_handover(vendor_id: str, handover_id: str) -> str:
-    return _derive("grn", vendor_id, handover_id)
+def grn_id_for_handover(vendor_id: str, vendor_order_id: str, handover_id: str) -> str:
+    return _derive("grn", vendor_id, vendor_order_id, handover_id)
 
 
 def grn_id_for_reference(seller_id: str, po_id: str, grn_ref: str) -> str:

@@ -43,8 +43,9 @@ MAX_QTY = 1_000_000_000
 Qty = Annotated[StrictInt, Field(ge=1, le=MAX_QTY)]
 MAX_LINES = 500
 # A PO (and its vendor order) holds at most this many SKUs, so that its biggest step fits
-# in one transaction of at most 100 items: a handover with auto GRN writes the handover,
-# the vendor order, the GRN and the PO, plus each SKU's open-PO figure and bin (4 + 2 x 48).
+# in one transaction of at most 100 items: a handover with auto GRN writes the vendor order
+# (the handover is kept on it), the GRN and the PO, plus each SKU's open-PO figure and bin
+# (3 + 2 x 48).
 MAX_PO_SKUS = 48
 
 MAX_CONSOLIDATION_MINUTES = 24 * 60
@@ -611,6 +612,8 @@ class HandoverSummary(Stored):
     handover_id: str
     lines: list[Quantity]
     created_at: str
+    grn_id: str | None = None  # the GRN that inwarded it (None: the seller inwards by hand)
+    body_sha256: str | None = None  # the request's fingerprint: the same handover again is a replay
 
 
 class VendorOrder(Stored):
@@ -634,21 +637,9 @@ class VendorOrder(Stored):
             include={
                 "vendor_order_id", "vendor_id", "po_id", "seller_id", "seller_name", "status", "lines",
                 "declined_reason", "expected_ship_date", "handovers", "created_at", "updated_at", "approved_at",
-            }
+            },
+            exclude={"handovers": {"__all__": {"body_sha256"}}},
         )
-
-
-class Handover(Stored):
-    handover_id: str
-    vendor_id: str
-    vendor_order_id: str
-    seller_id: str
-    po_id: str
-    lines: list[Quantity]
-    body_sha256: str
-    grn_id: str | None = None
-    created_at: str
-    source_order_id: str | None = None
 
 
 class Grn(Stored):

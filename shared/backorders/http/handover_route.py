@@ -22,8 +22,8 @@ metrics = Metrics()
 
 @router.post("/v1/vendors/<vendor_id>/orders/<vendor_order_id>/handovers")
 def hand_over(vendor_id: Id, vendor_order_id: Id, body: Annotated[HandoverIn, Body()]):
-    status, answer, handover = purchasing.hand_over(Store(), vendor_id, vendor_order_id, body)
-    logger.set_correlation_id(handover.source_order_id)
+    status, answer, vendor_order = purchasing.hand_over(Store(), vendor_id, vendor_order_id, body)
+    logger.set_correlation_id(vendor_order.source_order_id)
     metrics.add_metric(name="Handovers", unit=MetricUnit.Count, value=1)
     if answer["grn_id"]:
         metrics.add_metric(name="GoodsReceived", unit=MetricUnit.Count, value=1)

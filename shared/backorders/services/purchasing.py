@@ -17,7 +17,6 @@ from backorders.domain.models import (
     Grn,
     GrnIn,
     GrnSummary,
-    Handover,
     HandoverIn,
     HandoverSummary,
     ManualPoIn,
@@ -473,66 +472,56 @@ def _orders_after_cut(store: Store, before: PurchaseOrder, after: PurchaseOrder,
     return writes
 
 
-def _handover_answer(handover: Handover, status: str) -> dict:
+def _handover_answer(vo: VendorOrder, handover: HandoverSummary) -> dict:
     return {
         "handover_id": handover.handover_id,
-        "vendor_order_id": handover.vendor_order_id,
-        "po_id": handover.po_id,
+        "vendor_order_id": vo.vendor_order_id,
+        "po_id": vo.po_id,
         "lines": [line.model_dump() for line in handover.lines],
         "grn_id": handover.grn_id,
-        "vendor_order_status": status,
+        "vendor_order_status": vo.status,
     }
 
 
-def hand_over(store: Store, vendor_id: str, vendor_order_id: str, body: HandoverIn) -> tuple[int, dict, Handover]:
-    """Record a vendor's handover. With the seller's auto GRN on, the same transaction
-    writes the GRN, the PO's received quantity and the stock inward (reserved for the
-    order, in the Default Bin of the main location); the GRN's stream record then
-    drives the assignment.
+def hand_over(store: Store, vendor_id: str, vendor_order_id: str, body: HandoverIn) -> tuple[int, dict, VendorOrder]:
+    """Record a vendor's handover on its vendor order. With the seller's auto GRN on, the
+    same transaction writes the GRN, the PO's received quantity and the stock inward
+    (reserved for the order, in the Default Bin of the main location); the GRN's stream
+    record then drives the assignment.
+
+    The handover is kept on the vendor order (its `handovers`), which the transaction
+    writes anyway under its version: the same `handover_id` again finds it there and
+    changes nothing, and two at once cannot both be recorded. A handover id names one
+    handover of a vendor order (a vendor may use its shipment number on several).
     """
     fingerprint = body_fingerprint({"vendor_order_id": vendor_order_id, **body.model_dump()})
 
-    def replay(existing: Handover) -> tuple[int, dict, Handover]:
-        vo, _ = vendor_order(store, vendor_id, existing.vendor_order_id)
-        return 202, _handover_answer(existing, vo.status), existing
-
-    def create() -> tuple[int, dict, Handover]:
+    def attempt() -> tuple[int, dict, VendorOrder]:
         vo, vo_version = vendor_order(store, vendor_id, vendor_order_id)
+        recorded = next((h for h in vo.handovers if h.handover_id == body.handover_id), None)
+        if recorded is not None:
+            if recorded.body_sha256 != fingerprint:
+                raise Conflict(f"handover {body.handover_id} was already recorded with different content", code="handover_id_conflict")
+            return 202, _handover_answer(vo, recorded), vo
         vo_lines, vo_status = rules.apply_handover(vo, body.lines)
         seller = store.seller(vo.seller_id)
-        handover = Handover(
+        handover = HandoverSummary(
             handover_id=body.handover_id,
-            vendor_id=vendor_id,
-            vendor_order_id=vendor_order_id,
-            seller_id=vo.seller_id,
-            po_id=vo.po_id,
-            source_order_id=vo.source_order_id,
             lines=[Quantity(sku=line.sku, qty=line.qty) for line in body.lines],
-            body_sha256=fingerprint,
             created_at=now(),
+            body_sha256=fingerprint,
         )
         receipt: list[dynamo.Write] = []
         if seller and seller.auto_grn_through_backorder:
-            handover.grn_id = ids.grn_id_for_handover(vendor_id, body.handover_id)
-            grn, receipt = goods_receipt(
-                store, handover.seller_id, handover.po_id, handover.grn_id, handover.lines, handover.created_at
-            )
+            handover.grn_id = ids.grn_id_for_handover(vendor_id, vendor_order_id, body.handover_id)
+            grn, receipt = goods_receipt(store, vo.seller_id, vo.po_id, handover.grn_id, handover.lines, handover.created_at)
             grn.handover_id = handover.handover_id
             receipt.insert(0, store.put_grn(grn))
-        told = HandoverSummary(handover_id=handover.handover_id, lines=handover.lines, created_at=handover.created_at)
-        updated = vo.model_copy(update={"lines": vo_lines, "status": vo_status, "handovers": [*vo.handovers, told]})
-        store.commit([store.put_handover(handover), store.update_vendor_order(updated, vo_version), *receipt])
-        return 202, _handover_answer(handover, vo_status), handover
+        updated = vo.model_copy(update={"lines": vo_lines, "status": vo_status, "handovers": [*vo.handovers, handover]})
+        store.commit([store.update_vendor_order(updated, vo_version), *receipt])
+        return 202, _handover_answer(updated, handover), updated
 
-    return create_once(
-        read=lambda: store.handover(vendor_id, body.handover_id),
-        same=lambda stored: stored.body_sha256 == fingerprint,
-        conflict=lambda stored: Conflict(
-            f"handover {stored.handover_id} was already recorded with different content", code="handover_id_conflict"
-        ),
-        create=create,
-        replay=replay,
-    )
+    return with_retries(attempt)
 
 
 def goods_receipt(
