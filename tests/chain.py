@@ -22,6 +22,19 @@ ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
+@contextmanager
+def receipts_given_later():
+    """GRNs made meanwhile leave their goods `reserved` for the purchasing stream
+    (on_goods_received) to give out, as a GRN with goods for more orders than its own
+    transaction takes does."""
+    from unittest import mock
+
+    from backorders.services import purchasing
+
+    with mock.patch.object(purchasing, "GIVE_AT_ONCE", 0):
+        yield
+
+
 class _Clients:
     """The clients the driver uses (and provisions with), made once per process. moto gives
     each mock a new default session, which parses the endpoint and service models again

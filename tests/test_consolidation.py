@@ -286,3 +286,24 @@ def test_an_open_po_answers_exactly_the_fields_the_openapi_document_declares(sho
     po = shop.as_seller("s1", "GET", f"/v1/sellers/s1/purchase-orders/{the_po(shop)['po_id']}").body
     assert set(po) == set(declared)
     assert po["closes_at"] and po["approved_at"] is None and po["vendor_order_status"] is None
+
+
+def test_goods_for_more_orders_than_one_transaction_gives_are_given_by_the_purchasing_stream(shop):
+    # six orders in one window: one GRN has goods for more orders than its own
+    # transaction gives to (purchasing.GIVE_AT_ONCE), so they wait reserved for the stream
+    from backorders.services.purchasing import GIVE_AT_ONCE
+
+    orders = [f"o-{i}" for i in range(GIVE_AT_ONCE + 1)]
+    for order_id in orders:
+        shop.order("s1", order_id, ("CUP", 1))
+    settled(shop)
+    assert shop.close_po_windows() == 1
+    settled(shop)
+    (vo,) = shop.vendor_orders("v1")
+    [goods_received] = [p for p in shop.stream_pumps if p.function.name == "on_goods_received"]
+    assert shop.hand_over("v1", vo["vendor_order_id"], "h1", ("CUP", len(orders))).status == 202
+    assert shop.bins("s1", "CUP")[("main", "default")]["reserved"] == len(orders)
+    assert goods_received.pump() == 1
+    settled(shop)
+    assert [shop.get_order("s1", o)["status"] for o in orders] == ["ready"] * len(orders)
+    assert shop.bins("s1", "CUP")[("main", "default")]["reserved"] == 0

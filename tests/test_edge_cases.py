@@ -274,6 +274,23 @@ def test_a_vendor_may_name_handovers_of_two_vendor_orders_alike(ready):
     assert [ready.get_order("s1", o)["status"] for o in ("o1", "o2")] == ["ready", "ready"]
 
 
+def test_a_handover_gives_the_goods_to_their_order_in_its_own_request(ready):
+    ready.order("s1", "o1", ("A", 3))
+    ready.drain()
+    [vo] = ready.vendor_orders("v1")
+    [goods_received] = [p for p in ready.stream_pumps if p.function.name == "on_goods_received"]
+    assert ready.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1)).status == 202
+    # before any stream record is read: assigned, never held reserved
+    assert only_line(ready)[1]["assigned_qty"] == 1
+    assert ready.bins("s1", "A")[("main", "default")] == {"location": "main", "bin": "default", "available": 0, "assigned": 1, "reserved": 0}
+    assert ready.hand_over("v1", vo["vendor_order_id"], "h2", ("A", 2)).status == 202
+    assert only_line(ready)[0]["status"] == "ready"
+    assert goods_received.pump() == 0, "the GRNs' records are not the purchasing stream's work"
+    ready.drain()
+    grn = ready.purchase_orders("s1")[0]["grns"][-1]
+    assert [(a["qty"], a["grn_id"]) for a in only_line(ready)[1]["allocations"]][-1] == (2, grn["grn_id"])
+
+
 def test_a_handover_beyond_what_is_open_is_refused_and_changes_nothing(ready):
     ready.order("s1", "o1", ("A", 2))
     ready.drain()

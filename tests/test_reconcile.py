@@ -14,6 +14,7 @@ from backorders.adapters.store import WORK_ORDER, Store, work_keys
 from backorders.services.reconcile import DeadLetters, reconcile
 from backorders_local.functions import context_for
 from tests import invariants
+from tests.chain import receipts_given_later
 
 
 def broken(*_args, **_kwargs):
@@ -91,7 +92,8 @@ def received_and_never_assigned(shop) -> None:
     shop.order("s1", "o1", ("A", 2))
     shop.drain()
     [vo] = shop.vendor_orders("v1")
-    shop.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2))
+    with receipts_given_later():
+        shop.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2))
     shop.drain()
 
 

@@ -320,11 +320,14 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     Function(
         name="on_handover",
-        description="Vendor handover: records it and, with auto GRN on, inwards the goods",
+        description="Vendor handover: records it and, with auto GRN on, inwards the goods and gives them to their orders",
         timeout_s=20,
+        # orders: the goods go to the orders they were bought for in the same transaction
+        # (inventory: their bins, and the lines leaving the queue of waiting lines)
         tables={
             ACCOUNTS.name: "read",
             INVENTORY.name: "write",
+            ORDERS.name: "read_write",
             PURCHASING.name: "read_write",
         },
         routes=HANDOVER_ROUTES,
@@ -335,7 +338,11 @@ FUNCTIONS: tuple[Function, ...] = (
         # the GRN comes in the stream record: no read of purchasing
         # purchasing: the receipts still due to an order cancelled meanwhile
         tables={INVENTORY.name: "write", ORDERS.name: "read_write", PURCHASING.name: "read"},
-        stream=StreamTrigger(table=PURCHASING, filters=(_image_is("GRN"),)),
+        # GRNs whose goods were not given to their orders as they were received
+        stream=StreamTrigger(
+            table=PURCHASING,
+            filters=({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"entity": {"S": ["GRN"]}, "given_on_receipt": {"BOOL": [False]}}}},),
+        ),
     ),
     Function(
         name="on_stock_changed",

@@ -47,7 +47,7 @@ from backorders import topology
 from backorders.adapters import config
 from backorders.http import gate as http
 from backorders_local import functions, provision, shapes
-from tests.chain import ADMIN_TOKEN, Chain
+from tests.chain import ADMIN_TOKEN, Chain, receipts_given_later
 from tests.iam_calls import Call, recording
 
 SIMULATION_SEEDS = (0, 1, 2, 3)  # the four cover every function; 30 seeds record no new kind of call
@@ -130,6 +130,18 @@ def with_the_secret(chain: Chain) -> None:
         assert chain.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 2)).status == 202
 
 
+def grns_given_by_the_stream(chain: Chain) -> None:
+    shop(chain)
+    chain.order("s1", "o1", ("A", 2))
+    chain.drain()
+    [vo] = chain.vendor_orders("v1")
+    with receipts_given_later():
+        assert chain.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1)).status == 202
+        assert chain.hand_over("v1", vo["vendor_order_id"], "h2", ("A", 1)).status == 202
+    chain.drain()
+    assert chain.get_order("s1", "o1")["status"] == "ready"
+
+
 WORKLOAD: tuple[Workload, ...] = (
     Workload("seed scenario", seed.test_stock_3_order_5_handover_1_then_1_ends_ready),
     Workload("two vendors, one needing approval, partial handovers", redelivery.seed_scenario),
@@ -157,6 +169,7 @@ WORKLOAD: tuple[Workload, ...] = (
         "a window message early",
         lambda c: consolidation.test_a_window_message_that_comes_early_comes_back_and_the_one_on_time_closes_it(consolidation.window_shop(c)),
     ),
+    Workload("GRNs given out by the purchasing stream", grns_given_by_the_stream),
     Workload("manual GRN", lambda c: stock_returns.TestManualGrn().test_a_manual_grn_inwards_and_assigns_like_an_automatic_one(manual_grn_shop(c))),
     Workload("cancel before the PO", stock_returns.TestCancellation().test_before_the_po_assigned_stock_goes_to_the_next_waiting_order),
     Workload("cancel after the PO", lambda c: stock_returns.TestCancellation().test_after_the_po_the_po_and_vendor_order_are_cancelled(shop(c))),

@@ -20,6 +20,7 @@ from backorders import topology
 from backorders.adapters import dynamo, events
 from backorders_local.functions import context_for
 from tests import invariants
+from tests.chain import receipts_given_later
 from tests.simulation.runner import snapshot
 
 
@@ -65,9 +66,11 @@ def purchasing_case(chain):
     chain.order("s1", "o2", ("A", 2))
     chain.drain()
     vo1, vo2 = sorted(chain.vendor_orders("v1"), key=lambda vo: vo["po_id"])
-    assert chain.hand_over("v1", vo1["vendor_order_id"], "h1", ("A", 2)).status == 202
-    poison = write_poison("purchasing", {"pk": "SELLER#s1", "sk": "GRN#bad", "entity": "GRN", "grn_id": "bad"})
-    assert chain.hand_over("v1", vo2["vendor_order_id"], "h2", ("A", 2)).status == 202
+    with receipts_given_later():
+        assert chain.hand_over("v1", vo1["vendor_order_id"], "h1", ("A", 2)).status == 202
+    poison = write_poison("purchasing", {"pk": "SELLER#s1", "sk": "GRN#bad", "entity": "GRN", "grn_id": "bad", "given_on_receipt": False})
+    with receipts_given_later():
+        assert chain.hand_over("v1", vo2["vendor_order_id"], "h2", ("A", 2)).status == 202
     return "on_goods_received", poison
 
 

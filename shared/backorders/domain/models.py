@@ -657,6 +657,9 @@ class Grn(Stored):
     created_at: str
     # Who the goods are for, oldest allocation first; the rest (surplus) went to available.
     shares: list[GrnShare] = []
+    # The goods went to their orders in the GRN's own transaction (else the GRN's stream
+    # record gives them out).
+    given_on_receipt: bool = False
 
     def share_orders(self) -> list[str]:
         """The orders the GRN has goods for, in the order they are given them."""

@@ -8,6 +8,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from backorders.adapters import dynamo
 from backorders.adapters.dynamo import with_retries
@@ -308,30 +309,12 @@ def assign_goods_received(store: Store, grn: Grn, read: dict[tuple[str, str], tu
         found = read.pop((grn.seller_id, order_id), None) or store.order_version(grn.seller_id, order_id)
         if not found:  # orders that have a PO are never deleted; nothing to give the goods to
             return None, True
-        order, version = found
-        if grn.grn_id in order.applied_grns:
-            return order, True
-        given = order.grn_progress.get(grn.grn_id, {})
-        shares = [share for share in grn.shares if share.order_id == order_id]
-        receipt = rules.assign_receipt(order, grn.grn_id, grn.location, grn.bin, shares, given=given, budget=STEP_WRITES, at=now())
-        before = order
-        progress = dict(order.grn_progress)
-        if receipt.complete:
-            progress.pop(grn.grn_id, None)
-        else:
-            settled = receipt.settled
-            progress[grn.grn_id] = {line_id: given.get(line_id, 0) + settled.get(line_id, 0) for line_id in set(given) | set(settled)}
-        order = order.model_copy(update={"lines": receipt.lines, "grn_progress": progress})
-        order.status = order.status_with(receipt.lines)
-        pending = False
-        if order.status == "cancelled":  # it stays open work while other receipts are due to it
-            pending = any(g != grn.grn_id or not receipt.complete for g in receipts_pending(store, order))
-        writes = [
-            store.update_order(order, version, applied_grn=grn.grn_id if receipt.complete else None, receipts_pending=pending),
-            *store.waiting_writes(before, order),
-        ]
-        for sku in sorted(receipt.skus):
-            took, spare = receipt.used.get(sku, 0), receipt.surplus.get(sku, 0)
+        if grn.grn_id in found[0].applied_grns:
+            return found[0], True
+        given = receipt_for_order(store, grn, *found, budget=STEP_WRITES)
+        writes = list(given.writes)
+        for sku in sorted(given.took.keys() | given.spare.keys()):
+            took, spare = given.took.get(sku, 0), given.spare.get(sku, 0)
             writes.append(
                 store.change_bin(
                     grn.seller_id,
@@ -346,7 +329,7 @@ def assign_goods_received(store: Store, grn: Grn, read: dict[tuple[str, str], tu
             )
         store.commit(writes)
         applied = True
-        return order, receipt.complete
+        return given.order, given.complete
 
     for order_id in grn.share_orders():
         while True:
@@ -356,6 +339,45 @@ def assign_goods_received(store: Store, grn: Grn, read: dict[tuple[str, str], tu
         if order is not None:
             orders.append(order)
     return orders, applied
+
+
+@dataclass
+class OrderReceipt:
+    """A GRN's goods given to one order (`receipt_for_order`): the order as changed, its
+    writes (the order and its waiting lines; the bin's are the caller's), and per SKU what
+    its lines took (`took`, to `assigned`) and no longer needed (`spare`, to `available`)."""
+
+    order: Order
+    writes: list[dynamo.Write]
+    took: dict[str, int]
+    spare: dict[str, int]
+    complete: bool
+
+
+def receipt_for_order(store: Store, grn: Grn, order: Order, version: int, *, budget: int | None = None) -> OrderReceipt:
+    """Plan giving a GRN's goods to one order, from the order as read (and its version):
+    as much as `budget` writes allow, resuming from what earlier steps gave (its
+    `grn_progress`); the order records the GRN as applied with the last step."""
+    given = order.grn_progress.get(grn.grn_id, {})
+    shares = [share for share in grn.shares if share.order_id == order.order_id]
+    receipt = rules.assign_receipt(order, grn.grn_id, grn.location, grn.bin, shares, given=given, budget=budget, at=now())
+    before = order
+    progress = dict(order.grn_progress)
+    if receipt.complete:
+        progress.pop(grn.grn_id, None)
+    else:
+        settled = receipt.settled
+        progress[grn.grn_id] = {line_id: given.get(line_id, 0) + settled.get(line_id, 0) for line_id in set(given) | set(settled)}
+    order = order.model_copy(update={"lines": receipt.lines, "grn_progress": progress})
+    order.status = order.status_with(receipt.lines)
+    pending = False
+    if order.status == "cancelled":  # it stays open work while other receipts are due to it
+        pending = any(g != grn.grn_id or not receipt.complete for g in receipts_pending(store, order))
+    writes = [
+        store.update_order(order, version, applied_grn=grn.grn_id if receipt.complete else None, receipts_pending=pending),
+        *store.waiting_writes(before, order),
+    ]
+    return OrderReceipt(order, writes, dict(receipt.used), dict(receipt.surplus), receipt.complete)
 
 
 def receipts_pending(store: Store, order: Order) -> list[str]:

@@ -524,6 +524,12 @@ def hand_over(store: Store, vendor_id: str, vendor_order_id: str, body: Handover
     return with_retries(attempt)
 
 
+# Orders a GRN's goods are given to in the GRN's own transaction, at most (each order item
+# may be up to 400 KB; a transaction carries at most 4 MB). A GRN with goods for more waits
+# for the purchasing stream (on_goods_received), as does one whose writes would not fit.
+GIVE_AT_ONCE = 5
+
+
 def goods_receipt(
     store: Store,
     seller_id: str,
@@ -534,8 +540,14 @@ def goods_receipt(
     found: tuple[PurchaseOrder, int] | None = None,
 ) -> tuple[Grn, list[dynamo.Write]]:
     """The GRN and the writes that inward it: the PO's received quantity, and the goods
-    reserved for their order in the Default Bin of the main location. `found` is the PO
-    (and version) when the caller has read it already."""
+    into the Default Bin of the main location. `found` is the PO (and version) when the
+    caller has read it already.
+
+    The goods are given to the orders they were bought for in the same writes when they
+    fit (`GIVE_AT_ONCE`, one transaction): they go straight to `assigned`, and what no
+    order needs any more to `available`, and the GRN says so (`given_on_receipt`). Else
+    they are `reserved` for their orders, and the GRN's stream record gives them out.
+    """
     found = found or store.purchase_order(seller_id, po_id)
     if not found:
         raise NotFound(f"purchase order {po_id} not found")
@@ -560,19 +572,57 @@ def goods_receipt(
     )
     summary = GrnSummary(grn_id=grn.grn_id, lines=grn.lines, location=grn.location, bin=grn.bin, created_at=at, shares=receipt.shares)
     received = po.model_copy(update={"lines": receipt.lines, "status": receipt.status, "grns": [*po.grns, summary]})
-    for_lines: dict[str, int] = {}
+    reserved: dict[str, int] = {}
     for share in receipt.shares:
-        for_lines[share.sku] = for_lines.get(share.sku, 0) + share.qty
-    return grn, [
-        store.update_purchase_order(received, po_version),
-        *store.open_po_writes(po, received),
-        *(
+        reserved[share.sku] = reserved.get(share.sku, 0) + share.qty
+    writes = [store.update_purchase_order(received, po_version), *store.open_po_writes(po, received)]
+    took: dict[str, int] = {}
+    spare = dict(receipt.surplus)
+    # the GRN and a vendor order are written beside these, and a bin per SKU
+    given = _give_on_receipt(store, grn, room=dynamo.MAX_TRANSACTION_ITEMS - 2 - len(writes) - len(grn.lines))
+    if given is not None:
+        grn.given_on_receipt = True
+        reserved = {}
+        for order in given:
+            writes += order.writes
+            for sku, qty in order.took.items():
+                took[sku] = took.get(sku, 0) + qty
+            for sku, qty in order.spare.items():
+                spare[sku] = spare.get(sku, 0) + qty
+    for line in grn.lines:
+        writes.append(
             store.change_bin(
-                seller_id, line.sku, grn.location, grn.bin, reserved=for_lines.get(line.sku, 0), available=receipt.surplus.get(line.sku, 0)
+                seller_id,
+                line.sku,
+                grn.location,
+                grn.bin,
+                reserved=reserved.get(line.sku, 0),
+                assigned=took.get(line.sku, 0),
+                available=spare.get(line.sku, 0),
             )
-            for line in grn.lines
-        ),
-    ]
+        )
+    return grn, writes
+
+
+def _give_on_receipt(store: Store, grn: Grn, room: int) -> list[ordering.OrderReceipt] | None:
+    """A GRN's goods given to the orders they were bought for, planned from one read of
+    those orders; None when they are too many or their writes need more than `room`, or
+    one of them is not one a receipt can simply complete (gone, cancelled, or being given
+    goods in steps): the purchasing stream then gives them out."""
+    wanted = grn.share_orders()
+    if not wanted or len(wanted) > GIVE_AT_ONCE:
+        return None
+    read = store.order_versions((grn.seller_id, order_id) for order_id in wanted)
+    given = []
+    for order_id in wanted:
+        found = read.get((grn.seller_id, order_id))
+        if found is None or found[0].status == "cancelled" or found[0].grn_progress:
+            return None
+        given.append(ordering.receipt_for_order(store, grn, *found))
+        room -= len(given[-1].writes)
+        if room < 0:
+            return None
+    return given
 
 
 def manual_grn(store: Store, seller: Seller, po_id: str, body: GrnIn) -> tuple[int, dict]:
