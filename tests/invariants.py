@@ -42,7 +42,29 @@ def _by_entity(ignore: frozenset | set = frozenset(), items: dict[str, list[dict
         for item in _scan(t.name) if items is None else items[t.name]:
             if (t.name, item.get("pk"), item.get("sk")) not in ignore:
                 by_entity[item.get("entity")].append(item)
+    _grns_kept_on_pos(by_entity)
     return by_entity
+
+
+def _grns_kept_on_pos(by_entity: dict[str, list[dict]]) -> None:
+    """A GRN a handover gave to its orders as it was received is kept on its PO only (its
+    `grns`); any other has an item of its own too, which must agree with the PO. From here
+    on, by_entity["GRN"] holds every GRN as an item would."""
+    items = {(g["seller_id"], g["grn_id"]): g for g in by_entity["GRN"]}
+    handovers = {(vo["seller_id"], h["grn_id"]): h["handover_id"] for vo in by_entity["VENDOR_ORDER"] for h in vo.get("handovers", []) if h.get("grn_id")}
+    grns = []
+    for po in by_entity["PO"]:
+        for kept in po.get("grns", []):
+            key = (po["seller_id"], kept["grn_id"])
+            item = items.pop(key, None)
+            if item is None:
+                assert key in handovers, f"GRN {kept['grn_id']} of PO {po['po_id']} has neither an item nor a handover"
+                item = {**kept, "seller_id": po["seller_id"], "po_id": po["po_id"], "vendor_id": po["vendor_id"], "handover_id": handovers[key]}
+                item["given_on_receipt"] = True
+            else:
+                assert (_qty(item["lines"]), item.get("shares", [])) == (_qty(kept["lines"]), kept.get("shares", [])), f"GRN {kept['grn_id']} vs its PO"
+            grns.append(item)
+    by_entity["GRN"] = grns + list(items.values())  # items no PO lists: the PO checks name them
 
 
 def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, list[dict]] | None = None) -> dict:

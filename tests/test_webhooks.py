@@ -121,6 +121,16 @@ def test_the_seller_and_the_vendor_hear_of_the_seed_scenario_signed_as_standard_
         (ready,) = [json.loads(body) for _, body in seller_side.received if json.loads(body)["type"] == "order.ready"]
         order = ready["data"]["order"]
         assert (order["order_id"], order["status"]) == ("o1", "ready")
+        # each handover's GRN, as the PO keeps it: which goods, from which handover, for whom
+        events = [json.loads(body) for _, body in seller_side.received]
+        grns = sorted((e["data"]["grn"] for e in events if e["type"] == "goods.received"), key=lambda g: g["handover_id"])
+        [po] = chain.purchase_orders("s1")
+        assert [(g["handover_id"], g["grn_id"], g["po_id"], g["lines"]) for g in grns] == [
+            (h, kept["grn_id"], po["po_id"], [{"sku": "MUG", "qty": 1}]) for h, kept in zip(("h1", "h2"), po["grns"], strict=True)
+        ]
+        assert all(g["shares"] == [{"order_id": "o1", "line_id": order["lines"][0]["line_id"], "sku": "MUG", "qty": 1}] for g in grns)
+        assert all((g["location"], g["bin"], g["seller_id"]) == ("main", "default", "s1") and g["created_at"] for g in grns)
+        assert not any("given_on_receipt" in g or "body_sha256" in g for g in grns)
 
 
 def test_a_failing_receiver_gets_each_retry_with_the_same_webhook_id_and_the_attempts_are_listed(chain):

@@ -43,8 +43,21 @@ def parsed(new: dict) -> PurchaseOrder | VendorOrder | Grn:
 def public(item: PurchaseOrder | VendorOrder | Grn) -> dict:
     """The object as the API shows it."""
     if isinstance(item, Grn):
-        return item.model_dump(exclude={"body_sha256"}, mode="json")
+        return item.model_dump(exclude={"body_sha256", "given_on_receipt"}, mode="json")
     return item.public()
+
+
+def handed_over(old: dict | None, new: dict) -> list[webhooks.Event]:
+    """`goods.received` for the GRNs a vendor order's handovers made, read from their PO."""
+    made = webhooks.handed_over_grns(old, new)
+    found = store.purchase_order(str(new["seller_id"]), str(new["po_id"])) if made else None
+    events = []
+    for grn_id, handover_id in made:
+        grn = Grn.kept_on(found[0], grn_id, handover_id) if found else None
+        if grn is None:  # the PO is written in the handover's transaction: a bug, not a race
+            raise LookupError(f"GRN {grn_id} of handover {handover_id} is not on PO {new['po_id']}")
+        events.append(webhooks.goods_received(grn.seller_id, grn.grn_id, grn.created_at, public(grn)))
+    return events
 
 
 def notify(record: DynamoDBRecord) -> None:
@@ -57,7 +70,7 @@ def notify(record: DynamoDBRecord) -> None:
         due = rules.window_due(item, datetime.now(UTC))
         if due:
             windows.send(due[0].model_dump(), delay_s=due[1])
-    events = webhooks.purchasing_events(old, new, public(item))
+    events = webhooks.purchasing_events(old, new, public(item)) + handed_over(old, new)
     if events and (queued := notifications.announce(store, queue, events)):
         metrics.add_metric(name="WebhooksQueued", unit=MetricUnit.Count, value=queued)
         logger.info("webhook events queued", extra={"types": [e.type for e in events], "messages": queued})

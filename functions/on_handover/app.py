@@ -1,4 +1,4 @@
-"""Vendor handover endpoint: records the handover and, with auto GRN on, inwards the goods."""
+"""Vendor handover endpoint: records the handover and, with auto GRN on, inwards the goods and gives them to their orders."""
 
 from __future__ import annotations
 

@@ -398,7 +398,8 @@ FUNCTIONS = (
         name="notify_purchasing",
         description="New POs, vendor orders and GRNs, vendor order changes -> webhook events; "
         "a PO opened for a consolidation window -> the message that closes it on time",
-        tables={ACCOUNTS.name: "read_write"},
+        # purchasing: a handover's GRN, as its PO keeps it
+        tables={ACCOUNTS.name: "read_write", PURCHASING.name: "read"},
         sends_to=(WEBHOOK_DELIVERIES, PO_WINDOWS),
         stream=StreamTrigger(
             table=PURCHASING,

@@ -384,7 +384,7 @@ def poison_ops(rng: random.Random, seller_id: str) -> list[Op]:
     table, item = rng.choice(
         [
             ("orders", {"pk": f"{s}#ORDER#poison", "sk": "ORDER", "entity": "ORDER", "status": "received", "lines": "?"}),
-            ("purchasing", {"pk": s, "sk": "GRN#poison", "entity": "GRN", "grn_id": "poison"}),
+            ("purchasing", {"pk": s, "sk": "GRN#poison", "entity": "GRN", "grn_id": "poison", "given_on_receipt": False}),
             ("inventory", {"pk": f"{s}#SKU#POISON", "sk": "BIN#main#default", "entity": "STOCK_BIN", "available": 1}),
         ]
     )

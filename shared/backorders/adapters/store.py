@@ -14,7 +14,7 @@ Every key starts with its account (`SELLER#<id>` or `VENDOR#<id>`):
 | inventory  | SELLER#s#RETURN#<id>            | RETURN                      | a customer return        |
 | orders     | SELLER#s#ORDER#<id>             | ORDER                       | order with its lines     |
 | purchasing | SELLER#s                        | PO#<po_id>                  | purchase order           |
-| purchasing | SELLER#s                        | GRN#<grn_id>                | goods receipt note       |
+| purchasing | SELLER#s                        | GRN#<grn_id>                | goods receipt note (a manual one, or one whose goods wait for the stream; the PO keeps every GRN) |
 | purchasing | SELLER#s                        | WINDOW#<vendor_id>          | vendor's latest open PO  |
 | purchasing | VENDOR#v                        | VORDER#<vendor_order_id>    | vendor (B2B) order, with its handovers |
 

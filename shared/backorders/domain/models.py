@@ -661,6 +661,22 @@ class Grn(Stored):
     # record gives them out).
     given_on_receipt: bool = False
 
+    @classmethod
+    def kept_on(cls, po: PurchaseOrder, grn_id: str, handover_id: str | None = None) -> Grn | None:
+        """The GRN as its PO keeps it (`grns`), None when the PO has no such GRN. A GRN
+        a handover gave to its orders as it was received has no item of its own."""
+        summary = next((g for g in po.grns if g.grn_id == grn_id), None)
+        if summary is None:
+            return None
+        return cls(
+            seller_id=po.seller_id,
+            po_id=po.po_id,
+            vendor_id=po.vendor_id,
+            source_order_id=po.source_order_id,
+            handover_id=handover_id,
+            **(summary.model_dump() | {"created_at": summary.created_at or ""}),
+        )
+
     def share_orders(self) -> list[str]:
         """The orders the GRN has goods for, in the order they are given them."""
         return list(dict.fromkeys(share.order_id for share in self.shares))

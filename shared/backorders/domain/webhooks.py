@@ -131,7 +131,7 @@ def purchasing_events(old: dict | None, new: dict, public: dict) -> list[Event]:
     key = f"{new['pk']}|{new['sk']}"
     if entity == "PO" and old is None:
         return [_event("seller", str(new["seller_id"]), "purchase_order.created", key, at, {"purchase_order": public})]
-    if entity == "GRN" and old is None:
+    if entity == "GRN" and old is None and not new.get("handover_id"):  # a handover's: see handed_over_grns
         return [_event("seller", str(new["seller_id"]), "goods.received", key, at, {"grn": public})]
     if entity == "VENDOR_ORDER":
         if old is None:
@@ -140,6 +140,25 @@ def purchasing_events(old: dict | None, new: dict, public: dict) -> list[Event]:
             cause = f"{key}|{new.get('version', '')}"
             return [_event("vendor", str(new["vendor_id"]), "vendor_order.updated", cause, at, {"vendor_order": public})]
     return []
+
+
+def handed_over_grns(old: dict | None, new: dict) -> list[tuple[str, str]]:
+    """(GRN id, handover id) of the GRNs a vendor order's change made: its new handovers,
+    inwarded as they were recorded (auto GRN). Their `goods.received` is announced from
+    this change, since most have no item of their own (their PO keeps them)."""
+    if new.get("entity") != "VENDOR_ORDER" or old is None:
+        return []
+    before = {h.get("handover_id") for h in old.get("handovers") or [] if isinstance(h, dict)}
+    return [
+        (str(h["grn_id"]), str(h["handover_id"]))
+        for h in new.get("handovers") or []
+        if isinstance(h, dict) and h.get("grn_id") and h.get("handover_id") not in before
+    ]
+
+
+def goods_received(seller_id: str, grn_id: str, at: str, public: dict) -> Event:
+    """`goods.received` for a handover's GRN (its webhook id as if announced from its item)."""
+    return _event("seller", seller_id, "goods.received", f"SELLER#{seller_id}|GRN#{grn_id}", at, {"grn": public})
 
 
 VENDOR_STATUS_NEWS = ("approved", "cancelled", "declined")

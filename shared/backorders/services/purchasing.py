@@ -485,9 +485,9 @@ def _handover_answer(vo: VendorOrder, handover: HandoverSummary) -> dict:
 
 def hand_over(store: Store, vendor_id: str, vendor_order_id: str, body: HandoverIn) -> tuple[int, dict, VendorOrder]:
     """Record a vendor's handover on its vendor order. With the seller's auto GRN on, the
-    same transaction writes the GRN, the PO's received quantity and the stock inward
-    (reserved for the order, in the Default Bin of the main location); the GRN's stream
-    record then drives the assignment.
+    same transaction writes the GRN, the PO's received quantity and the stock inward (in
+    the Default Bin of the main location), given to the orders it was bought for when
+    that fits (see `goods_receipt`).
 
     The handover is kept on the vendor order (its `handovers`), which the transaction
     writes anyway under its version: the same `handover_id` again finds it there and
@@ -516,7 +516,8 @@ def hand_over(store: Store, vendor_id: str, vendor_order_id: str, body: Handover
             handover.grn_id = ids.grn_id_for_handover(vendor_id, vendor_order_id, body.handover_id)
             grn, receipt = goods_receipt(store, vo.seller_id, vo.po_id, handover.grn_id, handover.lines, handover.created_at)
             grn.handover_id = handover.handover_id
-            receipt.insert(0, store.put_grn(grn))
+            if not grn.given_on_receipt:  # else its PO keeps it (`grns`): nothing waits on it
+                receipt.insert(0, store.put_grn(grn))
         updated = vo.model_copy(update={"lines": vo_lines, "status": vo_status, "handovers": [*vo.handovers, handover]})
         store.commit([store.update_vendor_order(updated, vo_version), *receipt])
         return 202, _handover_answer(updated, handover), updated
