@@ -193,7 +193,7 @@ class Chain:
     def bins(self, seller_id: str, sku: str) -> dict[tuple[str, str], dict]:
         from backorders.adapters.store import Store
 
-        return {(b.location, b.bin): b.model_dump(exclude={"offer_when_received"}) for b in Store().bins(seller_id, sku)}
+        return {(b.location, b.bin): b.model_dump(exclude={"offer_when_received", "received_on_pos"}) for b in Store().bins(seller_id, sku)}
 
     # --- the asynchronous part ----------------------------------------------------------
 

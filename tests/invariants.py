@@ -85,12 +85,16 @@ def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, li
         grn_qty[grn["grn_id"]] = grn
 
     bins = defaultdict(lambda: {"available": 0, "assigned": 0, "reserved": 0})
+    received_on_pos = defaultdict(int)  # (seller, sku) -> what the Default Bin says came in on POs
     assigned_in_bin = {}  # (seller, sku, location, bin as stored: a shard is its own) -> assigned
     for b in by_entity["STOCK_BIN"]:
         for figure in ("available", "assigned", "reserved"):
             assert int(b[figure]) >= 0, f"negative {figure} in {b}"
             bins[(b["seller_id"], b["sku"])][figure] += int(b[figure])
         assigned_in_bin[(b["seller_id"], b["sku"], b["location"], b["bin"])] = int(b["assigned"])
+        if int(b.get("received_on_pos", 0)):
+            assert (b["location"], b["bin"]) == ("main", "default"), f"goods received on POs into {b}"
+        received_on_pos[(b["seller_id"], b["sku"])] += int(b.get("received_on_pos", 0))
 
     allocated = defaultdict(int)
     allocated_from = defaultdict(int)  # (seller, sku, location, bin) -> what orders' allocations say came from it
@@ -124,10 +128,13 @@ def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, li
         assert in_bin == allocated_from[where], f"{where}: bin says {in_bin} assigned, allocations {allocated_from[where]}"
 
     open_po = defaultdict(int)
+    ordered, received = defaultdict(int), defaultdict(int)
     for po in by_entity["PO"]:
         for line in po["lines"]:
             assert int(line["received_qty"]) <= int(line["qty"]), f"over-received {po['po_id']}"
             open_po[(po["seller_id"], line["sku"])] += int(line["qty"]) - int(line["received_qty"])
+            ordered[(po["seller_id"], line["sku"])] += int(line["qty"])
+            received[(po["seller_id"], line["sku"])] += int(line["received_qty"])
         assert sum(len(g["lines"]) and 1 for g in po.get("grns", [])) == len({g["grn_id"] for g in po.get("grns", [])})
 
     reserved_due = defaultdict(int)  # a GRN's shares wait in the bin, reserved, until their order is given them
@@ -143,7 +150,7 @@ def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, li
     summaries = {(s["seller_id"], s["sku"]): s for s in by_entity["SKU_SUMMARY"]}
 
     figures = {}
-    for key in set(bins) | set(stock_in) | set(allocated) | set(pending) | set(open_po) | set(summaries):
+    for key in set(bins) | set(stock_in) | set(allocated) | set(pending) | set(open_po) | set(summaries) | set(ordered):
         b = bins[key]
         on_hand = b["available"] + b["assigned"] + b["reserved"]
         assert on_hand == stock_in[key], f"{key}: on hand {on_hand} but {stock_in[key]} came in"
@@ -151,7 +158,8 @@ def check(chain=None, ignore: frozenset | set = frozenset(), items: dict[str, li
         assert b["reserved"] == reserved_due[key], f"{key}: reserved {b['reserved']} vs GRNs not assigned {reserved_due[key]}"
         assert waits[key] == pending[key], f"{key}: queue holds {waits[key]}, orders wait for {pending[key]}"
         summary = summaries.get(key, {})
-        assert int(summary.get("open_po_qty", 0)) == open_po[key], f"{key}: open PO {summary} vs {open_po[key]}"
+        assert int(summary.get("ordered_on_pos", 0)) == ordered[key], f"{key}: ordered on POs {summary} vs {ordered[key]}"
+        assert received_on_pos[key] == received[key], f"{key}: received on POs, bins {received_on_pos[key]} vs POs {received[key]}"
         figures[key] = {"on_hand": on_hand, **b, "pending": pending[key], "open_po_qty": open_po[key]}
     _check_purchasing(by_entity)
     _check_returns(by_entity, summaries)

@@ -8,17 +8,20 @@ Every key starts with its account (`SELLER#<id>` or `VENDOR#<id>`):
 | accounts   | VENDOR#v                        | PROFILE                     | vendor                   |
 | accounts   | SELLER#s                        | SKU#<sku>                   | SKU -> vendor mapping    |
 | inventory  | SELLER#s#SKU#<sku>              | BIN#<location>#<bin>        | stock in one bin         |
-| inventory  | SELLER#s#SKU#<sku>              | SUMMARY                     | open PO qty, returns due |
+| inventory  | SELLER#s#SKU#<sku>              | SUMMARY                     | ordered on POs, returns due |
 | inventory  | SELLER#s#SKU#<sku>              | WAIT#<ordered at>#<order>#<line> | a line waiting for stock |
 | inventory  | SELLER#s#ADJUSTMENT#<id>        | ADJUSTMENT                  | an inventory adjustment  |
 | inventory  | SELLER#s#RETURN#<id>            | RETURN                      | a customer return        |
 | orders     | SELLER#s#ORDER#<id>             | ORDER                       | order with its lines     |
 | purchasing | SELLER#s                        | PO#<po_id>                  | purchase order           |
-| purchasing | SELLER#s                        | GRN#<grn_id>                | goods receipt note (a manual one, or one whose goods wait for the stream; the PO keeps every GRN) |
+| purchasing | SELLER#s                        | GRN#<grn_id>                | GRN (manual, or goods that wait for the stream) |
 | purchasing | SELLER#s                        | WINDOW#<vendor_id>          | vendor's latest open PO  |
 | purchasing | VENDOR#v                        | VORDER#<vendor_order_id>    | vendor (B2B) order, with its handovers |
 
-One Query of a SKU's partition gives everything the stock view shows.
+One Query of a SKU's partition gives everything the stock view shows. Every GRN is kept on
+its PO (`grns`); one has an item of its own only when something reads it by id (a manual
+GRN's reference) or its goods wait for the purchasing stream. What came in on POs is on
+the Default Bin (`received_on_pos`), which a receipt writes anyway.
 Orders, POs and vendor orders carry a `version`; every update is conditional on the
 version it read, so concurrent stages never overwrite each other.
 """
@@ -630,6 +633,7 @@ class Store:
         available: int = 0,
         assigned: int = 0,
         reserved: int = 0,
+        received_on_pos: int = 0,
         need_available: int = 0,
         need_reserved: int = 0,
         guard: bool = False,
@@ -651,6 +655,9 @@ class Store:
         for name, delta in (("available", available), ("assigned", assigned), ("reserved", reserved)):
             values[f":{name}"] = delta
             sets.append(f"#{name} = if_not_exists(#{name}, :zero) + :{name}")
+        if received_on_pos:
+            values[":received_on_pos"] = received_on_pos
+            sets.append("#received_on_pos = if_not_exists(#received_on_pos, :zero) + :received_on_pos")
         conditions = []
         if need_available:
             conditions.append("#available >= :need_available")
@@ -704,12 +711,12 @@ class Store:
         return writes
 
     def change_summary(
-        self, seller_id: str, sku: str, *, open_po_qty: int = 0, expected_returns: int = 0, surplus: Sequence[PurchaseOrder] = ()
+        self, seller_id: str, sku: str, *, ordered_on_pos: int = 0, expected_returns: int = 0, surplus: Sequence[PurchaseOrder] = ()
     ) -> Write:
         """ADD to the figures; each PO in `surplus` has its surplus of the SKU set anew (its
         own attribute, removed at 0: the PO is written in the same transaction, versioned)."""
         expression = "SET #entity = :entity, #seller_id = :seller, #sku = :sku"
-        values: dict[str, Any] = {":entity": "SKU_SUMMARY", ":seller": seller_id, ":sku": sku, ":po": open_po_qty, ":ret": expected_returns}
+        values: dict[str, Any] = {":entity": "SKU_SUMMARY", ":seller": seller_id, ":sku": sku, ":po": ordered_on_pos, ":ret": expected_returns}
         names: dict[str, str] = {}
         removed = []
         for n, po in enumerate(surplus):
@@ -720,14 +727,15 @@ class Store:
                 values[f":surplus{n}"] = {"po_id": po.po_id, "vendor_id": po.vendor_id, "qty": qty, "created_at": po.created_at}
             else:
                 removed.append(f"#surplus{n}")
-        expression += " ADD #open_po_qty :po, #expected_returns :ret"
+        expression += " ADD #ordered_on_pos :po, #expected_returns :ret"
         if removed:
             expression += " REMOVE " + ", ".join(removed)
         return update(self.inventory, summary_key(seller_id, sku), expression, values=values, names=names)
 
     def open_po_writes(self, before: PurchaseOrder | None, after: PurchaseOrder) -> list[Write]:
-        """Move each SKU's open PO quantity (ordered - received) by what a PO change did,
-        and keep its surplus (what a new shortfall of the SKU takes first) with it."""
+        """Move each SKU's quantity ordered on POs by what a PO change did, and keep its
+        surplus (what a new shortfall of the SKU takes first) with it. (What a receipt
+        moves is on the Default Bin: `change_bin(received_on_pos=...)`.)"""
         return self.po_summary_writes([(before, after)])
 
     def po_summary_writes(self, changes: Sequence[tuple[PurchaseOrder | None, PurchaseOrder]]) -> list[Write]:
@@ -735,8 +743,8 @@ class Store:
         moved: dict[str, int] = defaultdict(int)
         surplus: dict[str, list[PurchaseOrder]] = defaultdict(list)
         for before, after in changes:
-            old = {l.sku: (l.qty - l.received_qty, l.surplus_qty) for l in before.lines} if before else {}
-            new = {l.sku: (l.qty - l.received_qty, l.surplus_qty) for l in after.lines}
+            old = {l.sku: (l.qty, l.surplus_qty) for l in before.lines} if before else {}
+            new = {l.sku: (l.qty, l.surplus_qty) for l in after.lines}
             for sku in set(old) | set(new):
                 (was_open, was_surplus), (now_open, now_surplus) = old.get(sku, (0, 0)), new.get(sku, (0, 0))
                 if now_open != was_open:
@@ -745,7 +753,7 @@ class Store:
                     surplus[sku].append(after)
         seller_id = changes[0][1].seller_id if changes else ""
         return [
-            self.change_summary(seller_id, sku, open_po_qty=moved.get(sku, 0), surplus=surplus.get(sku, ()))
+            self.change_summary(seller_id, sku, ordered_on_pos=moved.get(sku, 0), surplus=surplus.get(sku, ()))
             for sku in sorted(set(moved) | set(surplus))
             if moved.get(sku) or surplus.get(sku)
         ]

@@ -324,6 +324,10 @@ class StockBin(Stored):
     # free stock of the SKU was held back while this bin's reserved goods were not all
     # given out: offer it when they are (the inventory stream passes that write)
     offer_when_received: bool = False
+    # goods received on purchase orders into this bin, ever (only the Default Bin gets
+    # them): a SKU's open PO quantity is what its summary says was ordered, less this. The
+    # GRN writes the bin anyway, so a receipt moves no other figure.
+    received_on_pos: int = 0
 
     @property
     def base(self) -> str:
@@ -478,7 +482,7 @@ SURPLUS_PREFIX = "surplus#"  # the summary item keeps one attribute per PO with 
 class SkuSummary(Stored):
     """Per SKU figures that no single bin or order holds."""
 
-    open_po_qty: int = 0
+    ordered_on_pos: int = 0  # on purchase orders, ever (received or not; less what was cut)
     expected_returns: int = 0
     surplus: list[SurplusOnOrder] = []  # oldest PO first
 

@@ -24,7 +24,8 @@ def stock_view(store: Store, seller_id: str, sku: str) -> dict:
       (pack and minimum rounding, or orders cancelled after their goods were handed over)
     """
     bins, waiting, summary = store.stock_partition(seller_id, sku)
-    if not bins and not waiting and not summary.open_po_qty and not summary.expected_returns and not store.mapping_records(seller_id, {sku}):
+    open_po_qty = summary.ordered_on_pos - sum(b.received_on_pos for b in bins)
+    if not bins and not waiting and not summary.ordered_on_pos and not summary.expected_returns and not store.mapping_records(seller_id, {sku}):
         # nothing was ever recorded for it: most likely a mistyped SKU, not one with no stock
         raise NotFound(f"SKU {sku!r} is unknown for seller {seller_id}: no mapping, stock or orders", code="sku_unknown")
     available = sum(b.available for b in bins)
@@ -37,10 +38,10 @@ def stock_view(store: Store, seller_id: str, sku: str) -> dict:
         "assigned": assigned,
         "available": available,
         "pending_backorders": pending,
-        "open_po_qty": summary.open_po_qty,
+        "open_po_qty": open_po_qty,
         "expected_returns": summary.expected_returns,
-        "quantity_to_purchase": max(0, need - summary.open_po_qty),
-        "surplus_on_order": max(0, summary.open_po_qty - need),
+        "quantity_to_purchase": max(0, need - open_po_qty),
+        "surplus_on_order": max(0, open_po_qty - need),
         "bins": _bins_shown(bins),
     }
 

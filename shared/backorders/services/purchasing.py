@@ -600,6 +600,7 @@ def goods_receipt(
                 reserved=reserved.get(line.sku, 0),
                 assigned=took.get(line.sku, 0),
                 available=spare.get(line.sku, 0),
+                received_on_pos=line.qty,
             )
         )
     return grn, writes
