@@ -567,7 +567,10 @@ def stream_batches(bench: Bench, size: int = 10) -> dict:
     """Read calls per stream record when a batch of `size` records arrives in one
     invocation, against a batch of one: do the stream handlers read with batched calls?
     (They do when reads per record fall as the batch grows.)"""
+    from unittest import mock
+
     from backorders.domain import ids
+    from backorders.services import purchasing
 
     seller, vendor, sku = "s-batch", "v-batch", "SKU-BATCH"
     _setup(bench, seller, vendor, {sku: 0})
@@ -588,11 +591,14 @@ def stream_batches(bench: Bench, size: int = 10) -> dict:
             for order_id in orders:
                 assert c.order(seller, order_id, (sku, 1)).status == 201
             bench.drain()
-        for i, order_id in enumerate(orders):
-            po_id = ids.purchase_order_id(seller, order_id, vendor)
-            vo_id = ids.vendor_order_id(seller, po_id, vendor)
-            with meter.counting():
-                assert c.hand_over(vendor, vo_id, f"h-{label}-{i}", (sku, 1)).status == 202
+        # GRNs whose goods the purchasing stream gives out (those for more orders than the
+        # handover's own transaction takes): a handover otherwise leaves it nothing to do
+        with mock.patch.object(purchasing, "GIVE_AT_ONCE", 0):
+            for i, order_id in enumerate(orders):
+                po_id = ids.purchase_order_id(seller, order_id, vendor)
+                vo_id = ids.vendor_order_id(seller, po_id, vendor)
+                with meter.counting():
+                    assert c.hand_over(vendor, vo_id, f"h-{label}-{i}", (sku, 1)).status == 202
         with meter.counting():
             bench.drain()
         for stage in ("on_order_created", "on_goods_received"):
