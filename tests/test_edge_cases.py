@@ -291,6 +291,30 @@ def test_a_handover_gives_the_goods_to_their_order_in_its_own_request(ready):
     assert [(a["qty"], a["grn_id"]) for a in only_line(ready)[1]["allocations"]][-1] == (2, grn["grn_id"])
 
 
+def test_a_handover_for_which_its_vendor_order_has_no_room_is_refused_and_changes_nothing(ready, monkeypatch):
+    # A vendor order keeps its handovers (and a PO its GRNs): one receipt too many would
+    # take the item past what DynamoDB stores. Here the room is made small.
+    from backorders.adapters.store import Store
+    from backorders.services import purchasing
+
+    ready.order("s1", "o1", ("A", 3))
+    ready.drain()
+    [vo] = ready.vendor_orders("v1")
+    assert ready.hand_over("v1", vo["vendor_order_id"], "h1", ("A", 1)).status == 202
+    store = Store()
+    vendor_order, po = store.vendor_order("v1", vo["vendor_order_id"]), store.purchase_order("s1", vo["po_id"])
+    assert vendor_order is not None and po is not None
+    room = max(len(vendor_order[0].model_dump_json()), len(po[0].model_dump_json())) + 100
+    monkeypatch.setattr(purchasing, "MAX_STORED_BYTES", room)
+    refused = ready.hand_over("v1", vo["vendor_order_id"], "h2", ("A", 1))
+    assert (refused.status, refused.error["code"]) == (422, "too_many_receipts")
+    assert "has no room for another receipt" in refused.error["message"] and "fewer, larger handovers" in refused.error["message"]
+    ready.drain()
+    assert [h["handover_id"] for h in ready.vendor_orders("v1")[0]["handovers"]] == ["h1"]
+    assert ready.purchase_orders("s1")[0]["lines"][0]["received_qty"] == 1
+    assert only_line(ready)[1]["assigned_qty"] == 1
+
+
 def test_a_handover_beyond_what_is_open_is_refused_and_changes_nothing(ready):
     ready.order("s1", "o1", ("A", 2))
     ready.drain()

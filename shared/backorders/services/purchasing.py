@@ -519,10 +519,27 @@ def hand_over(store: Store, vendor_id: str, vendor_order_id: str, body: Handover
             if not grn.given_on_receipt:  # else its PO keeps it (`grns`): nothing waits on it
                 receipt.insert(0, store.put_grn(grn))
         updated = vo.model_copy(update={"lines": vo_lines, "status": vo_status, "handovers": [*vo.handovers, handover]})
+        _check_room("vendor order", vendor_order_id, updated)
         store.commit([store.update_vendor_order(updated, vo_version), *receipt])
         return 202, _handover_answer(updated, handover), updated
 
     return with_retries(attempt)
+
+
+# DynamoDB stores an item of at most 400 KB. A vendor order keeps its handovers and a PO its
+# GRNs, so each receipt makes them bigger: one that would take either past this is refused
+# before anything is written (the JSON of the item over-estimates DynamoDB's count).
+MAX_STORED_BYTES = 300 * 1024
+
+
+def _check_room(kind: str, name: str, item: VendorOrder | PurchaseOrder) -> None:
+    size = len(item.model_dump_json().encode())
+    if size > MAX_STORED_BYTES:
+        raise BusinessRuleViolation(
+            f"{kind} {name} has no room for another receipt ({size // 1024} KiB as stored, at most "
+            f"{MAX_STORED_BYTES // 1024} KiB): hand over what is left in fewer, larger handovers",
+            code="too_many_receipts",
+        )
 
 
 # Orders a GRN's goods are given to in the GRN's own transaction, at most (each order item
@@ -573,6 +590,7 @@ def goods_receipt(
     )
     summary = GrnSummary(grn_id=grn.grn_id, lines=grn.lines, location=grn.location, bin=grn.bin, created_at=at, shares=receipt.shares)
     received = po.model_copy(update={"lines": receipt.lines, "status": receipt.status, "grns": [*po.grns, summary]})
+    _check_room("purchase order", po.po_id, received)
     reserved: dict[str, int] = {}
     for share in receipt.shares:
         reserved[share.sku] = reserved.get(share.sku, 0) + share.qty
