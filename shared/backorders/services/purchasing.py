@@ -630,7 +630,7 @@ def _give_on_receipt(store: Store, grn: Grn, room: int) -> list[ordering.OrderRe
     one of them is not one a receipt can simply complete (gone, cancelled, or being given
     goods in steps): the purchasing stream then gives them out."""
     wanted = grn.share_orders()
-    if not wanted or len(wanted) > GIVE_AT_ONCE:
+    if len(wanted) > GIVE_AT_ONCE:
         return None
     read = store.order_versions((grn.seller_id, order_id) for order_id in wanted)
     given = []
