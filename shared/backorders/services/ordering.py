@@ -291,7 +291,8 @@ def assign_goods_received(store: Store, grn: Grn, read: dict[tuple[str, str], tu
     """Give a GRN's goods to the order lines they were bought for (its shares, oldest
     allocation first). Returns those orders, and whether this call gave any goods.
 
-    The goods sit `reserved` in their bin from the GRN on; this step moves them to
+    For a GRN whose goods were not given as it was received (see
+    `purchasing.goods_receipt`), the goods sit `reserved` in their bin; this step moves them to
     `assigned` (what each line still needs) and `available` (what a line no longer needs,
     which the bin's stream then offers to the orders waiting longest), once per GRN and
     order. Goods for more lines than one transaction can carry are given in steps, each
