@@ -18,13 +18,46 @@ def only_line(chain, order_id="o1"):
 
 def test_full_stock_available_no_po_is_created(ready):
     ready.stock("s1", "A", 5)
+    ready.drain()
+    [new_orders] = [p for p in ready.stream_pumps if p.function.name == "on_order_created"]
     answer = ready.order("s1", "o1", ("A", 5))
-    assert answer.status == 201 and answer.body["warnings"] == []
+    # all in stock: assigned as it is stored, ready in the answer, nothing else to run
+    assert (answer.status, answer.body["status"], answer.body["warnings"]) == (201, "ready", [])
+    assert ready.bins("s1", "A")[("main", "default")] == {"location": "main", "bin": "default", "available": 0, "assigned": 5, "reserved": 0}
+    assert new_orders.pump() == 0
     ready.drain()
     order, line = only_line(ready)
     assert order["status"] == "ready"
     assert (line["assigned_qty"], line["pending_qty"], line["no_po_reason"]) == (5, 0, "stock_available")
     assert ready.purchase_orders("s1") == [] and ready.vendor_orders("v1") == []
+
+
+def test_an_order_whose_stock_goes_while_it_is_stored_waits_like_any_short_order(ready, monkeypatch):
+    # o1 reads 2 available; before it is stored, o2 takes them. o1's takes are refused,
+    # it reads again, and is stored short, for on_order_created to buy what is missing.
+    from backorders.adapters import dynamo
+
+    ready.stock("s1", "A", 2)
+    ready.drain()
+    real, raced = dynamo.transact, []
+
+    def o2_first(writes):
+        if not raced:
+            raced.append(None)
+            raced[0] = ready.order("s1", "o2", ("A", 2))
+        return real(writes)
+
+    monkeypatch.setattr(dynamo, "transact", o2_first)
+    first = ready.order("s1", "o1", ("A", 2))
+    monkeypatch.setattr(dynamo, "transact", real)
+    assert (raced[0].status, raced[0].body["status"]) == (201, "ready")
+    assert (first.status, first.body["status"]) == (201, "received")
+    assert first.body["warnings"] == [{"line_id": "L1", "sku": "A", "requested": 2, "available": 0}]
+    ready.drain()
+    assert only_line(ready, "o1")[0]["status"] == "backordered" and only_line(ready, "o1")[1]["pending_qty"] == 2
+    [po] = ready.purchase_orders("s1")
+    assert (po["source_order_id"], po["lines"][0]["qty"]) == ("o1", 2)
+    assert ready.bins("s1", "A")[("main", "default")]["assigned"] == 2
 
 
 def test_sku_not_mapped_no_po_is_created(ready):

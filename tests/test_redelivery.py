@@ -35,6 +35,7 @@ def seed_scenario(chain: Chain) -> None:
     chain.map_sku("s1", "C", None)
     chain.stock("s1", "A", 3)
     chain.order("s1", "o1", ("A", 5), ("B", 2), ("C", 1))
+    chain.drain()
     chain.order("s1", "o2", ("A", 1))
     chain.drain()
     vo1 = next(vo for vo in chain.vendor_orders("v1") if vo["lines"][0]["qty"] == 2)

@@ -277,6 +277,7 @@ class TestCancellation:
         chain.seller("s1", auto_po_vendor_level=False)
         chain.stock("s1", "A", 2)
         chain.order("s1", "o1", ("A", 3))
+        step(chain)
         chain.order("s1", "o2", ("A", 2))
         step(chain)
         assert lines(chain, "o1") == [(2, 1, 0)] and lines(chain, "o2") == [(0, 2, 0)]

@@ -43,11 +43,15 @@ def _answer(order: Order) -> dict:
 def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dict]:
     """Store a marketplace order, once. 201 when new, 200 for the same order again.
 
-    A seller who does not allow backorders gets the stock assigned in the same
-    transaction that stores the order, so two orders racing for the last units can
-    never both be accepted; a shortfall refuses the order and writes nothing. An order
-    whose stock is too spread out for one transaction is accepted in steps instead
-    (`_accept_in_steps`): taken line by line, and all given back if it falls short.
+    An order whose stock is all there gets it assigned in the same transaction that
+    stores the order: it is `ready` in the answer, and nothing else runs for it. So two
+    orders racing for the last units can never both be given them. Otherwise a seller
+    who allows backorders gets the order stored as `received`, for on_order_created to
+    assign what there is and buy the rest; one who does not gets it refused, with
+    nothing written. An order whose stock is too spread out for one transaction is
+    assigned in steps instead: by on_order_created, or for a seller without backorders,
+    accepted in steps (`_accept_in_steps`), taken line by line and all given back if it
+    falls short.
     """
     fingerprint = body_fingerprint(body.model_dump())
     request_id = uuid.uuid4().hex
@@ -68,19 +72,22 @@ def receive_order(store: Store, seller: Seller, body: OrderIn) -> tuple[int, dic
         )
         _check_size(order)
         writes = [store.put_order(order)]
-        if not seller.allow_backorders:
-            if warnings:
-                raise _short(warnings)
+        if warnings and not seller.allow_backorders:
+            raise _short(warnings)
+        if not warnings:
+            # All in stock, as read: stored with its stock taken, in one transaction (the
+            # takes are conditional: stock gone meanwhile refuses it, and it runs again).
             plan = rules.plan_assignment(order.lines, bins, at=now(), spread=order.order_id)
             whole = order.model_copy(
                 update={"lines": plan.lines, "status": rules.order_status(plan.lines), "lines_assigned": len(plan.lines)}
             )
-            writes = [store.put_order(whole), *_take_stock(store, seller.seller_id, plan.takes)]
-            if len(writes) <= dynamo.MAX_TRANSACTION_ITEMS:
-                order = whole
-            else:
+            taken = [store.put_order(whole), *_take_stock(store, seller.seller_id, plan.takes)]
+            if whole.status == "ready" and len(taken) <= dynamo.MAX_TRANSACTION_ITEMS:
+                order, writes = whole, taken
+            elif not seller.allow_backorders:
                 order = order.model_copy(update={"status": "accepting"})
                 writes = [store.put_order(order)]
+            # else: stored as received, and on_order_created assigns it in steps
         store.commit(writes)
         return 201, order
 
