@@ -27,6 +27,8 @@ publisher = EventBridgePublisher()
 
 # The bins read for one batch's records: a batch of orders for the same SKUs queries them once.
 bins = BinsSeen(store)
+# (seller, SKU) of the lines this batch's orders have waiting: see the handler.
+waiting_for: set[tuple[str, str]] = set()
 
 
 def assign(record: DynamoDBRecord) -> None:
@@ -37,6 +39,7 @@ def assign(record: DynamoDBRecord) -> None:
         store, order.seller_id, order.order_id, publisher.order_backordered, first_read=(order, int(image["version"])), bins=bins
     )
     if result is not None:
+        waiting_for.update((result.seller_id, result.lines[i].sku) for i in result.waiting())
         metrics.add_metric(name="OrdersAssigned", unit=MetricUnit.Count, value=1)
         if result.status == "backordered":
             metrics.add_metric(name="OrdersBackordered", unit=MetricUnit.Count, value=1)
@@ -47,4 +50,11 @@ def assign(record: DynamoDBRecord) -> None:
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
     bins.clear()  # what an earlier invocation read is not this batch's
-    return process_partial_response(event=event, record_handler=assign, processor=processor, context=context)
+    waiting_for.clear()
+    response = process_partial_response(event=event, record_handler=assign, processor=processor, context=context)
+    # Stock that came while these lines were joining the queue was offered before they were
+    # in it: offered again now. (A failure here fails the batch, which runs again; each
+    # record is idempotent and still finds its lines waiting.)
+    if ordering.offer_to_lines_that_joined(store, waiting_for):
+        metrics.add_metric(name="StockOfferedAgain", unit=MetricUnit.Count, value=1)
+    return response

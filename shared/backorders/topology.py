@@ -366,8 +366,6 @@ FUNCTIONS: tuple[Function, ...] = (
                         "NewImage": {"entity": {"S": ["STOCK_BIN"]}, "reserved": {"N": ["0"]}, "offer_when_received": {"BOOL": [True]}}
                     },
                 },
-                # ... or a line joined the queue, after stock that arrived meanwhile was offered
-                _image_is("WAITING_LINE"),
             ),
         ),
     ),

@@ -685,6 +685,11 @@ class Store:
             values={":yes": True},
         )
 
+    def offer_again(self, seller_id: str, sku: str, location: str, bin_: str) -> Write:
+        """Write a bin with stock available again, changing nothing that counts, so that the
+        inventory stream offers its stock to the waiting lines (see topology)."""
+        return update(self.inventory, bin_key(seller_id, sku, location, bin_), "SET #offered_at = :now", "attribute_exists(#pk)", values={":now": now()})
+
     def unmark_offer_when_received(self, seller_id: str, sku: str, location: str, bin_: str) -> Write:
         return update(
             self.inventory,

@@ -275,8 +275,8 @@ def assign_new_order(
         order = with_retries(attempt)
         if order is None or order.status != "received":
             break
-    # Stock that arrived after the bins were read was offered before these lines joined
-    # the queue of waiting lines: their joining (the inventory stream) offers it again.
+    # (Stock that arrived after the bins were read was offered before these lines joined
+    # the queue of waiting lines: see offer_to_lines_that_joined.)
     if order is not None:
         pending = order.lines_needing_po()
         if pending:
@@ -292,6 +292,22 @@ def assign_new_order(
                 )
             )
     return order, assigned
+
+
+def offer_to_lines_that_joined(store: Store, waiting_for: set[tuple[str, str]]) -> int:
+    """Lines that joined the queue of waiting lines were not in it when stock that came
+    meanwhile (between the read that planned them and the write that queued them) was
+    offered. A fresh read of each (seller, SKU)'s bins: a bin with stock available then is
+    written again, so that the inventory stream offers it (stock that comes later is
+    offered by its own write). Returns the bins written: none, unless stock came in that
+    instant."""
+    written = 0
+    for seller_id, sku in sorted(waiting_for):
+        free = [b for b in store.bins(seller_id, sku) if b.available > 0]
+        if free:
+            store.write(store.offer_again(seller_id, sku, free[0].location, free[0].bin))
+            written += 1
+    return written
 
 
 def assign_goods_received(store: Store, grn: Grn, read: dict[tuple[str, str], tuple[Order, int]] | None = None) -> tuple[list[Order], bool]:
