@@ -342,6 +342,12 @@ class StockBin(Stored):
     def is_default(self) -> bool:
         return self.location == MAIN_LOCATION and self.base == DEFAULT_BIN
 
+    @property
+    def pick_key(self) -> tuple[bool, str, str, int]:
+        """Where the bin comes among a SKU's bins, for taking stock and for showing them:
+        the Default Bin of the main location first, a bin's shards together, in order."""
+        return (not self.is_default, self.location, self.base, self.shard)
+
 
 # --- orders -------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ def pick_order(bins: list[StockBin], spread: str = "") -> list[StockBin]:
     """Bins in the order stock is taken from: the Default Bin of the main location first.
     A bin split into shards is taken from starting at the shard `spread` (an order's id)
     picks, then the next ones, so that orders taking stock at once write different items."""
-    ordered = sorted(bins, key=lambda b: (not b.is_default, b.location, b.base, b.shard))
+    ordered = sorted(bins, key=lambda b: b.pick_key)
     if not spread:
         return ordered
     start = zlib.crc32(spread.encode())

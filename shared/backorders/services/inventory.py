@@ -50,7 +50,7 @@ def _bins_shown(bins: list[StockBin]) -> list[dict]:
     """Bins as the seller knows them, the Default Bin first: a sharded bin is one bin,
     its figures the sums of its shards', with how many shards it has."""
     shown: dict[tuple[str, str], dict] = {}
-    for b in sorted(bins, key=lambda b: (not b.is_default, b.location, b.base, b.shard)):
+    for b in sorted(bins, key=lambda b: b.pick_key):
         row = shown.setdefault((b.location, b.base), {"location": b.location, "bin": b.base, "available": 0, "assigned": 0, "reserved": 0})
         for figure in ("available", "assigned", "reserved"):
             row[figure] += getattr(b, figure)

@@ -591,17 +591,17 @@ def goods_receipt(
     summary = GrnSummary(grn_id=grn.grn_id, lines=grn.lines, location=grn.location, bin=grn.bin, created_at=at, shares=receipt.shares)
     received = po.model_copy(update={"lines": receipt.lines, "status": receipt.status, "grns": [*po.grns, summary]})
     _check_room("purchase order", po.po_id, received)
-    reserved: dict[str, int] = {}
-    for share in receipt.shares:
-        reserved[share.sku] = reserved.get(share.sku, 0) + share.qty
     writes = [store.update_purchase_order(received, po_version), *store.open_po_writes(po, received)]
+    reserved: dict[str, int] = {}  # held for their orders, for the stream to give out
     took: dict[str, int] = {}
     spare = dict(receipt.surplus)
     # the GRN and a vendor order are written beside these, and a bin per SKU
     given = _give_on_receipt(store, grn, room=dynamo.MAX_TRANSACTION_ITEMS - 2 - len(writes) - len(grn.lines))
-    if given is not None:
+    if given is None:
+        for share in receipt.shares:
+            reserved[share.sku] = reserved.get(share.sku, 0) + share.qty
+    else:
         grn.given_on_receipt = True
-        reserved = {}
         for order in given:
             writes += order.writes
             for sku, qty in order.took.items():
