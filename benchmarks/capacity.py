@@ -669,6 +669,54 @@ def reconcile_passes(bench: Bench, settled: Sequence[int] = (1_000, 20_000), wai
     return out
 
 
+def reconcile_waiting(bench: Bench, waiting: Sequence[int] = (20, 200)) -> dict:
+    """What an order waiting for its vendor costs the reconciler, in read units per day
+    of its wait: one cycle of scheduled passes (each looking at the recent work and one
+    slice of the older) a day after the orders came, at each number of waiting orders; the
+    difference per order, times the cycles in a day. Beside it, what it cost when every pass
+    looked at all open work (one pass, times the passes in a day)."""
+    from datetime import UTC, datetime, timedelta
+
+    from backorders import topology
+    from backorders.adapters.store import Store
+    from backorders.services.reconcile import SWEEP_SLICES, reconcile
+
+    seller, vendor, sku = "s-rw", "v-rw", "SKU-RW"
+    _setup(bench, seller, vendor, {sku: 0})
+    c, meter = bench.chain, bench.meter
+    passes_a_day = 24 * 60 // topology.RECONCILE_EVERY_MINUTES
+    later = datetime.now(UTC) + timedelta(days=1)
+    cycle, every_pass, made = {}, {}, 0
+
+    def read_units(pass_numbers: Sequence[int | None]) -> float:
+        meter.reset()
+        meter.stage = "reconcile"
+        with meter.counting():
+            for number in pass_numbers:
+                repairs = reconcile(Store(), None, older_than=timedelta(minutes=15), now=later, pass_number=number)  # type: ignore[arg-type]
+                assert not repairs, f"the pass found something to repair: {dict(repairs)}"
+        meter.stage = None
+        return sum(x.rru for x in meter.calls)
+
+    for n in waiting:
+        with _paused(meter):
+            for i in range(made, n):
+                assert c.order(seller, f"o-rw-{i}", (sku, 1)).status == 201
+            bench.drain()
+        made = n
+        cycle[n] = read_units(range(5000, 5000 + SWEEP_SLICES))
+        every_pass[n] = read_units([None])
+    few, many = waiting[0], waiting[-1]
+    per_order_cycle = (cycle[many] - cycle[few]) / (many - few)
+    per_order_pass = (every_pass[many] - every_pass[few]) / (many - few)
+    return {
+        "waiting_orders": list(waiting),
+        "rru_per_cycle": {str(n): round(v, 1) for n, v in cycle.items()},
+        "rru_per_waiting_order_day": round(per_order_cycle * passes_a_day / SWEEP_SLICES, 2),
+        "rru_per_waiting_order_day_every_pass": round(per_order_pass * passes_a_day, 2),
+    }
+
+
 def _copy_history(raw, history: list[tuple[str, dict]], names: Sequence[str], numbers: Iterable[int]) -> None:
     """Copies of the settled order's items, each copy's ids (`names`) made its own."""
     import json

@@ -110,7 +110,7 @@ def line_cost(totals, billed_ms: dict[str, float] | None = None) -> dict:
 
 
 def run_capacity(sizes: tuple[int, tuple[int, int]]) -> dict:
-    from benchmarks import capacity
+    from benchmarks import capacity, pricing
 
     lines, history = sizes
 
@@ -121,6 +121,7 @@ def run_capacity(sizes: tuple[int, tuple[int, int]]) -> dict:
         windowed = capacity.window_lines(bench, 5 * math.ceil(lines / 5), per_window=5)  # whole windows
         batches = capacity.stream_batches(bench, 10)
         passes = capacity.reconcile_passes(bench, history)
+        waiting = capacity.reconcile_waiting(bench, (5, 25) if history[0] < 1_000 else (20, 200))
         hot = {shards: capacity.hot_sku(bench, 8 + 4 * lines, shards) for shards in (1, 8)}
     cost = line_cost(backordered)
     measured_ms = {
@@ -158,6 +159,11 @@ def run_capacity(sizes: tuple[int, tuple[int, int]]) -> dict:
         **{f"reconcile_{k}": v for k, v in passes.items()},
         "reconcile_rru_growth": round(passes[f"rru_per_pass_{history[1]}"] / passes[f"rru_per_pass_{history[0]}"], 3),
         "reconcile_history_sizes": list(history),
+        # an order waiting for its vendor, per day of its wait (each pass looks at one slice of the older work)
+        "reconcile_rru_per_waiting_order_day": waiting["rru_per_waiting_order_day"],
+        "reconcile_rru_per_waiting_order_day_every_pass": waiting["rru_per_waiting_order_day_every_pass"],
+        "usd_per_million_waiting_order_days": round(waiting["rru_per_waiting_order_day"] * pricing.DYNAMODB_USD_PER_RRU * 1e6, 3),
+        "reconcile_waiting": waiting,
         # a hot SKU: the busiest stock item's share of its stock writes, one bin against 8 shards
         "hot_sku_busiest_item_share_1_shard": round(hot[1], 3),
         "hot_sku_busiest_item_share_8_shards": round(hot[8], 3),
@@ -272,6 +278,8 @@ def table(r: dict) -> str:
         "usd_per_million_backordered_lines_ddb_before_nov_2024", "usd_per_million_instock_lines",
         "stream_batch_reads_per_record_ratio",
         "reconcile_rru_growth",
+        "reconcile_rru_per_waiting_order_day", "reconcile_rru_per_waiting_order_day_every_pass",
+        "usd_per_million_waiting_order_days",
         "hot_sku_throughput_factor_8_shards",
         "cold_start_ratio_max", "cold_start_import_ratio_max", "cold_start_ratio_max_source",
         "cold_start_libraries_ratio_min", "cold_start_ours_ratio_max",

@@ -247,11 +247,11 @@ class MemoryTables:
         last = evaluated[-1] if len(found) > limit else None
         return items, ({k: last[k] for k in ("pk", "sk", index.partition_key, index.sort_key)} if last else None)
 
-    def index_due(self, table: str, index: Index, pk: str, before: str) -> Iterator[dict]:
+    def index_due(self, table: str, index: Index, pk: str, before: str, since: str | None = None) -> Iterator[dict]:
         found = [i for i in self._table(table).values() if i.get(index.partition_key) == pk and index.sort_key in i]
         keep = {"pk", "sk", index.partition_key, index.sort_key, *index.include}
         for item in sorted(found, key=lambda i: (i[index.sort_key], i["pk"], i["sk"])):
-            if item[index.sort_key] < before:
+            if (since is None or item[index.sort_key] >= since) and item[index.sort_key] < before:
                 yield {k: v for k, v in copy.deepcopy(item).items() if k in keep}
 
     # --- writes -----------------------------------------------------------------------

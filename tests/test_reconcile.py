@@ -2,7 +2,7 @@
 
 import json
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -10,8 +10,9 @@ import pytest
 from backorders import topology
 from backorders.adapters import dynamo
 from backorders.adapters.events import EventBridgePublisher
-from backorders.adapters.store import WORK_ORDER, Store, work_keys
-from backorders.services.reconcile import DeadLetters, reconcile
+from backorders.adapters.store import WORK_ORDER, Store, Sweep, work_keys
+from backorders.services.reconcile import RECENT, SWEEP_SLICES, DeadLetters, reconcile
+from backorders_local import shapes
 from backorders_local.functions import context_for
 from tests import invariants
 from tests.chain import receipts_given_later
@@ -183,6 +184,61 @@ def test_free_stock_for_a_line_on_a_po_is_assigned_and_the_po_cut(shop):
     invariants.check()
 
 
+def test_orders_waiting_for_their_vendor_are_looked_at_once_a_cycle_and_one_stuck_is_repaired(shop, monkeypatch):
+    # given 40 orders waiting for their vendor, and free stock that was never offered to them
+    for i in range(40):
+        shop.order("s1", f"o{i:02d}", ("A", 1))
+    shop.drain()
+    pump(shop, "on_stock_changed").handler = broken
+    shop.stock("s1", "A", 1)
+    shop.drain()
+    looked_at: list[str] = []
+    tables = type(Store().tables)
+    batch_get = tables.batch_get
+    monkeypatch.setattr(tables, "batch_get", lambda self, table, keys: looked_at.extend(k["pk"] for k in keys) or batch_get(self, table, keys))
+
+    # when, a day later, the schedule runs a whole cycle of passes
+    later = datetime.now(UTC) + timedelta(days=1)
+    repairs = [
+        reconcile(Store(), None, older_than=timedelta(minutes=15), now=later, pass_number=n)  # type: ignore[arg-type]
+        for n in range(1000, 1000 + SWEEP_SLICES)
+    ]
+
+    # then each order still waiting was read once in the cycle, not on every pass (the first
+    # read of one waiting for A offered the stock, to the oldest, which then left the open work)
+    assert len(looked_at) == len(set(looked_at))
+    assert set(looked_at) >= {f"SELLER#s1#ORDER#o{i:02d}" for i in range(1, 40)}
+    assert sum(r["free_stock_assigned"] for r in repairs) == 1
+    assert shop.get_order("s1", "o00")["status"] == "ready"
+    assert [shop.get_order("s1", f"o{i:02d}")["status"] for i in range(1, 40)] == ["backordered"] * 39
+    invariants.check()
+
+
+def test_a_pass_repairs_all_young_stuck_work_and_one_slice_of_the_older(shop):
+    # given 30 orders whose records were parked (stuck once 15 minutes old)
+    pump(shop, "on_order_created").handler = broken
+    for i in range(30):
+        shop.order("s1", f"o{i}", ("A", 1))
+    shop.drain()
+    now = datetime.now(UTC)
+    pass_number = 24 * 1000 + Sweep(0, SWEEP_SLICES, "").slot({"pk": "SELLER#s1#ORDER#o0", "sk": "ORDER"})
+    slice_of = {i for i in range(30) if Sweep(pass_number, SWEEP_SLICES, "").takes({"pk": f"SELLER#s1#ORDER#o{i}", "sk": "ORDER"})}
+
+    # when a pass runs once they are older than its recent window
+    later = now + timedelta(minutes=16) + RECENT
+    old = reconcile(Store(), None, older_than=timedelta(minutes=15), now=later, pass_number=pass_number)  # type: ignore[arg-type]
+
+    # then it repairs the orders of its slice only
+    assert old["orders_assigned"] == len(slice_of) and 0 in slice_of and len(slice_of) < 30
+    assert {i for i in range(30) if shop.get_order("s1", f"o{i}")["status"] == "backordered"} == slice_of
+
+    # and a pass while they are inside its recent window repairs every one left
+    soon = now + timedelta(minutes=15) + RECENT / 2
+    young = reconcile(Store(), None, older_than=timedelta(minutes=15), now=soon, pass_number=pass_number + 1)  # type: ignore[arg-type]
+    assert young["orders_assigned"] == 30 - len(slice_of)
+    assert {shop.get_order("s1", f"o{i}")["status"] for i in range(30)} == {"backordered"}
+
+
 def test_young_work_is_left_to_the_chain(shop):
     pump(shop, "on_order_created").handler = broken
     shop.order("s1", "o1", ("A", 3))
@@ -197,10 +253,8 @@ def test_the_scheduled_function_reports_a_metric_per_repair(shop, capsys, monkey
     shop.drain()
     module = sys.modules["backorders_fn_reconcile"]
     monkeypatch.setattr(module, "older_than", timedelta(0))
-    from backorders import topology
-    from backorders_local.functions import context_for
 
-    out = shop.handlers["reconcile"]({}, context_for(topology.function("reconcile")))
+    out = shop.handlers["reconcile"](shapes.scheduled_event("reconcile"), context_for(topology.function("reconcile")))
     assert out["repairs"] == {"orders_assigned": 1, "shortfalls_resolved": 1}
     assert '"Repairs_orders_assigned":[1.0]' in capsys.readouterr().out.replace(" ", "")
 
@@ -224,7 +278,8 @@ def test_a_poison_order_next_to_a_stuck_one_is_counted_as_failed_and_the_pass_go
     # when the scheduled reconciler runs
     module = sys.modules["backorders_fn_reconcile"]
     monkeypatch.setattr(module, "older_than", timedelta(0))
-    out = shop.handlers["reconcile"]({}, context_for(topology.function("reconcile")))
+    everything = shapes.scheduled_event("reconcile", detail={"sweep": "all"})  # the poison is old: not this pass's slice
+    out = shop.handlers["reconcile"](everything, context_for(topology.function("reconcile")))
 
     # then the stuck order is repaired, the poison one logged and counted, once each
     assert out["repairs"] == {"orders_assigned": 1, "shortfalls_resolved": 1, "failed": 1}
@@ -248,7 +303,7 @@ def test_a_repair_is_counted_only_when_it_changed_something(shop, monkeypatch):
     [stale] = list(store.orders_in_progress("9999"))
     shop.drain()
     assert shop.get_order("s1", "o1")["status"] == "backordered" and len(shop.purchase_orders("s1")) == 1
-    monkeypatch.setattr(Store, "orders_in_progress", lambda self, cutoff: iter([stale]))
+    monkeypatch.setattr(Store, "orders_in_progress", lambda self, cutoff, sweep=None: iter([stale]))
 
     # then the pass changes nothing, and counts nothing
     assert run(shop) == {}

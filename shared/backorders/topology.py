@@ -432,6 +432,7 @@ FUNCTIONS = (
     ),
 )
 
+RECONCILE_EVERY_MINUTES = 15
 RECONCILE = Function(
     name="reconcile",
     description="Finds stuck work (unassigned orders, shortfalls without PO or reason, unassigned "
@@ -444,7 +445,7 @@ RECONCILE = Function(
         PURCHASING.name: "read_write",
     },
     publishes_events=True,
-    schedule_minutes=15,
+    schedule_minutes=RECONCILE_EVERY_MINUTES,
     replays_dead_letters=True,
     queries_indexes=(WORK,),
 )

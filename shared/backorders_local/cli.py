@@ -98,7 +98,7 @@ def reconcile(args: argparse.Namespace) -> int:
     from backorders_local import functions, shapes
 
     handler = functions.load(topology.RECONCILE)
-    out = handler(shapes.scheduled_event("reconcile-once"), functions.context_for(topology.RECONCILE))
+    out = handler(shapes.scheduled_event("reconcile-once", detail={"sweep": "all"}), functions.context_for(topology.RECONCILE))
     repairs = out["repairs"]
     print("nothing was stuck" if not repairs else "\n".join(f"{kind}: {n}" for kind, n in sorted(repairs.items())))
     return 0

@@ -138,8 +138,9 @@ def eventbridge_event(message_body: str) -> dict:
     return event
 
 
-def scheduled_event(rule_name: str, now: datetime | None = None) -> dict:
-    """What an EventBridge schedule (rate) rule delivers to its Lambda target."""
+def scheduled_event(rule_name: str, now: datetime | None = None, detail: dict | None = None) -> dict:
+    """What an EventBridge schedule (rate) rule delivers to its Lambda target (`detail`:
+    what an operator invoking it by hand may add)."""
     now = now or datetime.now(UTC)
     return {
         "version": "0",
@@ -150,5 +151,5 @@ def scheduled_event(rule_name: str, now: datetime | None = None) -> dict:
         "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": REGION,
         "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule_name}"],
-        "detail": {},
+        "detail": detail or {},
     }

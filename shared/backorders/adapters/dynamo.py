@@ -298,19 +298,21 @@ def index_page(
     return [from_item(i) for i in out.get("Items", [])], (from_item(last) if last else None)
 
 
-def index_due(table: str, index: Index, pk: str, before: str) -> Iterator[dict]:
-    """The entries of one index partition with a sort key below `before`, oldest first,
-    as the index projects them (eventually consistent, as every index read)."""
+def index_due(table: str, index: Index, pk: str, before: str, since: str | None = None) -> Iterator[dict]:
+    """The entries of one index partition with a sort key below `before` (and not below
+    `since`), oldest first, as the index projects them (eventually consistent, as every
+    index read)."""
     kwargs: dict[str, Any] = {
         "TableName": table,
         "IndexName": index.name,
-        "KeyConditionExpression": "#pk = :pk AND #sk < :before",
+        "KeyConditionExpression": "#pk = :pk AND " + ("#sk BETWEEN :since AND :before" if since is not None else "#sk < :before"),
         "ExpressionAttributeNames": {"#pk": index.partition_key, "#sk": index.sort_key},
-        "ExpressionAttributeValues": {":pk": {"S": pk}, ":before": {"S": before}},
+        "ExpressionAttributeValues": {":pk": {"S": pk}, ":before": {"S": before}, **({":since": {"S": since}} if since is not None else {})},
     }
     while True:
         out = client().query(**kwargs)
-        yield from (from_item(i) for i in out.get("Items", []))
+        # BETWEEN includes its upper bound; `before` does not
+        yield from (from_item(i) for i in out.get("Items", []) if i[index.sort_key]["S"] < before)
         if "LastEvaluatedKey" not in out:
             return
         kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
@@ -323,7 +325,7 @@ class Tables(Protocol):
     def get(self, table: str, key: dict) -> dict | None: ...
     def batch_get(self, table: str, keys: Iterable[dict]) -> list[dict]: ...
     def query(self, table: str, pk: str, sk_prefix: str | None = None, limit: int | None = None) -> list[dict]: ...
-    def index_due(self, table: str, index: Index, pk: str, before: str) -> Iterator[dict]: ...
+    def index_due(self, table: str, index: Index, pk: str, before: str, since: str | None = None) -> Iterator[dict]: ...
     def page(self, table: str, pk: str, sk_prefix: str, limit: int, after_sk: str | None = None) -> tuple[list[dict], str | None]: ...
     def index_page(
         self, table: str, index: Index, pk: str, limit: int, start: dict | None = None,
@@ -346,8 +348,8 @@ class DynamoTables:
     def query(self, table: str, pk: str, sk_prefix: str | None = None, limit: int | None = None) -> list[dict]:
         return query(table, pk, sk_prefix, limit=limit)
 
-    def index_due(self, table: str, index: Index, pk: str, before: str) -> Iterator[dict]:
-        return index_due(table, index, pk, before)
+    def index_due(self, table: str, index: Index, pk: str, before: str, since: str | None = None) -> Iterator[dict]:
+        return index_due(table, index, pk, before, since)
 
     def page(self, table: str, pk: str, sk_prefix: str, limit: int, after_sk: str | None = None) -> tuple[list[dict], str | None]:
         return page(table, pk, sk_prefix, limit, after_sk)

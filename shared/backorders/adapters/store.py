@@ -28,10 +28,12 @@ version it read, so concurrent stages never overwrite each other.
 
 from __future__ import annotations
 
+import math
 import uuid
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -188,11 +190,39 @@ OPEN_ORDER_STATUSES = frozenset({"accepting", "received", "backordered"})
 WORK_KEYS = (topology.WORK.partition_key, topology.WORK.sort_key)
 
 
+def _work_slot(key: dict) -> int:
+    return zlib.crc32(f"{key['pk']}/{key['sk']}".encode())
+
+
 def work_keys(kind: str, key: dict, due: str) -> dict:
     """The keys that put an item in the work index: `<kind>#<shard>` (the shard from the
     item's own key, so it never changes), and when the work is due."""
-    shard = zlib.crc32(f"{key['pk']}/{key['sk']}".encode()) % topology.WORK_SHARDS
+    shard = _work_slot(key) % topology.WORK_SHARDS
     return {topology.WORK.partition_key: f"{kind}#{shard}", topology.WORK.sort_key: due}
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Which open work one pass of the reconciler looks at: all that became due `since`
+    then, and of the older work one slice of `slices` (by the item's key, as the shard),
+    slice `number % slices`. Consecutive passes look at every older item once."""
+
+    number: int
+    slices: int
+    since: str
+
+    def slot(self, key: dict) -> int:
+        """The slice an item's work is in."""
+        return _work_slot(key) % self.slices
+
+    def takes(self, key: dict) -> bool:
+        return self.slot(key) == self.number % self.slices
+
+    def may_take_from(self, shard: int) -> bool:
+        """Whether a shard holds any of this pass's slice (a slot's shard and slice agree
+        modulo the gcd of their counts)."""
+        common = math.gcd(topology.WORK_SHARDS, self.slices)
+        return shard % common == self.number % common
 
 
 def order_work(order: Order, receipts_pending: bool = False) -> dict:
@@ -479,17 +509,26 @@ class Store:
     # They return raw items: the reconciler parses each on its own, so one it cannot
     # parse stops only itself.
 
-    def _due(self, table: str, kind: str, before: str) -> list[dict]:
-        """The items of one kind of open work due before then, read in full."""
-        keys = []
+    def _due(self, table: str, kind: str, before: str, sweep: Sweep | None = None) -> list[dict]:
+        """The items of one kind of open work due before then (of `sweep`'s only), read in full."""
+        keys: list[dict] = []
         for shard in range(topology.WORK_SHARDS):
-            for entry in self.tables.index_due(table, topology.WORK, f"{kind}#{shard}", before):
-                keys.append({"pk": entry["pk"], "sk": entry["sk"]})
+            pk = f"{kind}#{shard}"
+            if sweep is None:
+                entries = self.tables.index_due(table, topology.WORK, pk, before)
+            elif sweep.may_take_from(shard):
+                entries = (
+                    e for e in self.tables.index_due(table, topology.WORK, pk, before)
+                    if e[topology.WORK.sort_key] >= sweep.since or sweep.takes(e)
+                )
+            else:  # none of the older work here is this pass's: only the recent is read
+                entries = self.tables.index_due(table, topology.WORK, pk, before, sweep.since)
+            keys.extend({"pk": e["pk"], "sk": e["sk"]} for e in entries)
         return self.tables.batch_get(table, keys) if keys else []
 
-    def orders_in_progress(self, created_before: str) -> list[dict]:
-        """Orders not yet ready or cancelled, received before then."""
-        return self._due(self.orders, WORK_ORDER, created_before)
+    def orders_in_progress(self, created_before: str, sweep: Sweep | None = None) -> list[dict]:
+        """Orders not yet ready or cancelled, received before then (all, or `sweep`'s)."""
+        return self._due(self.orders, WORK_ORDER, created_before, sweep)
 
     def overdue_windows(self, closing_before: str) -> list[dict]:
         """Open POs whose consolidation window should have closed before then."""

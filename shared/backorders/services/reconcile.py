@@ -13,12 +13,21 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from backorders.adapters.store import Store
+from backorders.adapters.store import Store, Sweep
 from backorders.domain.errors import RetryableConflict
 from backorders.domain.models import Order, PurchaseOrder
 from backorders.services import ordering, purchasing
 
 log = logging.getLogger(__name__)
+
+
+# An order looks stuck once it is older than `older_than` (15 min). A step that failed
+# is found by the passes of its first RECENT, each of which looks at all open work that
+# young. Older open work is mostly orders waiting days for their vendor: each pass looks
+# at one slice of it, SWEEP_SLICES slices a cycle, so each such order is read once every
+# 24 passes (6 hours at one pass every 15 minutes), not on every pass.
+RECENT = timedelta(hours=1)
+SWEEP_SLICES = 24
 
 
 class Publisher(Protocol):
@@ -42,15 +51,23 @@ def reconcile(
     dead_letters: Iterable[DeadLetters] = (),
     now: datetime | None = None,
     logger: logging.Logger | LoggerLike | None = None,
+    pass_number: int | None = None,
 ) -> Counter:
     """One pass. Returns the number of repairs of each kind (zero kinds omitted).
+
+    `pass_number`: the pass of the schedule this is (one more each pass); it looks at the
+    work of the last RECENT and one slice of the older work. None: at all open work.
 
     Each item is repaired on its own: one that cannot be read or repaired is logged
     and counted as `failed`, and the pass goes on. A repair is counted only when it
     changed something.
     """
     logger = logger or log
-    cutoff = ((now or datetime.now(UTC)) - older_than).isoformat(timespec="milliseconds")
+    stuck_before = (now or datetime.now(UTC)) - older_than
+    cutoff = stuck_before.isoformat(timespec="milliseconds")
+    sweep = None
+    if pass_number is not None:
+        sweep = Sweep(pass_number, SWEEP_SLICES, since=(stuck_before - RECENT).isoformat(timespec="milliseconds"))
     repairs: Counter = Counter()
 
     def isolated(what: str, repair: Callable[[], Iterable[str]]) -> None:
@@ -66,7 +83,7 @@ def reconcile(
     # An order never assigned, whose shortfall never got a PO or a reason, or whose goods
     # received (a GRN) were never given to it.
     waiting: set[tuple[str, str]] = set()
-    for item in store.orders_in_progress(cutoff):
+    for item in store.orders_in_progress(cutoff, sweep):
         isolated(f"order {_name(item)}", functools.partial(_repair_order, store, item, waiting))
 
     # Consolidation windows that should have closed by now (their message was lost).
@@ -102,7 +119,9 @@ def _repair_order(store: Store, item: dict, waiting: set[tuple[str, str]]) -> Co
     if order.status == "received":
         _, assigned = ordering.assign_new_order(store, order.seller_id, order.order_id, lambda _: None)
         done["orders_assigned"] += assigned
-    current = store.order(order.seller_id, order.order_id)
+    # read again only when a repair may have changed it (most orders looked at wait for
+    # their vendor, and need nothing)
+    current = store.order(order.seller_id, order.order_id) if done or order.status == "received" else order
     if current is not None and current.lines_needing_po():
         _, changed = purchasing.raise_purchase_orders(store, order.seller_id, order.order_id)
         done["shortfalls_resolved"] += changed
