@@ -38,6 +38,8 @@ FIELDS = (
     "our_cpu_share",
     "stream_batch_reads_per_record_ratio",
     "reconcile_rru_growth",
+    "reconcile_rru_per_waiting_order_day",
+    "reconcile_rru_per_waiting_order_day_every_pass",
     "hot_sku_throughput_factor_8_shards",
 )
 
