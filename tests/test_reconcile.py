@@ -239,6 +239,30 @@ def test_a_pass_repairs_all_young_stuck_work_and_one_slice_of_the_older(shop):
     assert {shop.get_order("s1", f"o{i}")["status"] for i in range(30)} == {"backordered"}
 
 
+def test_a_line_waiting_for_a_fix_is_looked_at_on_every_pass_however_old(chain):
+    # given an order left without a PO because the seller's auto PO was off
+    chain.seller("s1", auto_po_vendor_level=False)
+    chain.vendor("v1")
+    chain.map_sku("s1", "A", "v1")
+    chain.order("s1", "o1", ("A", 2))
+    chain.drain()
+    assert chain.get_order("s1", "o1")["lines"][0]["no_po_reason"] == "auto_po_disabled"
+    invariants.check()
+
+    # when the seller turns it on, and a scheduled pass runs a day later, whatever its slice
+    chain.seller("s1", auto_po_vendor_level=True)
+    key = {"pk": "SELLER#s1#ORDER#o1", "sk": "ORDER"}
+    not_its_slice = next(n for n in range(SWEEP_SLICES) if not Sweep(n, SWEEP_SLICES, "").takes(key))
+    later = datetime.now(UTC) + timedelta(days=1)
+    repairs = reconcile(Store(), None, older_than=timedelta(minutes=15), now=later, pass_number=not_its_slice)  # type: ignore[arg-type]
+
+    # then the line gets its PO on that pass, and the order waits like any other
+    assert repairs["stuck_lines_healed"] == 1
+    chain.drain()
+    assert chain.get_order("s1", "o1")["lines"][0]["purchase_order_ids"]
+    invariants.check()
+
+
 def test_young_work_is_left_to_the_chain(shop):
     pump(shop, "on_order_created").handler = broken
     shop.order("s1", "o1", ("A", 3))

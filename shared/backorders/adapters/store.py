@@ -185,7 +185,9 @@ def list_keys(list_pk: str, created_at: str, item_id: str) -> dict:
 
 # --- open work (topology.WORK): what the reconciler reads -----------------------------
 
-WORK_ORDER, WORK_WINDOW = "ORDER", "WINDOW"
+# ORDER: open orders (a pass looks at the young ones and a slice of the older); STUCK:
+# open orders with a line waiting for a fix (every pass looks at them all); WINDOW: open POs
+WORK_ORDER, WORK_STUCK, WORK_WINDOW = "ORDER", "STUCK", "WINDOW"
 OPEN_ORDER_STATUSES = frozenset({"accepting", "received", "backordered"})
 WORK_KEYS = (topology.WORK.partition_key, topology.WORK.sort_key)
 
@@ -230,7 +232,8 @@ def order_work(order: Order, receipts_pending: bool = False) -> dict:
     goods received for it are given to it (and so to free stock)."""
     if order.status not in OPEN_ORDER_STATUSES and not receipts_pending:
         return {}
-    return work_keys(WORK_ORDER, order_key(order.seller_id, order.order_id), order.created_at)
+    kind = WORK_STUCK if order.status in OPEN_ORDER_STATUSES and order.waits_for_a_fix() else WORK_ORDER
+    return work_keys(kind, order_key(order.seller_id, order.order_id), order.created_at)
 
 
 def window_work(po: PurchaseOrder) -> dict:
@@ -527,8 +530,9 @@ class Store:
         return self.tables.batch_get(table, keys) if keys else []
 
     def orders_in_progress(self, created_before: str, sweep: Sweep | None = None) -> list[dict]:
-        """Orders not yet ready or cancelled, received before then (all, or `sweep`'s)."""
-        return self._due(self.orders, WORK_ORDER, created_before, sweep)
+        """Orders not yet ready or cancelled, received before then (all, or `sweep`'s),
+        and every one with a line waiting for a fix."""
+        return self._due(self.orders, WORK_STUCK, created_before) + self._due(self.orders, WORK_ORDER, created_before, sweep)
 
     def overdue_windows(self, closing_before: str) -> list[dict]:
         """Open POs whose consolidation window should have closed before then."""

@@ -77,6 +77,8 @@ OrderListStatus = Literal["received", "backordered", "ready", "cancelled"]  # as
 NoPoReason = Literal[
     "stock_available", "sku_not_mapped", "auto_po_disabled", "vendor_not_eligible", "po_cancelled", "vendor_declined"
 ]
+# Reasons a line was left without a PO that go away when their cause is fixed.
+HEALABLE: tuple[NoPoReason, ...] = ("sku_not_mapped", "vendor_not_eligible", "auto_po_disabled")
 # "open": collecting shortfalls for its vendor until its consolidation window closes (no
 # vendor order yet).
 PoStatus = Literal["open", "approved", "partially_received", "received", "cancelled"]
@@ -442,6 +444,11 @@ class Order(Stored):
 
     def lines_needing_po(self) -> list[OrderLine]:
         return [l for l in self.lines if l.needs_po and not l.no_po_reason]
+
+    def waits_for_a_fix(self) -> bool:
+        """A line waits without a PO for a cause that may be fixed by now (a mapping, a
+        vendor's flags, the seller's setting)."""
+        return any(l.no_po_reason in HEALABLE and l.pending_qty for l in self.lines)
 
     def waiting(self) -> dict[int, int]:
         """Line index -> pending quantity, for the lines waiting for stock (a new order's

@@ -11,6 +11,7 @@ from backorders.domain import ids, rules
 from backorders.domain.errors import BusinessRuleViolation, Conflict, NotFound
 from backorders.domain.models import (
     DEFAULT_BIN,
+    HEALABLE,
     MAIN_LOCATION,
     ApproveIn,
     DeclineIn,
@@ -194,8 +195,6 @@ def _take_surplus(
     return taken
 
 
-# Reasons a line was left without a PO that go away when their cause is fixed.
-HEALABLE: tuple[NoPoReason, ...] = ("sku_not_mapped", "vendor_not_eligible", "auto_po_disabled")
 HEAL_AT_ONCE = 50  # orders healed in the request that fixed the cause; the reconciler heals the rest
 
 

@@ -125,7 +125,7 @@ def _repair_order(store: Store, item: dict, waiting: set[tuple[str, str]]) -> Co
     if current is not None and current.lines_needing_po():
         _, changed = purchasing.raise_purchase_orders(store, order.seller_id, order.order_id)
         done["shortfalls_resolved"] += changed
-    if current is not None and any(l.no_po_reason in purchasing.HEALABLE and l.pending_qty for l in current.lines):
+    if current is not None and current.waits_for_a_fix():
         # left without a PO for a cause that may be fixed by now (a mapping, a vendor, the setting)
         done["stuck_lines_healed"] += len(purchasing.heal_order(store, order.seller_id, order.order_id))
     return done
