@@ -44,8 +44,9 @@ LISTS = Index(name="lists", partition_key="list_pk", sort_key="list_sk", include
 
 # Open work, for the reconciler: an item is in it only while it may still need a repair,
 # so a pass reads in proportion to that, not to the tables. Orders not yet ready or
-# cancelled (or cancelled with goods received for them still to give), open POs
-# (consolidation windows). A GRN not yet given is found through its order.
+# cancelled (or cancelled with goods received for them still to give; those with a line
+# waiting for a fix are a kind of their own), open POs (consolidation windows). A GRN not
+# yet given is found through its order.
 # `work_pk` is `<kind>#<shard>` (WORK_SHARDS per kind, so no index partition is hot),
 # `work_sk` when the work becomes due (created, or closes). Keys only: an item enters on
 # a write that sets the keys and leaves on the one that removes them; writes between
